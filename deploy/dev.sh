@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's two commands:
+#   deploy/dev.sh run    install what is missing, build, start depotd on ./data and tcp://127.0.0.1:5570
+#   deploy/dev.sh test   install what is missing, build, run every test
+# BUILD_DIR (default build) and BUILD_TYPE (default RelWithDebInfo) may be set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-}
+shift || true
+build=${BUILD_DIR:-build}
+deploy/setup.sh
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j "$(nproc)"
+case "$what" in
+  run)
+    mkdir -p data
+    exec "$build/depotd" --root ./data --listen tcp://127.0.0.1:5570 "$@"
+    ;;
+  test)
+    exec ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300 "$@"
+    ;;
+  *)
+    echo "usage: deploy/dev.sh run|test" >&2
+    exit 2
+    ;;
+esac
