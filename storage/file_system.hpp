@@ -1,0 +1,96 @@
+#pragma once
+
+// The file-system operations the store is built on, behind an interface so
+// that tests can inject faults (storage/fault_fs.hpp). Every operation
+// returns 0 or an errno value; errno becomes a depot error in one place only
+// (storage/io_error.hpp). All implementations are safe for concurrent use
+// from several threads; a file object is used by one thread at a time.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace depot::storage {
+
+/// A file open for appending.
+class writable_file {
+ public:
+  virtual ~writable_file() = default;
+  /// Appends all `size` bytes (short writes are retried inside).
+  virtual int append(const void* data, size_t size) = 0;
+  /// Asks the kernel to start writing back [offset, offset+size) now, so
+  /// the final flush has less to do. Advisory: failures are ignored.
+  virtual void start_writeback(uint64_t offset, uint64_t size) = 0;
+  /// Flushes data (and the size) to stable storage: fdatasync.
+  virtual int sync() = 0;
+  /// Closes the descriptor; further calls fail with EBADF.
+  virtual int close() = 0;
+};
+
+/// A file open for positional reads.
+class readable_file {
+ public:
+  virtual ~readable_file() = default;
+  /// Reads up to `size` bytes at `offset` into `out`; `*got` is how many
+  /// (fewer only at the end of the file).
+  virtual int read_at(uint64_t offset, size_t size, std::byte* out,
+                      size_t* got) = 0;
+  /// The file's size when it was opened.
+  virtual uint64_t size() const = 0;
+};
+
+/// An exclusive advisory lock, released on destruction.
+class file_lock {
+ public:
+  virtual ~file_lock() = default;
+};
+
+/// What `stat` tells about a path (not following a final symlink).
+struct file_status {
+  bool is_dir = false;
+  bool is_symlink = false;
+  uint64_t size = 0;
+};
+
+/// The operations, named after their POSIX calls.
+class file_system {
+ public:
+  virtual ~file_system() = default;
+
+  /// Creates `path` (O_CREAT|O_EXCL) read-only for everyone, open for writing.
+  virtual int create_exclusive(const std::string& path, bool append_mode,
+                               std::unique_ptr<writable_file>* out) = 0;
+  /// Opens an existing file for reading.
+  virtual int open_read(const std::string& path,
+                        std::unique_ptr<readable_file>* out) = 0;
+  /// Reads a whole small file (at most `max` bytes, else EFBIG).
+  virtual int read_small(const std::string& path, size_t max,
+                         std::string* out) = 0;
+  /// link(2): EEXIST when `to` exists, whatever it holds.
+  virtual int link(const std::string& from, const std::string& to) = 0;
+  virtual int unlink(const std::string& path) = 0;
+  /// mkdir(2) with 0755: EEXIST when it exists.
+  virtual int mkdir(const std::string& path) = 0;
+  virtual int rmdir(const std::string& path) = 0;
+  /// Flushes a directory's entries to stable storage.
+  virtual int sync_dir(const std::string& path) = 0;
+  /// The names in a directory, without "." and "..", in no order.
+  virtual int list_dir(const std::string& path,
+                       std::vector<std::string>* names) = 0;
+  /// lstat(2).
+  virtual int stat(const std::string& path, file_status* out) = 0;
+  /// rename(2).
+  virtual int rename(const std::string& from, const std::string& to) = 0;
+  /// Takes an exclusive flock on `path` without waiting: EWOULDBLOCK while
+  /// another open file description holds it. With `create`, a missing file
+  /// is created; without, it is ENOENT.
+  virtual int try_lock(const std::string& path, bool create,
+                       std::unique_ptr<file_lock>* out) = 0;
+};
+
+/// The real file system.
+std::shared_ptr<file_system> posix_file_system();
+
+}  // namespace depot::storage

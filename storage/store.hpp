@@ -1,0 +1,99 @@
+#pragma once
+
+// The content-addressed object store: what depot keeps on disk. The
+// interface is what actors/ program against; posix_store.hpp implements it
+// on a local (or shared) POSIX file system, and a later implementation puts
+// it on a distributed object store. Every atomic step of the POSIX one is an
+// exclusive create, a link that fails on an existing name, or an unlink of
+// one entry: primitives a distributed store offers atomically too.
+
+#include "schema/errc.hpp"
+#include "schema/messages.hpp"
+#include "storage/sha256.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace depot::storage {
+
+/// An upload's bytes on their way into the store: a temp file on the store's
+/// own file system, never visible under an id. Destroying it uncommitted
+/// removes it. One thread at a time.
+class staging_file {
+ public:
+  virtual ~staging_file() = default;
+  /// Appends bytes. Errors are sticky: after one, every call fails the same.
+  virtual caf::error append(const std::byte* data, size_t size) = 0;
+  /// Bytes appended so far.
+  virtual uint64_t size() const = 0;
+};
+
+/// What a commit records about new content.
+struct commit_info {
+  std::string name;         ///< original filename (validated by the caller)
+  std::string mime;         ///< content type
+  digest sha256{};          ///< digest of the staged bytes (the caller's hash)
+  uint64_t created_ms = 0;  ///< "created", used when the content is new
+};
+
+/// The outcome of a successful commit.
+struct commit_result {
+  schema::file_meta file;  ///< the stored file as `stat` would answer now
+  bool dedup = false;      ///< the content was already stored
+};
+
+/// The outcome of a ranged read.
+struct read_result {
+  uint64_t file_size = 0;  ///< the whole file's size
+  size_t bytes = 0;        ///< bytes written to the caller's buffer
+};
+
+/// One page of `list`.
+struct list_page {
+  std::vector<schema::file_meta> files;
+  std::optional<std::string> next;  ///< nil when there are no more
+};
+
+/// The store. Every method is safe to call from several threads at once,
+/// and several processes may share one store. Methods block on disk I/O.
+/// Errors are depot errors: not_found, out_of_range, name_exhausted, busy,
+/// io_error (nothing partial is left visible), bad_request (a malformed id).
+class store {
+ public:
+  virtual ~store() = default;
+
+  /// A new, empty staging file.
+  virtual schema::expected<std::unique_ptr<staging_file>> create_staging() = 0;
+
+  /// Makes `staged` durable and visible under its content's id, walking the
+  /// naming candidates (dedup: same content already stored → refs + 1, no
+  /// second copy). Returns only once the file, its metadata and the new
+  /// reference survive a crash or power loss. The staged file is consumed
+  /// either way. `info.sha256` must be the digest of the staged bytes.
+  virtual schema::expected<commit_result> commit(
+      std::unique_ptr<staging_file> staged, const commit_info& info) = 0;
+
+  /// A stored file's metadata.
+  virtual schema::expected<schema::file_meta> stat(const std::string& id) = 0;
+
+  /// Reads up to `length` bytes at `offset` into `out` (which has room for
+  /// `length`). `offset` equal to the size reads nothing; beyond it:
+  /// out_of_range.
+  virtual schema::expected<read_result> read(const std::string& id,
+                                             uint64_t offset, size_t length,
+                                             std::byte* out) = 0;
+
+  /// Takes one reference away; at zero the file and its metadata are
+  /// removed. Returns the references left.
+  virtual schema::expected<uint64_t> remove(const std::string& id) = 0;
+
+  /// Stored files with ids greater than `after` in ascending byte order, at
+  /// most `limit`; the work done is proportional to the page.
+  virtual schema::expected<list_page> list(
+      const std::optional<std::string>& after, size_t limit) = 0;
+};
+
+}  // namespace depot::storage
