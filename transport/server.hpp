@@ -1,0 +1,76 @@
+#pragma once
+
+// The only owner of depot's ROUTER socket. One thread (the one calling
+// run()) does all socket I/O: it receives requests, decodes them at the edge
+// (schema/codec.hpp), answers undecodable ones itself, hands decoded ones to
+// a handler, and sends the replies that any thread queued with send().
+
+#include "schema/errc.hpp"
+#include "schema/messages.hpp"
+#include "transport/reply_sink.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace depot::transport {
+
+/// How the ROUTER is set up.
+struct server_options {
+  std::vector<std::string> endpoints;  ///< tcp://..., ipc://...; port 0 or * picks one
+  size_t max_payload = 1 << 20;        ///< chunk_max: ZMQ_MAXMSGSIZE is set just above it
+  std::chrono::milliseconds heartbeat{10000};  ///< ZMTP heartbeat interval; dead after 3
+  int receive_hwm = 1000;              ///< messages queued per peer before ZeroMQ stops reading
+};
+
+/// Counters, readable from any thread.
+struct server_stats {
+  std::atomic<uint64_t> requests{0};      ///< messages received
+  std::atomic<uint64_t> malformed{0};     ///< answered with a decode failure
+  std::atomic<uint64_t> replies{0};       ///< replies sent
+  std::atomic<uint64_t> unroutable{0};    ///< replies to clients that were gone
+  std::atomic<uint64_t> dropped{0};       ///< messages without a routing id
+};
+
+/// Called on the I/O thread for every decoded request. It must not block:
+/// hand the work on (to an actor) and return.
+using request_handler = std::function<void(const peer&, schema::request)>;
+
+/// The ROUTER server. Construct, bind(), then run() on the thread that will
+/// own the socket; stop() and send() may be called from any thread.
+class server final : public reply_sink {
+ public:
+  server(server_options options, request_handler handler);
+  ~server() override;
+
+  /// Creates the socket and binds every endpoint. Errors: io_error naming
+  /// the endpoint that failed.
+  caf::error bind();
+
+  /// The endpoints actually bound (ports resolved), after bind().
+  std::vector<std::string> endpoints() const;
+
+  /// Serves until stop(): returns after sending the replies queued so far.
+  /// Closes the socket (linger 0) before returning.
+  void run();
+
+  /// Makes run() return soon. Thread safe, async-signal unsafe.
+  void stop();
+
+  /// Queues a reply for the I/O thread; wakes it if the queue was empty.
+  /// Payload buffers are handed to ZeroMQ without copying.
+  void send(const peer& to, schema::reply r) override;
+
+  /// Live counters.
+  const server_stats& stats() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace depot::transport
