@@ -1,5 +1,6 @@
 #include "schema/errc.hpp"
 
+#include <caf/make_message.hpp>
 #include <caf/message.hpp>
 
 #include <array>
