@@ -1,0 +1,434 @@
+#include "actors/assembler.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+#include "actors/hasher.hpp"
+#include "actors/messages.hpp"
+#include "schema/validate.hpp"
+
+namespace depot::actors {
+
+using schema::errc;
+
+uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size) {
+  // RAM mode holds up to ram_threshold; streaming mode holds a window of
+  // chunks on their way to disk. One extra chunk covers the switch-over.
+  uint64_t most = std::max(lim.ram_threshold, lim.window * lim.chunk_max) +
+                  lim.chunk_max;
+  return size ? std::min(*size, most) : most;
+}
+
+namespace {
+
+constexpr size_t head_bytes = 8192;  // what content-type detection reads
+
+/// A chunk taken but not yet acknowledged.
+struct pending_chunk {
+  uint64_t seq = 0;
+  uint64_t received_after = 0;  // the running total its ack reports
+  uint64_t bytes = 0;
+  int waiting = 0;              // hasher and/or writer still busy with it
+  bool last = false;
+  std::vector<origin> waiters;  // the chunk's sender, plus retries of it
+};
+
+enum class phase { receiving, finishing, done };
+
+}  // namespace
+
+struct assembler_state {
+  static inline const char* name = "depot.assembler";
+
+  context_ptr ctx;
+  std::string token;
+  schema::upload_request decl;
+  uint64_t reservation = 0;
+  caf::actor hasher;
+  caf::actor writer;
+  staging_ptr staging = std::make_shared<staging_slot>();
+
+  phase now = phase::receiving;
+  uint64_t next = 0;        // next expected seq
+  uint64_t received = 0;    // bytes taken
+  uint64_t held = 0;        // bytes this upload holds in RAM
+  bool streaming = false;   // past ram_threshold: bytes go to staging
+  std::vector<schema::buffer> ram;
+  size_t flushes = 0;       // RAM parts on their way to the writer
+  std::deque<pending_chunk> pending;
+  std::deque<std::pair<uint64_t, uint64_t>> acked;  // recent (seq, received)
+  std::string head;
+  caf::error failure;       // sticky: the writer or hasher failed
+
+  uint64_t last_seq = 0;
+  std::optional<schema::reply_body> completion;
+  std::optional<schema::file_meta> file;
+  caf::actor_clock::time_point last_request;
+  caf::actor_clock::time_point done_at;
+  bool finish_started = false;
+};
+
+namespace {
+
+using self_ptr = caf::stateful_actor<assembler_state>*;
+
+void send_reply(self_ptr self, const origin& o, schema::reply_body body) {
+  self->state.ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
+}
+
+void send_error(self_ptr self, const origin& o, errc code, std::string text,
+                std::optional<uint64_t> next = std::nullopt) {
+  send_reply(self, o, schema::error_reply{code, std::move(text), next});
+}
+
+// Gives everything back; the token stops answering.
+void leave(self_ptr self) {
+  auto& st = self->state;
+  if (st.reservation > 0) {
+    st.ctx->budget->release(st.reservation);
+    st.reservation = 0;
+  }
+  st.ram.clear();
+  st.staging.reset();  // the staging file goes once the writer lets go
+  st.ctx->uploads->erase(st.token, self->address());
+  self->quit(caf::exit_reason::user_shutdown);
+}
+
+// The upload cannot go on: every chunk still waiting gets `code`.
+void discard(self_ptr self, errc code, const std::string& text) {
+  auto& st = self->state;
+  for (auto& p : st.pending)
+    for (auto& w : p.waiters) send_error(self, w, code, text);
+  st.pending.clear();
+  leave(self);
+}
+
+void remember_ack(assembler_state& st, uint64_t seq, uint64_t received) {
+  st.acked.emplace_back(seq, received);
+  while (st.acked.size() > 2 * st.ctx->lim.window + 2) st.acked.pop_front();
+}
+
+void complete(self_ptr self, schema::reply_body body) {
+  auto& st = self->state;
+  st.now = phase::done;
+  st.done_at = self->clock().now();
+  if (auto* done = std::get_if<schema::chunk_done_reply>(&body))
+    st.file = done->file;
+  // On success only the last chunk is still pending; on a failure, chunks
+  // before it may be too, and they share its fate.
+  for (auto& p : st.pending)
+    for (auto& w : p.waiters) send_reply(self, w, body);
+  st.pending.clear();
+  st.completion = std::move(body);
+  st.ctx->budget->release(st.reservation);
+  st.reservation = 0;
+  st.ram.clear();
+  st.staging.reset();
+  self->delayed_send(self, st.ctx->lim.completion_linger, tick_atom::value);
+}
+
+void fail_completion(self_ptr self, errc code, std::string text) {
+  complete(self, schema::error_reply{code, std::move(text), std::nullopt});
+}
+
+// The last chunk is in and every byte is hashed and placed: check, commit.
+void finish(self_ptr self) {
+  auto& st = self->state;
+  if (st.failure) {
+    fail_completion(self, schema::code_of(st.failure),
+                    schema::message_of(st.failure));
+    return;
+  }
+  if (st.decl.size && *st.decl.size != st.received) {
+    fail_completion(self, errc::size_mismatch,
+                    "declared size " + std::to_string(*st.decl.size) +
+                        " but received " + std::to_string(st.received) + " bytes");
+    return;
+  }
+  self->request(st.hasher, caf::infinite, digest_atom::value)
+      .then(
+          [self](const std::string& raw) {
+            auto& st = self->state;
+            storage::digest d{};
+            std::copy(raw.begin(), raw.end(), d.begin());
+            auto hex = storage::to_hex(d);
+            if (st.decl.sha256 && *st.decl.sha256 != hex) {
+              fail_completion(self, errc::checksum_mismatch,
+                              "declared sha256 " + *st.decl.sha256 +
+                                  " but the content's is " + hex);
+              return;
+            }
+            commit_order order;
+            order.staging = st.staging;
+            order.ram.parts = std::move(st.ram);
+            order.info.name = st.decl.name;
+            order.info.sha256 = d;
+            order.info.created_ms = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count());
+            order.mime_hint = st.decl.mime.value_or("");
+            order.head = st.head;
+            auto& namers = st.ctx->namers;
+            auto namer = namers[std::hash<std::string>{}(st.token) % namers.size()];
+            self->request(namer, caf::infinite, commit_atom::value, std::move(order))
+                .then(
+                    [self](storage::commit_result& r) {
+                      auto& st = self->state;
+                      complete(self, schema::chunk_done_reply{
+                                         st.token, st.last_seq, std::move(r.file),
+                                         r.dedup});
+                    },
+                    [self](caf::error& err) {
+                      fail_completion(self, schema::code_of(err),
+                                      schema::message_of(err));
+                    });
+          },
+          [self](caf::error& err) {
+            fail_completion(self, errc::internal, schema::message_of(err));
+          });
+}
+
+// Acknowledges, in order, the chunks that are fully taken care of.
+void advance(self_ptr self) {
+  auto& st = self->state;
+  while (!st.pending.empty() && st.pending.front().waiting == 0) {
+    auto& p = st.pending.front();
+    if (p.last) {
+      if (st.flushes == 0 && !st.finish_started) {
+        st.finish_started = true;
+        finish(self);
+      }
+      return;
+    }
+    for (auto& w : p.waiters)
+      send_reply(self, w, schema::chunk_reply{st.token, p.seq, p.received_after});
+    remember_ack(st, p.seq, p.received_after);
+    if (st.streaming) st.held -= p.bytes;
+    st.pending.pop_front();
+  }
+}
+
+// What the ack of `seq` reported, for the recent ones; else the total now.
+uint64_t acked_total(const assembler_state& st, uint64_t seq) {
+  for (auto& [s, total] : st.acked)
+    if (s == seq) return total;
+  return st.received;
+}
+
+pending_chunk* find_pending(assembler_state& st, uint64_t seq) {
+  for (auto& p : st.pending)
+    if (p.seq == seq) return &p;
+  return nullptr;
+}
+
+void step_done(self_ptr self, uint64_t seq) {
+  if (auto* p = find_pending(self->state, seq)) {
+    --p->waiting;
+    advance(self);
+  }
+}
+
+void step_failed(self_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  if (st.now == phase::done) return;
+  spdlog::warn("upload {}: {}", st.token, schema::message_of(err));
+  // Nothing of this upload can be stored any more. Once its last chunk is
+  // in, the failure is its completion, answered to retries like a success.
+  if (st.now == phase::finishing)
+    fail_completion(self, schema::code_of(err), schema::message_of(err));
+  else
+    discard(self, schema::code_of(err), schema::message_of(err));
+}
+
+void write(self_ptr self, const schema::buffer& b,
+           std::optional<uint64_t> seq) {
+  auto& st = self->state;
+  self->request(st.writer, caf::infinite, write_atom::value, st.staging, b)
+      .then(
+          [self, seq, n = b.size()](ok_atom) {
+            auto& st = self->state;
+            if (seq) {
+              step_done(self, *seq);
+            } else {  // a RAM part flushed at the switch to streaming
+              st.held -= n;
+              --st.flushes;
+              advance(self);
+            }
+          },
+          [self](caf::error& err) { step_failed(self, err); });
+}
+
+void take(self_ptr self, const origin& o, schema::chunk_request& c) {
+  auto& st = self->state;
+  auto& lim = st.ctx->lim;
+  uint64_t n = c.data.size();
+  if (n > lim.chunk_max) {
+    send_error(self, o, errc::too_large,
+               "chunk of " + std::to_string(n) + " bytes is over chunk_max " +
+                   std::to_string(lim.chunk_max));
+    return;
+  }
+  if (st.received + n > lim.max_file_size ||
+      (st.decl.size && st.received + n > *st.decl.size)) {
+    send_error(self, o, errc::too_large,
+               st.decl.size && st.received + n > *st.decl.size
+                   ? "more bytes than the declared size; upload discarded"
+                   : "over the server's file-size limit; upload discarded");
+    discard(self, errc::too_large, "upload discarded");
+    return;
+  }
+  if (st.held + n > st.reservation) {
+    send_error(self, o, errc::busy,
+               "too many chunks in flight for this upload; keep within the window");
+    return;
+  }
+  ++st.next;
+  st.received += n;
+  st.held += n;
+  if (st.head.size() < head_bytes) {
+    auto take = std::min(head_bytes - st.head.size(), static_cast<size_t>(n));
+    st.head.append(c.data.view().substr(0, take));
+  }
+  pending_chunk p;
+  p.seq = c.seq;
+  p.received_after = st.received;
+  p.bytes = n;
+  p.last = c.last;
+  p.waiters.push_back(o);
+  p.waiting = 1;
+  if (!st.streaming && st.received > lim.ram_threshold) {
+    // Too big for RAM: what RAM holds goes to a staging file, and so does
+    // everything after it.
+    st.streaming = true;
+    for (auto& part : st.ram) {
+      ++st.flushes;
+      write(self, part, std::nullopt);
+    }
+    st.ram.clear();
+  }
+  if (st.streaming) {
+    ++p.waiting;
+    write(self, c.data, c.seq);
+  } else {
+    st.ram.push_back(c.data);
+  }
+  if (c.last) {
+    st.now = phase::finishing;
+    st.last_seq = c.seq;
+  }
+  uint64_t seq = c.seq;
+  st.pending.push_back(std::move(p));
+  self->request(st.hasher, caf::infinite, hash_atom::value, std::move(c.data))
+      .then([self, seq](ok_atom) { step_done(self, seq); },
+            [self](caf::error& err) { step_failed(self, err); });
+}
+
+void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
+  auto& st = self->state;
+  st.last_request = self->clock().now();
+  if (st.now == phase::done) {
+    if (c.seq == st.last_seq)
+      send_reply(self, o, *st.completion);  // a retried last chunk
+    else if (c.seq < st.last_seq)
+      send_reply(self, o, schema::chunk_reply{st.token, c.seq, acked_total(st, c.seq)});
+    else
+      send_error(self, o, errc::out_of_order, "the upload is complete",
+                 st.last_seq + 1);
+    return;
+  }
+  if (c.seq < st.next) {  // a retry: acknowledged again, not applied twice
+    if (auto* p = find_pending(st, c.seq)) {
+      p->waiters.push_back(o);
+      return;
+    }
+    send_reply(self, o, schema::chunk_reply{st.token, c.seq, acked_total(st, c.seq)});
+    return;
+  }
+  if (c.seq > st.next || st.now != phase::receiving) {
+    send_error(self, o, errc::out_of_order,
+               "expected chunk " + std::to_string(st.next), st.next);
+    return;
+  }
+  take(self, o, c);
+}
+
+caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
+                        schema::upload_request decl, uint64_t reservation) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  st.token = std::move(token);
+  st.decl = std::move(decl);
+  st.reservation = reservation;
+  st.hasher = self->spawn<caf::linked>(hasher);
+  st.writer = ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
+  st.last_request = self->clock().now();
+  self->delayed_send(self, ctx->lim.idle_timeout, tick_atom::value);
+  self->set_default_handler(caf::drop);
+  // Dying for any reason (shutdown included) gives the budget back.
+  self->attach_functor([self] {
+    auto& st = self->state;
+    if (st.reservation > 0) st.ctx->budget->release(st.reservation);
+    st.reservation = 0;
+    st.ctx->uploads->erase(st.token, self->address());
+  });
+  return {
+      [self](chunk_atom, const origin& o, schema::chunk_request& c) {
+        on_chunk(self, o, c);
+      },
+      [self](status_atom, const origin& o) {
+        auto& st = self->state;
+        st.last_request = self->clock().now();
+        send_reply(self, o,
+                   schema::upload_status_reply{st.token, st.next, st.received,
+                                               st.file});
+      },
+      [self](abort_atom, const origin& o) {
+        auto& st = self->state;
+        st.last_request = self->clock().now();
+        send_reply(self, o, schema::abort_reply{});
+        // A commit already under way finishes: the file then stays, as it
+        // does for an abort after completion.
+        if (st.now == phase::receiving) discard(self, errc::unknown_upload, "upload aborted");
+      },
+      [self](tick_atom) {
+        auto& st = self->state;
+        auto& lim = st.ctx->lim;
+        auto now = self->clock().now();
+        using std::chrono::duration_cast;
+        using ms = std::chrono::milliseconds;
+        if (st.now == phase::done) {
+          auto since = duration_cast<ms>(now - st.done_at);
+          if (since >= lim.completion_linger)
+            leave(self);  // retries of the last chunk are answered no more
+          else
+            self->delayed_send(self, lim.completion_linger - since, tick_atom::value);
+          return;
+        }
+        if (st.now == phase::finishing) {  // the store is working; not idle
+          self->delayed_send(self, lim.idle_timeout, tick_atom::value);
+          return;
+        }
+        auto idle = duration_cast<ms>(now - st.last_request);
+        if (idle >= lim.idle_timeout) {
+          spdlog::debug("upload {} idle: aborted", st.token);
+          discard(self, errc::unknown_upload, "upload expired");
+          return;
+        }
+        self->delayed_send(self, lim.idle_timeout - idle, tick_atom::value);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
+                           std::string token, schema::upload_request decl,
+                           uint64_t reservation) {
+  return sys.spawn(assembler, std::move(ctx), std::move(token), std::move(decl),
+                   reservation);
+}
+
+}  // namespace depot::actors

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/context.hpp"
+#include "schema/messages.hpp"
+
+namespace depot::actors {
+
+/// Bytes of the memory budget an upload reserves when it begins: enough for
+/// everything it may hold at once (its RAM part, or a window of chunks in
+/// flight to disk), never more than its declared size.
+uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size);
+
+/// The assembler: one per upload, owner of its token. It applies
+/// PROTOCOL.md's chunk rules, holds up to `ram_threshold` bytes in RAM and
+/// streams the rest through its disk writer to a staging file, feeds every
+/// chunk to its hasher as it arrives, and at the last chunk checks size and
+/// digest and has the namer commit the file. A chunk is acknowledged once it
+/// is hashed and held or written; the last one once the file is durable.
+/// It answers clients itself through ctx->sink.
+///
+/// Takes (each with the asking client's origin):
+/// - (chunk_atom, origin, schema::chunk_request)
+/// - (status_atom, origin)  → upload_status reply
+/// - (abort_atom, origin)   → {"ok": true}; frees everything unless done
+/// and its own tick_atom timers. After `idle_timeout` without a request it
+/// aborts itself; after completing, it answers retries and status for
+/// `completion_linger`, then leaves. Either way it removes its token from
+/// ctx->uploads and gives its `reservation` back to ctx->budget.
+/// Spawns the assembler of upload `token` which owns `reservation` bytes of
+/// the memory budget from now on (given back whenever it ends).
+caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
+                           std::string token, schema::upload_request decl,
+                           uint64_t reservation);
+
+}  // namespace depot::actors

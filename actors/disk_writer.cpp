@@ -1,0 +1,25 @@
+#include "actors/disk_writer.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/messages.hpp"
+
+namespace depot::actors {
+
+caf::behavior disk_writer(caf::event_based_actor* self, context_ptr ctx) {
+  self->set_default_handler(caf::drop);
+  return {
+      [ctx](write_atom, const staging_ptr& slot,
+            const schema::buffer& b) -> caf::result<ok_atom> {
+        if (!slot->file) {
+          auto f = ctx->store->create_staging();
+          if (!f) return f.error();
+          slot->file = std::move(*f);
+        }
+        if (auto err = slot->file->append(b.data(), b.size())) return err;
+        return ok_atom::value;
+      },
+  };
+}
+
+}  // namespace depot::actors

@@ -1,0 +1,73 @@
+#pragma once
+
+// The atoms and message types the actors exchange. Every actor's header
+// lists which of these it takes and what it answers.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "schema/messages.hpp"
+#include "storage/store.hpp"
+#include "transport/reply_sink.hpp"
+
+namespace depot::actors {
+
+using request_atom = caf::atom_constant<caf::atom("request")>;
+using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using abort_atom = caf::atom_constant<caf::atom("abort")>;
+using hash_atom = caf::atom_constant<caf::atom("hash")>;
+using digest_atom = caf::atom_constant<caf::atom("digest")>;
+using write_atom = caf::atom_constant<caf::atom("write")>;
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using ok_atom = caf::atom_constant<caf::atom("ok")>;
+
+/// Who asked: the client and its request id, so any actor can answer.
+struct origin {
+  transport::peer peer;
+  std::optional<uint64_t> rid;
+};
+
+/// An upload's staging file, shared between its assembler (which owns the
+/// upload) and the disk writer or namer using it (one at a time, in the
+/// order the assembler sends them work). Dropping the last reference to an
+/// uncommitted file removes it.
+struct staging_slot {
+  std::unique_ptr<storage::staging_file> file;
+};
+using staging_ptr = std::shared_ptr<staging_slot>;
+
+/// Buffers held in RAM by an upload, handed over at commit.
+struct buffer_list {
+  std::vector<schema::buffer> parts;
+};
+
+/// What the namer needs to commit an upload.
+struct commit_order {
+  staging_ptr staging;      ///< may hold no file yet (everything was in RAM)
+  buffer_list ram;          ///< bytes still in RAM, appended before commit
+  storage::commit_info info;
+  std::string mime_hint;    ///< declared mime; empty: detect from `head`
+  std::string head;         ///< first bytes of the content, for detection
+};
+
+}  // namespace depot::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::origin)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::staging_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::commit_order)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::buffer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::chunk_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::download_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::stat_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::list_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::delete_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::storage::commit_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::transport::peer)

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/context.hpp"
+
+namespace depot::actors {
+
+/// The namer: turns a finished upload into a stored file. It appends what
+/// the upload still held in RAM to its staging file, detects the content
+/// type when none was declared, and commits to the store, which walks the
+/// naming candidates (dedup on same content, next candidate on collision,
+/// name_exhausted after the configured number). Blocks on disk I/O: runs
+/// detached.
+///
+/// Takes:
+/// - (commit_atom, commit_order) → storage::commit_result once the file is
+///   durable; io_error, name_exhausted or busy otherwise (nothing stored).
+caf::behavior namer(caf::event_based_actor* self, context_ptr ctx);
+
+}  // namespace depot::actors

@@ -1,0 +1,83 @@
+#include "actors/pipeline.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/catalog.hpp"
+#include "actors/disk_writer.hpp"
+#include "actors/messages.hpp"
+#include "actors/namer.hpp"
+#include "actors/reader.hpp"
+#include "actors/session.hpp"
+
+namespace depot::actors {
+namespace {
+
+template <class F>
+std::vector<caf::actor> spawn_pool(caf::actor_system& sys, size_t n, bool detached,
+                                   F fun, const context_ptr& ctx) {
+  std::vector<caf::actor> out;
+  for (size_t i = 0; i < std::max<size_t>(n, 1); ++i)
+    out.push_back(detached ? sys.spawn<caf::detached>(fun, ctx) : sys.spawn(fun, ctx));
+  return out;
+}
+
+}  // namespace
+
+pipeline::pipeline(caf::actor_system& sys, limits lim,
+                   std::shared_ptr<storage::store> store,
+                   transport::reply_sink* sink, pipeline_options opts)
+    : sys_(sys), ctx_(std::make_shared<context>()) {
+  ctx_->lim = std::move(lim);
+  ctx_->store = std::move(store);
+  ctx_->sink = sink;
+  ctx_->budget = std::make_shared<memory_budget>(ctx_->lim.memory_budget);
+  ctx_->uploads = std::make_shared<upload_table>();
+  // The actors hold the context; it is complete before any of them runs
+  // a handler, because no request reaches them before this returns.
+  context_ptr ctx = ctx_;
+  ctx_->writers = spawn_pool(sys, opts.writers, opts.detached, disk_writer, ctx);
+  ctx_->namers = spawn_pool(sys, opts.namers, opts.detached, namer, ctx);
+  ctx_->readers = spawn_pool(sys, opts.readers, opts.detached, reader, ctx);
+  ctx_->catalog = spawn_pool(sys, 1, opts.detached, catalog, ctx).front();
+  last_sweep_ = std::chrono::steady_clock::now();
+}
+
+void pipeline::handle(const transport::peer& p, schema::request req) {
+  auto now = std::chrono::steady_clock::now();
+  auto i = clients_.find(p.routing_id);
+  if (i == clients_.end()) {
+    i = clients_.emplace(p.routing_id, client{sys_.spawn(session, context_ptr{ctx_}), now})
+            .first;
+  }
+  i->second.last_seen = now;
+  caf::anon_send(i->second.session, request_atom::value, p, std::move(req));
+  if (now - last_sweep_ > std::chrono::seconds(1)) sweep(now);
+}
+
+// A session has nothing but routing to do, so one that saw no request for
+// the idle timeout may go: replies in flight do not need it.
+void pipeline::sweep(std::chrono::steady_clock::time_point now) {
+  last_sweep_ = now;
+  for (auto i = clients_.begin(); i != clients_.end();) {
+    if (now - i->second.last_seen > ctx_->lim.idle_timeout) {
+      caf::anon_send_exit(i->second.session, caf::exit_reason::user_shutdown);
+      i = clients_.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void pipeline::shutdown() {
+  auto stop = [](const caf::actor& a) {
+    if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  };
+  for (auto& [id, c] : clients_) stop(c.session);
+  clients_.clear();
+  for (auto& a : ctx_->uploads->all()) stop(a);
+  for (auto* pool : {&ctx_->writers, &ctx_->namers, &ctx_->readers})
+    for (auto& a : *pool) stop(a);
+  stop(ctx_->catalog);
+}
+
+}  // namespace depot::actors

@@ -1,0 +1,61 @@
+#pragma once
+
+// The server's actors, wired: pools of disk writers, namers and readers, a
+// catalog, and one session per client. The transport's I/O thread hands
+// every decoded request to pipeline::handle().
+
+#include <caf/actor_system.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "actors/context.hpp"
+
+namespace depot::actors {
+
+/// How many of each blocking actor to run, and how.
+struct pipeline_options {
+  size_t writers = 2;
+  size_t namers = 2;
+  size_t readers = 2;
+  /// Blocking actors run detached (own threads). Tests under CAF's
+  /// deterministic scheduler turn this off.
+  bool detached = true;
+};
+
+/// Owns the actors. Construct after the actor system; call shutdown()
+/// before the actor system is destroyed.
+class pipeline {
+ public:
+  pipeline(caf::actor_system& sys, limits lim,
+           std::shared_ptr<storage::store> store, transport::reply_sink* sink,
+           pipeline_options opts = {});
+
+  /// Routes one request to its client's session (created on first use).
+  /// Called by one thread only (the transport's I/O thread); never blocks.
+  /// Sessions idle for the idle timeout are let go here.
+  void handle(const transport::peer& p, schema::request req);
+
+  /// Stops every actor: uploads in progress are dropped (their staging
+  /// files removed), nothing more is answered.
+  void shutdown();
+
+  /// The shared context (for tests and stats).
+  const context& ctx() const { return *ctx_; }
+
+ private:
+  struct client {
+    caf::actor session;
+    std::chrono::steady_clock::time_point last_seen;
+  };
+  void sweep(std::chrono::steady_clock::time_point now);
+
+  caf::actor_system& sys_;
+  std::shared_ptr<context> ctx_;
+  std::unordered_map<std::string, client> clients_;
+  std::chrono::steady_clock::time_point last_sweep_;
+};
+
+}  // namespace depot::actors

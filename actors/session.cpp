@@ -1,0 +1,117 @@
+#include "actors/session.hpp"
+
+#include <caf/all.hpp>
+#include <sys/random.h>
+
+#include "actors/assembler.hpp"
+#include "actors/messages.hpp"
+
+namespace depot::actors {
+namespace {
+
+using schema::errc;
+
+// 128 random bits as 32 hex digits: tokens cannot be guessed.
+std::string new_token() {
+  unsigned char raw[16];
+  if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
+    throw std::runtime_error("getrandom failed");
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : raw) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+struct router {
+  caf::event_based_actor* self;
+  context_ptr ctx;
+  size_t turn = 0;
+
+  void answer(const origin& o, schema::reply_body body) {
+    ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
+  }
+  void fail(const origin& o, errc code, std::string text) {
+    answer(o, schema::error_reply{code, std::move(text), std::nullopt});
+  }
+
+  template <class Request>
+  void read(const origin& o, Request& r) {
+    auto& readers = ctx->readers;
+    self->send(readers[turn++ % readers.size()], request_atom::value, o,
+               std::move(r));
+  }
+
+  void operator()(const origin& o, schema::upload_request& r) {
+    auto& lim = ctx->lim;
+    if (r.size && *r.size > lim.max_file_size) {
+      fail(o, errc::too_large,
+           "declared size " + std::to_string(*r.size) +
+               " is over the server's limit of " + std::to_string(lim.max_file_size));
+      return;
+    }
+    uint64_t reservation = upload_reservation(lim, r.size);
+    if (!ctx->budget->try_reserve(reservation)) {
+      fail(o, errc::busy, "the server's upload memory is in use; retry later");
+      return;
+    }
+    auto token = new_token();
+    auto a = spawn_assembler(self->home_system(), ctx, token, std::move(r),
+                             reservation);
+    if (!ctx->uploads->insert(token, a, lim.max_uploads)) {
+      // The assembler owns the reservation now and gives it back as it dies.
+      anon_send_exit(a, caf::exit_reason::user_shutdown);
+      fail(o, errc::busy, "too many uploads in progress; retry later");
+      return;
+    }
+    answer(o, schema::upload_reply{token, lim.chunk_max, lim.window});
+  }
+
+  template <class Atom, class... Ts>
+  void to_upload(const origin& o, const std::string& token, Atom atom, Ts&&... xs) {
+    auto a = ctx->uploads->find(token);
+    if (!a) {
+      fail(o, errc::unknown_upload, "no upload " + token);
+      return;
+    }
+    self->send(a, atom, o, std::forward<Ts>(xs)...);
+  }
+
+  void operator()(const origin& o, schema::chunk_request& r) {
+    std::string token = r.upload;
+    to_upload(o, token, chunk_atom::value, std::move(r));
+  }
+  void operator()(const origin& o, schema::upload_status_request& r) {
+    to_upload(o, r.upload, status_atom::value);
+  }
+  void operator()(const origin& o, schema::abort_request& r) {
+    to_upload(o, r.upload, abort_atom::value);
+  }
+  void operator()(const origin& o, schema::download_request& r) { read(o, r); }
+  void operator()(const origin& o, schema::stat_request& r) { read(o, r); }
+  void operator()(const origin& o, schema::list_request& r) { read(o, r); }
+  void operator()(const origin& o, schema::delete_request& r) {
+    self->send(ctx->catalog, request_atom::value, o, std::move(r));
+  }
+  void operator()(const origin& o, schema::ping_request&) {
+    answer(o, schema::ping_reply{schema::protocol_version, ctx->lim.server_name,
+                                 ctx->lim.chunk_max});
+  }
+};
+
+}  // namespace
+
+caf::behavior session(caf::event_based_actor* self, context_ptr ctx) {
+  auto r = std::make_shared<router>(router{self, std::move(ctx)});
+  self->set_default_handler(caf::drop);
+  return {
+      [r](request_atom, const transport::peer& p, schema::request& req) {
+        origin o{p, req.rid};
+        std::visit([&](auto& body) { (*r)(o, body); }, req.body);
+      },
+  };
+}
+
+}  // namespace depot::actors

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <caf/fwd.hpp>
+
+#include "actors/context.hpp"
+
+namespace depot::actors {
+
+/// The session: one per client connection (routing id). It routes the
+/// client's decoded requests to the actor that owns the work, in the order
+/// they arrived: `upload` begins an upload (memory budget and upload-count
+/// limits checked here: `busy`, `too_large`), `chunk` / `upload_status` /
+/// `abort` go to the upload's assembler by token (so a reconnected client
+/// continues its uploads), reads go to a reader, deletes to the catalog,
+/// and it answers `ping` itself.
+///
+/// Takes:
+/// - (request_atom, transport::peer, schema::request): no response to the
+///   sender; the client gets its reply from whichever actor does the work.
+caf::behavior session(caf::event_based_actor* self, context_ptr ctx);
+
+}  // namespace depot::actors
