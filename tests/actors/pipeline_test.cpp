@@ -1,0 +1,419 @@
+// Actor-level tests: the pipeline's actors driven under CAF's deterministic
+// test coordinator (virtual time), with a real store in a temp dir and a
+// sink that records every reply.
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "actors/assembler.hpp"
+#include "actors/messages.hpp"
+#include "actors/pipeline.hpp"
+#include "storage/fault_fs.hpp"
+#include "storage/posix_store.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace depot::actors {
+namespace {
+
+using schema::errc;
+
+// Every event in one log, so tests can assert on their order.
+struct event_log {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  void add(std::string e) {
+    std::lock_guard<std::mutex> guard{mutex};
+    events.push_back(std::move(e));
+  }
+};
+
+struct recording_sink final : transport::reply_sink {
+  explicit recording_sink(event_log& log) : log(log) {}
+  void send(const transport::peer& to, schema::reply r) override {
+    std::lock_guard<std::mutex> guard{mutex};
+    if (std::holds_alternative<schema::chunk_done_reply>(r.body))
+      log.add("reply:done");
+    replies.emplace_back(to, std::move(r));
+  }
+  event_log& log;
+  std::mutex mutex;
+  std::vector<std::pair<transport::peer, schema::reply>> replies;
+};
+
+// A store that notes when a commit has returned, around a real one.
+struct logging_store final : storage::store {
+  logging_store(std::shared_ptr<storage::store> base, event_log& log)
+      : base(std::move(base)), log(log) {}
+  schema::expected<std::unique_ptr<storage::staging_file>> create_staging() override {
+    return base->create_staging();
+  }
+  schema::expected<storage::commit_result> commit(
+      std::unique_ptr<storage::staging_file> staged,
+      const storage::commit_info& info) override {
+    auto r = base->commit(std::move(staged), info);
+    log.add(r ? "commit:durable" : "commit:failed");
+    return r;
+  }
+  schema::expected<schema::file_meta> stat(const std::string& id) override {
+    return base->stat(id);
+  }
+  schema::expected<storage::read_result> read(const std::string& id, uint64_t offset,
+                                              size_t length, std::byte* out) override {
+    return base->read(id, offset, length, out);
+  }
+  schema::expected<uint64_t> remove(const std::string& id) override {
+    return base->remove(id);
+  }
+  schema::expected<storage::list_page> list(const std::optional<std::string>& after,
+                                            size_t limit) override {
+    return base->list(after, limit);
+  }
+  std::shared_ptr<storage::store> base;
+  event_log& log;
+};
+
+struct test_config : caf::actor_system_config {
+  test_config() { set("scheduler.policy", caf::atom("testing")); }
+};
+
+limits small_limits() {
+  limits lim;
+  lim.chunk_max = 1024;
+  lim.window = 4;
+  lim.max_file_size = 64 * 1024;
+  lim.ram_threshold = 2048;
+  lim.memory_budget = 1 << 20;
+  lim.idle_timeout = std::chrono::seconds(60);
+  lim.completion_linger = std::chrono::seconds(60);
+  return lim;
+}
+
+class Pipeline : public ::testing::Test {
+ protected:
+  void start(limits lim = small_limits(), std::optional<unsigned> bits = std::nullopt) {
+    fsys = std::make_shared<storage::fault_fs>(storage::posix_file_system());
+    auto s = storage::open_posix_store({dir.path(), bits, 16, fsys});
+    ASSERT_TRUE(s);
+    store = std::make_shared<logging_store>(*s, log);
+    pipe = std::make_unique<pipeline>(sys, lim, store, &sink,
+                                      pipeline_options{1, 1, 1, false});
+    sched.run();
+  }
+
+  void TearDown() override {
+    if (pipe) pipe->shutdown();
+    while (sched.run() > 0 || sched.trigger_timeouts() > 0) {
+    }
+  }
+
+  // Sends one request from `client` and runs the actors until quiet;
+  // returns the replies that came back, in order.
+  std::vector<schema::reply> call(schema::request_body body, std::string client = "c1") {
+    size_t before = sink.replies.size();
+    pipe->handle(transport::peer{client, false}, schema::request{++rid, std::move(body)});
+    sched.run();
+    std::vector<schema::reply> out;
+    for (size_t i = before; i < sink.replies.size(); ++i)
+      out.push_back(sink.replies[i].second);
+    return out;
+  }
+
+  schema::reply one(schema::request_body body, std::string client = "c1") {
+    auto r = call(std::move(body), std::move(client));
+    EXPECT_EQ(r.size(), 1u);
+    return r.empty() ? schema::reply{} : r.back();
+  }
+
+  std::string begin(schema::upload_request req) {
+    auto r = one(std::move(req));
+    auto* up = std::get_if<schema::upload_reply>(&r.body);
+    EXPECT_NE(up, nullptr);
+    return up ? up->upload : "";
+  }
+
+  schema::reply chunk(const std::string& token, uint64_t seq, bool last,
+                      const std::string& bytes) {
+    return one(schema::chunk_request{token, seq, last, schema::buffer::copy_of(bytes)});
+  }
+
+  static errc error_of(const schema::reply& r) {
+    auto* e = std::get_if<schema::error_reply>(&r.body);
+    return e ? e->code : errc{};
+  }
+
+  std::vector<schema::file_meta> listing() {
+    auto page = store->list(std::nullopt, 1000);
+    return page ? page->files : std::vector<schema::file_meta>{};
+  }
+
+  test::temp_dir dir;
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scheduler::test_coordinator& sched =
+      dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  event_log log;
+  recording_sink sink{log};
+  std::shared_ptr<storage::fault_fs> fsys;
+  std::shared_ptr<storage::store> store;
+  std::unique_ptr<pipeline> pipe;
+  uint64_t rid = 0;
+};
+
+TEST_F(Pipeline, AnswersPingWithVersionAndChunkMax) {
+  start();
+  auto r = one(schema::ping_request{});
+  auto* p = std::get_if<schema::ping_reply>(&r.body);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->version, 1u);
+  EXPECT_EQ(p->chunk_max, 1024u);
+  EXPECT_EQ(r.rid, rid);
+}
+
+TEST_F(Pipeline, AssemblesChunksInOrderAndAnswersTheLastOnceDurable) {
+  start();
+  auto token = begin({"greeting.txt", 12, std::nullopt, std::nullopt});
+  EXPECT_LE(token.size(), 64u);
+  auto r = chunk(token, 0, false, "hello ");
+  auto* ack = std::get_if<schema::chunk_reply>(&r.body);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_EQ(ack->received, 6u);
+  r = chunk(token, 1, true, "depot\n");
+  auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->file.id, "rbWeBrTIp1Js");
+  EXPECT_EQ(done->file.mime, "text/plain");
+  EXPECT_EQ(done->file.size, 12u);
+  EXPECT_FALSE(done->dedup);
+  EXPECT_EQ(done->seq, 1u);
+  // The reply came only after the store said the file was durable.
+  std::vector<std::string> expected{"commit:durable", "reply:done"};
+  EXPECT_EQ(log.events, expected);
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+}
+
+TEST_F(Pipeline, ReacknowledgesALowerSeqWithoutApplyingItTwice) {
+  start();
+  auto token = begin({"r.bin", std::nullopt, std::nullopt, std::nullopt});
+  chunk(token, 0, false, "abc");
+  chunk(token, 1, false, "def");
+  auto r = chunk(token, 0, false, "abc");
+  auto* ack = std::get_if<schema::chunk_reply>(&r.body);
+  ASSERT_NE(ack, nullptr);
+  EXPECT_EQ(ack->seq, 0u);
+  EXPECT_EQ(ack->received, 3u);  // as it was acknowledged the first time
+  r = chunk(token, 2, true, "g");
+  auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->file.size, 7u);
+}
+
+TEST_F(Pipeline, AnswersAHigherSeqWithOutOfOrderAndKeepsTheUpload) {
+  start();
+  auto token = begin({"o.bin", std::nullopt, std::nullopt, std::nullopt});
+  chunk(token, 0, false, "a");
+  auto r = chunk(token, 5, false, "z");
+  ASSERT_EQ(error_of(r), errc::out_of_order);
+  EXPECT_EQ(std::get<schema::error_reply>(r.body).next, std::optional<uint64_t>{1});
+  r = chunk(token, 1, true, "b");
+  EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
+}
+
+TEST_F(Pipeline, RejectsAChunkOverChunkMaxButKeepsTheUpload) {
+  start();
+  auto token = begin({"big.bin", std::nullopt, std::nullopt, std::nullopt});
+  EXPECT_EQ(error_of(chunk(token, 0, false, std::string(1025, 'x'))), errc::too_large);
+  auto r = chunk(token, 0, true, std::string(1024, 'x'));
+  EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
+}
+
+TEST_F(Pipeline, DiscardsAnUploadWhoseBytesPassTheDeclaredSize) {
+  start();
+  auto token = begin({"d.bin", 4, std::nullopt, std::nullopt});
+  EXPECT_EQ(error_of(chunk(token, 0, false, "12345")), errc::too_large);
+  EXPECT_EQ(error_of(chunk(token, 0, true, "1234")), errc::unknown_upload);
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+}
+
+TEST_F(Pipeline, DiscardsAnUploadPastTheFileSizeLimitCountingBytesReceived) {
+  auto lim = small_limits();
+  lim.max_file_size = 2000;
+  start(lim);
+  auto token = begin({"d.bin", std::nullopt, std::nullopt, std::nullopt});
+  chunk(token, 0, false, std::string(1000, 'a'));
+  chunk(token, 1, false, std::string(1000, 'b'));
+  EXPECT_EQ(error_of(chunk(token, 2, false, "c")), errc::too_large);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_request{"x", 2001, {}, {}})), errc::too_large);
+}
+
+TEST_F(Pipeline, StoresNothingOnSizeOrChecksumMismatch) {
+  start();
+  auto token = begin({"s.bin", 10, std::nullopt, std::nullopt});
+  auto r = chunk(token, 0, true, "short");
+  EXPECT_EQ(error_of(r), errc::size_mismatch);
+  // The same error answers a retry of the last chunk.
+  EXPECT_EQ(error_of(chunk(token, 0, true, "short")), errc::size_mismatch);
+  token = begin({"c.bin", std::nullopt, std::string(64, '0'), std::nullopt});
+  EXPECT_EQ(error_of(chunk(token, 0, true, "content")), errc::checksum_mismatch);
+  EXPECT_TRUE(listing().empty());
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+}
+
+TEST_F(Pipeline, StreamsPastTheRamThresholdToAStagingFile) {
+  start();  // ram_threshold 2048
+  auto token = begin({"s.bin", std::nullopt, std::nullopt, std::nullopt});
+  std::string all;
+  for (uint64_t i = 0; i < 10; ++i) {
+    std::string part(1000, static_cast<char>('a' + i));
+    all += part;
+    auto r = chunk(token, i, i == 9, part);
+    if (i < 9) ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
+    else ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
+  }
+  auto files = listing();
+  ASSERT_EQ(files.size(), 1u);
+  std::string back(all.size(), '\0');
+  auto rd = store->read(files[0].id, 0, back.size(), reinterpret_cast<std::byte*>(back.data()));
+  ASSERT_TRUE(rd);
+  EXPECT_EQ(back, all);
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+}
+
+TEST_F(Pipeline, AnIdleUploadExpiresInVirtualTimeAndFreesItsMemory) {
+  start();
+  auto token = begin({"idle.bin", std::nullopt, std::nullopt, std::nullopt});
+  chunk(token, 0, false, "abc");
+  EXPECT_GT(pipe->ctx().budget->used(), 0u);
+  sched.advance_time(std::chrono::seconds(30));
+  sched.run();
+  auto st = one(schema::upload_status_request{token});  // activity: 60 s more
+  EXPECT_TRUE(std::holds_alternative<schema::upload_status_reply>(st.body));
+  sched.advance_time(std::chrono::seconds(59));
+  sched.run();
+  EXPECT_FALSE(std::holds_alternative<schema::error_reply>(
+      one(schema::upload_status_request{token}).body));
+  sched.advance_time(std::chrono::seconds(61));
+  sched.run();
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+}
+
+TEST_F(Pipeline, AFullMemoryBudgetAnswersBusyUntilMemoryIsFreed) {
+  auto lim = small_limits();
+  lim.memory_budget = upload_reservation(lim, std::nullopt);
+  start(lim);
+  auto first = begin({"a.bin", std::nullopt, std::nullopt, std::nullopt});
+  EXPECT_EQ(error_of(one(schema::upload_request{"b.bin", {}, {}, {}})), errc::busy);
+  chunk(first, 0, true, "done");
+  EXPECT_TRUE(std::holds_alternative<schema::upload_reply>(
+      one(schema::upload_request{"b.bin", {}, {}, {}}).body));
+}
+
+TEST_F(Pipeline, TheNamerDedupsSameContentAndWalksPastCollisions) {
+  start(small_limits(), 3u);  // 8 possible ids: contents collide
+  std::set<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto token = begin({"f" + std::to_string(i), {}, {}, {}});
+    auto r = chunk(token, 0, true, "content " + std::to_string(i));
+    auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
+    ASSERT_NE(done, nullptr) << schema::to_string(error_of(r));
+    EXPECT_FALSE(done->dedup);
+    ids.insert(done->file.id);
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  auto token = begin({"again", {}, {}, {}});
+  auto r = chunk(token, 0, true, "content 3");
+  auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
+  ASSERT_NE(done, nullptr);
+  EXPECT_TRUE(done->dedup);
+  EXPECT_EQ(done->file.refs, 2u);
+  EXPECT_EQ(done->file.name, "f3");
+}
+
+TEST_F(Pipeline, ARetriedLastChunkGetsTheSameCompletionForTheLinger) {
+  start();
+  auto token = begin({"l.bin", {}, {}, {}});
+  auto first = chunk(token, 0, true, "last");
+  auto again = chunk(token, 0, true, "last");
+  ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(again.body));
+  EXPECT_EQ(std::get<schema::chunk_done_reply>(again.body).file,
+            std::get<schema::chunk_done_reply>(first.body).file);
+  auto st = one(schema::upload_status_request{token});
+  ASSERT_TRUE(std::holds_alternative<schema::upload_status_reply>(st.body));
+  EXPECT_TRUE(std::get<schema::upload_status_reply>(st.body).file.has_value());
+  EXPECT_EQ(listing().size(), 1u);
+  EXPECT_EQ(listing()[0].refs, 1u);  // not applied twice
+  sched.advance_time(std::chrono::seconds(61));
+  sched.run();
+  EXPECT_EQ(error_of(chunk(token, 0, true, "last")), errc::unknown_upload);
+}
+
+TEST_F(Pipeline, AbortFreesAnUploadButNotACompletedFile) {
+  start();
+  auto token = begin({"a.bin", {}, {}, {}});
+  chunk(token, 0, false, "partial");
+  EXPECT_TRUE(std::holds_alternative<schema::abort_reply>(
+      one(schema::abort_request{token}).body));
+  EXPECT_EQ(error_of(chunk(token, 1, true, "x")), errc::unknown_upload);
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+  token = begin({"b.bin", {}, {}, {}});
+  chunk(token, 0, true, "whole");
+  EXPECT_TRUE(std::holds_alternative<schema::abort_reply>(
+      one(schema::abort_request{token}).body));
+  EXPECT_EQ(listing().size(), 1u);
+}
+
+TEST_F(Pipeline, AnUploadContinuesFromAnotherConnection) {
+  start();
+  auto token = begin({"m.bin", {}, {}, {}});
+  one(schema::chunk_request{token, 0, false, schema::buffer::copy_of("from c1 ")}, "c1");
+  auto r = one(schema::chunk_request{token, 1, true, schema::buffer::copy_of("and c2")}, "c2");
+  auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->file.size, 14u);
+  EXPECT_EQ(sink.replies.back().first.routing_id, "c2");
+}
+
+TEST_F(Pipeline, StorageFailuresBecomeIoErrorRepliesAndTheServerGoesOn) {
+  start();
+  fsys->inject({storage::fs_op::sync, EIO, "/d.", 0, 1});
+  auto token = begin({"f.bin", {}, {}, {}});
+  auto r = chunk(token, 0, true, "will fail");
+  EXPECT_EQ(error_of(r), errc::io_error);
+  EXPECT_TRUE(listing().empty());
+  std::vector<std::string> expected{"commit:failed"};
+  EXPECT_EQ(log.events, expected);  // no completion was ever sent
+  token = begin({"f.bin", {}, {}, {}});
+  EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(
+      chunk(token, 0, true, "will work").body));
+}
+
+TEST_F(Pipeline, ReadsStatsListsAndDeletes) {
+  start();
+  auto token = begin({"r.txt", {}, {}, std::string("text/x-custom")});
+  auto r = chunk(token, 0, true, "0123456789");
+  auto id = std::get<schema::chunk_done_reply>(r.body).file.id;
+  EXPECT_EQ(std::get<schema::chunk_done_reply>(r.body).file.mime, "text/x-custom");
+  auto d = one(schema::download_request{id, 4, 3});
+  auto* dl = std::get_if<schema::download_reply>(&d.body);
+  ASSERT_NE(dl, nullptr);
+  EXPECT_EQ(dl->data.view(), "456");
+  EXPECT_EQ(dl->size, 10u);
+  EXPECT_FALSE(dl->eof);
+  d = one(schema::download_request{id, 8, std::nullopt});
+  EXPECT_TRUE(std::get<schema::download_reply>(d.body).eof);
+  EXPECT_EQ(error_of(one(schema::download_request{id, 11, std::nullopt})),
+            errc::out_of_range);
+  auto s = one(schema::stat_request{id});
+  EXPECT_EQ(std::get<schema::stat_reply>(s.body).file.refs, 1u);
+  auto l = one(schema::list_request{std::nullopt, 10});
+  EXPECT_EQ(std::get<schema::list_reply>(l.body).files.size(), 1u);
+  auto del = one(schema::delete_request{id});
+  EXPECT_EQ(std::get<schema::delete_reply>(del.body).refs, 0u);
+  EXPECT_EQ(error_of(one(schema::stat_request{id})), errc::not_found);
+}
+
+}  // namespace
+}  // namespace depot::actors
