@@ -6,29 +6,84 @@
 #include "actors/messages.hpp"
 
 namespace depot::actors {
+namespace {
 
-caf::behavior namer(caf::event_based_actor* self, context_ptr ctx) {
-  auto detector = std::make_shared<content_type_detector>();
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+struct waiting_commit {
+  commit_order order;
+  caf::response_promise promise;
+};
+
+struct namer_state {
+  static inline const char* name = "depot.namer";
+  context_ptr ctx;
+  std::unique_ptr<content_type_detector> detector;
+  std::vector<waiting_commit> batch;
+};
+
+// Everything queued since the last flush is committed together: the store
+// shares the flushes of a batch (group commit), so under load each upload
+// pays a fraction of a flush, and alone it pays no wait at all.
+void flush(caf::stateful_actor<namer_state>* self) {
+  auto& st = self->state;
+  auto batch = std::move(st.batch);
+  st.batch.clear();
+  std::vector<storage::commit_request> requests;
+  std::vector<caf::response_promise*> promises;
+  for (auto& w : batch) {
+    auto& o = w.order;
+    auto& slot = *o.staging;
+    caf::error err;
+    if (!slot.file) {
+      auto f = st.ctx->store->create_staging();
+      if (f)
+        slot.file = std::move(*f);
+      else
+        err = f.error();
+    }
+    for (auto& part : o.ram.parts)
+      if (!err) err = slot.file->append(part.data(), part.size());
+    o.ram.parts.clear();
+    if (err) {
+      w.promise.deliver(err);
+      continue;
+    }
+    o.info.mime = o.mime_hint.empty() ? st.detector->detect(o.head) : o.mime_hint;
+    requests.push_back({std::move(slot.file), std::move(o.info)});
+    promises.push_back(&w.promise);
+  }
+  if (requests.empty()) return;
+  auto results = st.ctx->store->commit_batch(std::move(requests));
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i])
+      promises[i]->deliver(std::move(*results[i]));
+    else
+      promises[i]->deliver(results[i].error());
+  }
+}
+
+caf::behavior namer_impl(caf::stateful_actor<namer_state>* self, context_ptr ctx) {
+  self->state.ctx = std::move(ctx);
+  self->state.detector = std::make_unique<content_type_detector>();
   self->set_default_handler(caf::drop);
   return {
-      [ctx, detector](commit_atom,
-                      commit_order& order) -> caf::result<storage::commit_result> {
-        auto& slot = *order.staging;
-        if (!slot.file) {
-          auto f = ctx->store->create_staging();
-          if (!f) return f.error();
-          slot.file = std::move(*f);
-        }
-        for (auto& part : order.ram.parts)
-          if (auto err = slot.file->append(part.data(), part.size())) return err;
-        order.ram.parts.clear();
-        order.info.mime = order.mime_hint.empty() ? detector->detect(order.head)
-                                                  : order.mime_hint;
-        auto r = ctx->store->commit(std::move(slot.file), order.info);
-        if (!r) return r.error();
-        return std::move(*r);
+      [self](commit_atom, commit_order& order) {
+        auto& st = self->state;
+        if (st.batch.empty()) self->send(self, flush_atom::value);
+        auto promise = self->make_response_promise<storage::commit_result>();
+        st.batch.push_back({std::move(order), std::move(promise)});
+        return promise;
       },
+      [self](flush_atom) { flush(self); },
   };
+}
+
+}  // namespace
+
+caf::actor spawn_namer(caf::actor_system& sys, context_ptr ctx, bool detached) {
+  return detached ? sys.spawn<caf::detached>(namer_impl, std::move(ctx))
+                  : sys.spawn(namer_impl, std::move(ctx));
 }
 
 }  // namespace depot::actors

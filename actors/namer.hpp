@@ -13,9 +13,12 @@ namespace depot::actors {
 /// name_exhausted after the configured number). Blocks on disk I/O: runs
 /// detached.
 ///
+/// Commits queued while one batch is being committed are committed together
+/// in the next (group commit: they share the store's flushes).
+///
 /// Takes:
 /// - (commit_atom, commit_order) → storage::commit_result once the file is
 ///   durable; io_error, name_exhausted or busy otherwise (nothing stored).
-caf::behavior namer(caf::event_based_actor* self, context_ptr ctx);
+caf::actor spawn_namer(caf::actor_system& sys, context_ptr ctx, bool detached);
 
 }  // namespace depot::actors

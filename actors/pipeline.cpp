@@ -36,7 +36,8 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;
   ctx_->writers = spawn_pool(sys, opts.writers, opts.detached, disk_writer, ctx);
-  ctx_->namers = spawn_pool(sys, opts.namers, opts.detached, namer, ctx);
+  for (size_t i = 0; i < std::max<size_t>(opts.namers, 1); ++i)
+    ctx_->namers.push_back(spawn_namer(sys, ctx, opts.detached));
   ctx_->readers = spawn_pool(sys, opts.readers, opts.detached, reader, ctx);
   ctx_->catalog = spawn_pool(sys, 1, opts.detached, catalog, ctx).front();
   last_sweep_ = std::chrono::steady_clock::now();

@@ -138,6 +138,11 @@ int fault_fs::rmdir(const std::string& path) {
   return base_->rmdir(path);
 }
 
+int fault_fs::sync_fs(const std::string& path) {
+  if (int err = check(fs_op::sync_fs, path)) return err;
+  return base_->sync_fs(path);
+}
+
 int fault_fs::sync_dir(const std::string& path) {
   if (int err = check(fs_op::sync_dir, path)) return err;
   return base_->sync_dir(path);

@@ -12,7 +12,7 @@ namespace depot::storage {
 /// The operations a fault can be injected into.
 enum class fs_op {
   create, append, sync, close, open_read, read, link, unlink, mkdir, rmdir,
-  sync_dir, list_dir, stat, rename, lock,
+  sync_dir, sync_fs, list_dir, stat, rename, lock,
 };
 
 /// A file system for tests: passes every call to a real one, except those a
@@ -65,6 +65,7 @@ class fault_fs final : public file_system {
   int unlink(const std::string& path) override;
   int mkdir(const std::string& path) override;
   int rmdir(const std::string& path) override;
+  int sync_fs(const std::string& path) override;
   int sync_dir(const std::string& path) override;
   int list_dir(const std::string& path,
                std::vector<std::string>* names) override;

@@ -74,6 +74,8 @@ class file_system {
   /// mkdir(2) with 0755: EEXIST when it exists.
   virtual int mkdir(const std::string& path) = 0;
   virtual int rmdir(const std::string& path) = 0;
+  /// Flushes everything written to the file system holding `path` (syncfs).
+  virtual int sync_fs(const std::string& path) = 0;
   /// Flushes a directory's entries to stable storage.
   virtual int sync_dir(const std::string& path) = 0;
   /// The names in a directory, without "." and "..", in no order.

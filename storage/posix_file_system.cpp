@@ -145,6 +145,14 @@ class posix_fs final : public file_system {
     return retry_eintr(::rmdir(path.c_str()));
   }
 
+  int sync_fs(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int err = retry_eintr(::syncfs(fd));
+    ::close(fd);
+    return err;
+  }
+
   int sync_dir(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;

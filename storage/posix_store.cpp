@@ -171,9 +171,11 @@ class posix_staging final : public staging_file {
 
   // Flushes and closes. A failed flush is final: the staged bytes are not
   // trusted again (the kernel may have dropped the dirty pages).
-  caf::error finish() {
+  caf::error finish(bool flush) {
     if (error_) return error_;
-    if (int err = file_->sync()) return error_ = io_failure(err, "fsync", path_);
+    if (flush) {
+      if (int err = file_->sync()) return error_ = io_failure(err, "fsync", path_);
+    }
     if (int err = file_->close())
       return error_ = io_failure(err, "close", path_);
     file_.reset();
@@ -217,6 +219,8 @@ class posix_store final : public store {
   expected<std::unique_ptr<staging_file>> create_staging() override;
   expected<commit_result> commit(std::unique_ptr<staging_file> staged,
                                  const commit_info& info) override;
+  std::vector<expected<commit_result>> commit_batch(
+      std::vector<commit_request> requests) override;
   expected<file_meta> stat(const std::string& id) override;
   expected<read_result> read(const std::string& id, uint64_t offset,
                              size_t length, std::byte* out) override;
@@ -226,30 +230,44 @@ class posix_store final : public store {
 
  private:
   enum class placed { stored, dedup, collision, retry };
+
+  // A placement in progress: its reference exists and its journal entry is
+  // open until it is sealed (made durable and acknowledged) or rolled back.
   struct placement {
-    placed how;
-    file_meta file;  // for stored and dedup
+    placed how = placed::retry;
+    std::string id;
+    stored_meta meta;  // the incarnation placed into (ours, or a dedup's)
+    uint64_t op = 0;
+    std::string ref_path;
+    file_meta file;    // filled when sealed
   };
 
-  expected<placement> place(const std::string& id, const std::string& data_temp,
-                         const std::string& meta_temp, const stored_meta& m);
+  static placement outcome(placed how) {
+    placement p;
+    p.how = how;
+    return p;
+  }
 
   object_paths paths_of(const std::string& id) const {
-    return {root_ + "/" + id.substr(0, 2) + "/" + id.substr(2, 2),
-            id.substr(4)};
+    return {root_ + "/" + id.substr(0, 2) + "/" + id.substr(2, 2), id.substr(4)};
   }
 
   std::string next_name(const char* prefix) {
     return instance_dir_ + "/" + prefix + std::to_string(++counter_);
   }
 
-  caf::error ensure_dirs(const std::string& id);
-  caf::error sync_new_dirs(const std::string& id);
+  expected<placement> place(const std::string& id, const std::string& data_temp,
+                            const std::string& meta_temp, const stored_meta& m);
   expected<placement> claim(const std::string& id, const std::string& data_temp,
-                         const std::string& meta_temp, const stored_meta& m,
-                         stored_meta* existing);
+                            const std::string& meta_temp, const stored_meta& m);
   expected<placement> join(const std::string& id, const std::string& data_temp,
-                        const stored_meta& existing);
+                           const stored_meta& existing);
+  expected<std::pair<uint64_t, std::string>> add_ref(const std::string& id,
+                                                     const std::string& gen);
+  void roll_back(const placement& pl);
+  caf::error write_small(const std::string& path, const std::string& bytes, bool flush);
+  caf::error ensure_dirs(const std::string& id);
+  caf::error sync_new_dirs(const std::string& id, bool already_flushed);
   caf::error collect(const std::string& id, const std::string& dead_owner);
   caf::error wait_while_dying(const object_paths& p);
   int read_meta(const object_paths& p, stored_meta* out);
@@ -464,23 +482,22 @@ caf::error posix_store::ensure_dirs(const std::string& id) {
 // A new shard directory is durable only once its parent is flushed. Each
 // process flushes the parents of a shard once, the first time it commits
 // there, whoever created it.
-caf::error posix_store::sync_new_dirs(const std::string& id) {
+caf::error posix_store::sync_new_dirs(const std::string& id, bool already_flushed) {
   size_t i1 = base62_value(id[0]) * 62 + base62_value(id[1]);
   size_t i2 = i1 * 62 * 62 + base62_value(id[2]) * 62 + base62_value(id[3]);
-  {
-    std::lock_guard<std::mutex> guard{dirs_mutex_};
-    if (synced_l2_[i2]) return {};
-  }
-  std::string l1 = root_ + "/" + id.substr(0, 2);
   bool l1_synced;
   {
     std::lock_guard<std::mutex> guard{dirs_mutex_};
-    l1_synced = synced_l1_[i1];
+    if (synced_l2_[i2]) return {};
+    l1_synced = synced_l1_[i1] || already_flushed;
   }
+  std::string l1 = root_ + "/" + id.substr(0, 2);
   if (!l1_synced) {
     if (int err = fs_->sync_dir(root_)) return io_failure(err, "fsync", root_);
   }
-  if (int err = fs_->sync_dir(l1)) return io_failure(err, "fsync", l1);
+  if (!already_flushed) {
+    if (int err = fs_->sync_dir(l1)) return io_failure(err, "fsync", l1);
+  }
   std::lock_guard<std::mutex> guard{dirs_mutex_};
   synced_l1_[i1] = true;
   synced_l2_[i2] = true;
@@ -507,158 +524,235 @@ expected<std::unique_ptr<staging_file>> posix_store::create_staging() {
       std::make_unique<posix_staging>(fs_, path, std::move(file))};
 }
 
-expected<commit_result> posix_store::commit(
-    std::unique_ptr<staging_file> staged, const commit_info& info) {
-  auto* s = dynamic_cast<posix_staging*>(staged.get());
-  if (s == nullptr)
-    return make_error(errc::internal, "commit of a foreign staging file");
-  if (auto err = s->finish()) return err;
+expected<commit_result> posix_store::commit(std::unique_ptr<staging_file> staged,
+                                            const commit_info& info) {
+  std::vector<commit_request> one;
+  one.push_back({std::move(staged), info});
+  return std::move(commit_batch(std::move(one)).front());
+}
 
-  stored_meta m{info.name, s->size(), to_hex(info.sha256), info.mime,
-                info.created_ms, random_hex(16)};
-  std::string meta_bytes = encode_meta(m);
-  temp_guard meta_temp{fs_.get(), next_name("m.")};
-  {
-    std::unique_ptr<writable_file> f;
-    if (int err = fs_->create_exclusive(meta_temp.path, false, &f)) {
-      auto failure = io_failure(err, "create", meta_temp.path);
-      meta_temp.path.clear();
-      return failure;
+// Group commit: the durability barriers of a whole batch are shared. Each
+// upload's bytes and metadata are written, then one barrier makes all of
+// them durable; then each is linked into place, then a second barrier
+// makes all the links durable. Small batches use syncfs for a barrier (one
+// journal commit for everything); large ones flush file by file, so that a
+// small upload never waits for unrelated gigabytes.
+std::vector<expected<commit_result>> posix_store::commit_batch(
+    std::vector<commit_request> requests) {
+  struct item {
+    std::unique_ptr<staging_file> owner;
+    posix_staging* staging = nullptr;
+    commit_info info;
+    stored_meta meta;
+    std::optional<temp_guard> meta_temp;
+    caf::error err;
+    std::optional<placement> placed;
+  };
+  std::vector<std::unique_ptr<item>> items;
+  uint64_t total = 0;
+  for (auto& r : requests) {
+    auto it = std::make_unique<item>();
+    it->owner = std::move(r.staged);
+    it->info = std::move(r.info);
+    it->staging = dynamic_cast<posix_staging*>(it->owner.get());
+    if (it->staging == nullptr)
+      it->err = make_error(errc::internal, "commit of a foreign staging file");
+    else
+      total += it->staging->size();
+    items.push_back(std::move(it));
+  }
+  const bool whole_fs = total <= opts_.group_sync_max_bytes;
+  auto alive = [](const item& it) { return !it.err; };
+
+  // 1. Bytes and metadata written; flushed now only file by file.
+  for (auto& it : items) {
+    if (!alive(*it)) continue;
+    if ((it->err = it->staging->finish(!whole_fs))) continue;
+    it->meta = {it->info.name, it->staging->size(), to_hex(it->info.sha256),
+                it->info.mime, it->info.created_ms, random_hex(16)};
+    it->meta_temp.emplace(temp_guard{fs_.get(), next_name("m.")});
+    it->err = write_small(it->meta_temp->path, encode_meta(it->meta), !whole_fs);
+  }
+  if (whole_fs && std::any_of(items.begin(), items.end(), [&](auto& it) { return alive(*it); })) {
+    if (int e = fs_->sync_fs(root_)) {
+      auto err = io_failure(e, "syncfs", root_);
+      for (auto& it : items)
+        if (alive(*it)) it->err = err;
     }
-    int err = f->append(meta_bytes.data(), meta_bytes.size());
-    if (!err) err = f->sync();
-    int close_err = f->close();
-    if (err || close_err)
-      return io_failure(err ? err : close_err, "write", meta_temp.path);
   }
 
-  for (uint32_t k = 0; k < opts_.max_candidates; ++k) {
-    std::string id = candidate_id(info.sha256, k, opts_.id_bits);
-    auto r = place(id, s->path(), meta_temp.path, m);
-    if (!r) return r.error();
-    if (r->how == placed::collision) continue;
-    return commit_result{std::move(r->file), r->how == placed::dedup};
+  // 2. Each into place under its first free (or same-content) candidate.
+  for (auto& it : items) {
+    if (!alive(*it)) continue;
+    for (uint32_t k = 0; k < opts_.max_candidates && !it->placed && !it->err; ++k) {
+      std::string id = candidate_id(it->info.sha256, k, opts_.id_bits);
+      auto r = place(id, it->staging->path(), it->meta_temp->path, it->meta);
+      if (!r)
+        it->err = r.error();
+      else if (r->how != placed::collision)
+        it->placed = std::move(*r);
+    }
+    if (!it->placed && !it->err)
+      it->err = make_error(errc::name_exhausted,
+                           "all " + std::to_string(opts_.max_candidates) +
+                               " naming candidates hold other content");
   }
-  return make_error(errc::name_exhausted,
-                    "all " + std::to_string(opts_.max_candidates) +
-                        " naming candidates hold other content");
+
+  // 3. The links made durable; only then is anything acknowledged.
+  caf::error barrier;
+  if (whole_fs && std::any_of(items.begin(), items.end(), [&](auto& it) { return bool(it->placed); })) {
+    if (int e = fs_->sync_fs(root_)) barrier = io_failure(e, "syncfs", root_);
+  }
+  for (auto& it : items) {
+    if (!it->placed) continue;
+    auto& pl = *it->placed;
+    caf::error err = barrier;
+    if (!err && !whole_fs) {
+      auto p = paths_of(pl.id);
+      if (int e = fs_->sync_dir(p.dir)) err = io_failure(e, "fsync", p.dir);
+    }
+    if (!err) err = sync_new_dirs(pl.id, whole_fs);
+    expected<file_meta> file = err ? expected<file_meta>{err} : describe(pl.id, pl.meta);
+    // Past journal_end a crash leaves the file stored: only then is it
+    // ours to acknowledge.
+    if (file) err = journal_end(pl.op);
+    if (!file) err = file.error();
+    if (err) {
+      roll_back(pl);
+      it->err = err;
+      it->placed.reset();
+      continue;
+    }
+    it->placed->file = std::move(*file);
+  }
+
+  std::vector<expected<commit_result>> out;
+  for (auto& it : items) {
+    if (it->err)
+      out.emplace_back(it->err);
+    else
+      out.emplace_back(commit_result{std::move(it->placed->file),
+                                     it->placed->how == placed::dedup});
+  }
+  return out;
+}
+
+caf::error posix_store::write_small(const std::string& path, const std::string& bytes,
+                                    bool flush) {
+  std::unique_ptr<writable_file> f;
+  if (int err = fs_->create_exclusive(path, false, &f)) return io_failure(err, "create", path);
+  int err = f->append(bytes.data(), bytes.size());
+  if (!err && flush) err = f->sync();
+  int close_err = f->close();
+  if (err || close_err) return io_failure(err ? err : close_err, "write", path);
+  return {};
+}
+
+void posix_store::roll_back(const placement& pl) {
+  int unlink_err = fs_->unlink(pl.ref_path);
+  auto collected = collect(pl.id, "");
+  // Still inconsistent: the journal entry stays open for recovery.
+  if ((unlink_err == 0 || unlink_err == ENOENT) && !collected) journal_end(pl.op);
 }
 
 expected<posix_store::placement> posix_store::place(const std::string& id,
-                                                 const std::string& data_temp,
-                                                 const std::string& meta_temp,
-                                                 const stored_meta& m) {
+                                                    const std::string& data_temp,
+                                                    const std::string& meta_temp,
+                                                    const stored_meta& m) {
   // The candidate is tried again when it changed under us (deleted between
   // our look and our claim); each retry means another process made
   // progress, so this ends in practice; the bound is a safety net.
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    stored_meta existing;
-    auto r = claim(id, data_temp, meta_temp, m, &existing);
+    auto r = claim(id, data_temp, meta_temp, m);
     if (!r || r->how != placed::retry) return r;
   }
   return make_error(errc::busy, "id " + id + " keeps changing; retry");
 }
 
+expected<std::pair<uint64_t, std::string>> posix_store::add_ref(const std::string& id,
+                                                                const std::string& gen) {
+  auto p = paths_of(id);
+  std::string ref_path =
+      p.dir + "/" + p.ref_prefix(gen) + instance_ + "-" + std::to_string(++counter_);
+  uint64_t op = journal_begin(id, ref_path.substr(p.dir.size() + 1));
+  std::unique_ptr<writable_file> f;
+  if (int err = fs_->create_exclusive(ref_path, false, &f)) {
+    journal_end(op);
+    return io_failure(err, "create", ref_path);
+  }
+  f->close();
+  return std::make_pair(op, ref_path);
+}
+
 expected<posix_store::placement> posix_store::claim(const std::string& id,
-                                                 const std::string& data_temp,
-                                                 const std::string& meta_temp,
-                                                 const stored_meta& m,
-                                                 stored_meta* existing) {
+                                                    const std::string& data_temp,
+                                                    const std::string& meta_temp,
+                                                    const stored_meta& m) {
   if (auto err = ensure_dirs(id)) return err;
   auto p = paths_of(id);
   // Our reference exists before our claim, so that nobody ever sees this
   // incarnation with no references while we are still working on it.
-  std::string ref = p.ref_prefix(m.gen) + instance_ + "-" +
-                    std::to_string(++counter_);
-  std::string ref_path = p.dir + "/" + ref;
-  uint64_t op = journal_begin(id, ref);
-  {
-    std::unique_ptr<writable_file> f;
-    if (int err = fs_->create_exclusive(ref_path, false, &f)) {
-      journal_end(op);
-      return io_failure(err, "create", ref_path);
-    }
-    f->close();
-  }
-  auto roll_back = [&](caf::error err) -> caf::error {
-    int unlink_err = fs_->unlink(ref_path);
-    auto collected = collect(id, "");
-    // Still inconsistent: leave the journal entry for recovery to finish.
-    if ((unlink_err == 0 || unlink_err == ENOENT) && !collected)
-      journal_end(op);
-    return err;
-  };
+  auto ref = add_ref(id, m.gen);
+  if (!ref) return ref.error();
+  placement pl{placed::stored, id, m, ref->first, ref->second, {}};
   int err = fs_->link(meta_temp, p.meta());
   if (err == 0) {
     // The id is ours. Content ⇒ metadata always holds: the bytes go last.
     err = fs_->link(data_temp, p.content());
-    if (err && err != EEXIST) return roll_back(io_failure(err, "link", p.content()));
-    if ((err = fs_->sync_dir(p.dir)))
-      return roll_back(io_failure(err, "fsync", p.dir));
-    if (auto e = sync_new_dirs(id)) return roll_back(e);
-    auto file = describe(id, m);
-    if (!file) return roll_back(file.error());
-    // Past this line a crash leaves the file stored: only then is it ours
-    // to acknowledge.
-    if (auto e = journal_end(op)) return roll_back(e);
-    return placement{placed::stored, std::move(*file)};
+    if (err && err != EEXIST) {
+      roll_back(pl);
+      return io_failure(err, "link", p.content());
+    }
+    return pl;
   }
-  if (err != EEXIST) return roll_back(io_failure(err, "link", p.meta()));
+  if (err != EEXIST) {
+    roll_back(pl);
+    return io_failure(err, "link", p.meta());
+  }
   // Someone holds the id; our reference carries a generation that never
   // became visible, so it counts for nothing and just goes.
-  err = fs_->unlink(ref_path);
-  if (err && err != ENOENT) return io_failure(err, "unlink", ref_path);
-  journal_end(op);
-  err = read_meta(p, existing);
-  if (err == ENOENT) return placement{placed::retry, {}};  // deleted meanwhile
+  err = fs_->unlink(pl.ref_path);
+  if (err && err != ENOENT) return io_failure(err, "unlink", pl.ref_path);
+  journal_end(pl.op);
+  stored_meta existing;
+  err = read_meta(p, &existing);
+  if (err == ENOENT) return outcome(placed::retry);  // deleted meanwhile
   if (err) return io_failure(err, "read", p.meta());
-  if (existing->sha256 != m.sha256) return placement{placed::collision, {}};
-  return join(id, data_temp, *existing);
+  if (existing.sha256 != m.sha256) return outcome(placed::collision);
+  return join(id, data_temp, existing);
 }
 
 expected<posix_store::placement> posix_store::join(const std::string& id,
-                                                const std::string& data_temp,
-                                                const stored_meta& existing) {
+                                                   const std::string& data_temp,
+                                                   const stored_meta& existing) {
   auto p = paths_of(id);
-  std::string ref = p.ref_prefix(existing.gen) + instance_ + "-" +
-                    std::to_string(++counter_);
-  std::string ref_path = p.dir + "/" + ref;
-  uint64_t op = journal_begin(id, ref);
-  {
-    std::unique_ptr<writable_file> f;
-    if (int err = fs_->create_exclusive(ref_path, false, &f)) {
-      journal_end(op);
-      return io_failure(err, "create", ref_path);
-    }
-    f->close();
-  }
-  auto roll_back = [&](caf::error err) -> caf::error {
-    int unlink_err = fs_->unlink(ref_path);
-    auto collected = collect(id, "");
-    if ((unlink_err == 0 || unlink_err == ENOENT) && !collected)
-      journal_end(op);
-    return err;
-  };
+  auto ref = add_ref(id, existing.gen);
+  if (!ref) return ref.error();
+  placement pl{placed::dedup, id, existing, ref->first, ref->second, {}};
   // A deleter of the last reference creates `.dead` and then counts
   // references; we created our reference and now look for `.dead`. One of
   // us sees the other. If the deleter went first, wait for its decision.
-  if (auto err = wait_while_dying(p)) return roll_back(err);
+  if (auto err = wait_while_dying(p)) {
+    roll_back(pl);
+    return err;
+  }
   stored_meta now;
   int err = read_meta(p, &now);
   if (err == ENOENT || (err == 0 && now.gen != existing.gen)) {
-    if (auto e = roll_back(caf::error{})) return e;
-    return placement{placed::retry, {}};
+    roll_back(pl);
+    return outcome(placed::retry);
   }
-  if (err) return roll_back(io_failure(err, "read", p.meta()));
+  if (err) {
+    roll_back(pl);
+    return io_failure(err, "read", p.meta());
+  }
   // The claimer may not have linked the bytes yet; ours are the same.
   err = fs_->link(data_temp, p.content());
-  if (err && err != EEXIST) return roll_back(io_failure(err, "link", p.content()));
-  if ((err = fs_->sync_dir(p.dir))) return roll_back(io_failure(err, "fsync", p.dir));
-  if (auto e = sync_new_dirs(id)) return roll_back(e);
-  auto file = describe(id, now);
-  if (!file) return roll_back(file.error());
-  if (auto e = journal_end(op)) return roll_back(e);
-  return placement{placed::dedup, std::move(*file)};
+  if (err && err != EEXIST) {
+    roll_back(pl);
+    return io_failure(err, "link", p.content());
+  }
+  return pl;
 }
 
 caf::error posix_store::wait_while_dying(const object_paths& p) {

@@ -15,6 +15,9 @@ struct posix_store_options {
   std::optional<unsigned> id_bits;   ///< narrows ids (collision tests only)
   uint32_t max_candidates = 16;      ///< naming candidates tried (>= 16)
   std::shared_ptr<file_system> fs;   ///< default: the real one
+  /// A batch commit of at most this many bytes is flushed with one syncfs
+  /// per barrier; a larger one file by file.
+  uint64_t group_sync_max_bytes = uint64_t{64} << 20;
 };
 
 /// Opens (creating if needed) the store at `options.root`.

@@ -45,6 +45,12 @@ struct commit_result {
   bool dedup = false;      ///< the content was already stored
 };
 
+/// One upload of a batch commit.
+struct commit_request {
+  std::unique_ptr<staging_file> staged;
+  commit_info info;
+};
+
 /// The outcome of a ranged read.
 struct read_result {
   uint64_t file_size = 0;  ///< the whole file's size
@@ -75,6 +81,16 @@ class store {
   /// either way. `info.sha256` must be the digest of the staged bytes.
   virtual schema::expected<commit_result> commit(
       std::unique_ptr<staging_file> staged, const commit_info& info) = 0;
+
+  /// Commits several uploads at once, as `commit` does each, sharing their
+  /// flushes (group commit). Results in the order of `requests`; each one
+  /// succeeds or fails on its own.
+  virtual std::vector<schema::expected<commit_result>> commit_batch(
+      std::vector<commit_request> requests) {
+    std::vector<schema::expected<commit_result>> out;
+    for (auto& r : requests) out.push_back(commit(std::move(r.staged), r.info));
+    return out;
+  }
 
   /// A stored file's metadata.
   virtual schema::expected<schema::file_meta> stat(const std::string& id) = 0;

@@ -56,6 +56,12 @@ struct logging_store final : storage::store {
     log.add(r ? "commit:durable" : "commit:failed");
     return r;
   }
+  std::vector<schema::expected<storage::commit_result>> commit_batch(
+      std::vector<storage::commit_request> requests) override {
+    auto results = base->commit_batch(std::move(requests));
+    for (auto& r : results) log.add(r ? "commit:durable" : "commit:failed");
+    return results;
+  }
   schema::expected<schema::file_meta> stat(const std::string& id) override {
     return base->stat(id);
   }
@@ -378,7 +384,7 @@ TEST_F(Pipeline, AnUploadContinuesFromAnotherConnection) {
 
 TEST_F(Pipeline, StorageFailuresBecomeIoErrorRepliesAndTheServerGoesOn) {
   start();
-  fsys->inject({storage::fs_op::sync, EIO, "/d.", 0, 1});
+  fsys->inject({storage::fs_op::sync_fs, EIO, "", 0, 1});
   auto token = begin({"f.bin", {}, {}, {}});
   auto r = chunk(token, 0, true, "will fail");
   EXPECT_EQ(error_of(r), errc::io_error);

@@ -25,11 +25,16 @@ using schema::errc;
   ASSERT_TRUE(x) << schema::to_string(schema::code_of((x).error())) << ": " \
                  << schema::message_of((x).error())
 
+// The two ways a commit is made durable: one syncfs per barrier (small
+// batches), or file by file (large ones).
+constexpr uint64_t per_file = 0;
+constexpr uint64_t whole_fs = uint64_t{64} << 20;
+
 std::shared_ptr<store> open_store(const std::string& root,
                                   std::shared_ptr<file_system> fsys = nullptr,
                                   std::optional<unsigned> bits = std::nullopt,
-                                  uint32_t candidates = 16) {
-  auto s = open_posix_store({root, bits, candidates, std::move(fsys)});
+                                  uint64_t group_bytes = whole_fs) {
+  auto s = open_posix_store({root, bits, 16, std::move(fsys), group_bytes});
   if (!s) ADD_FAILURE() << schema::message_of(s.error());
   return s ? *s : nullptr;
 }
@@ -283,11 +288,35 @@ TEST(PosixStore, FailsWithNameExhaustedWhenEveryCandidateHoldsOtherContent) {
 
 // --- injected faults --------------------------------------------------------------
 
+// Fault tests flush file by file unless they say otherwise.
 struct faulty_store {
+  explicit faulty_store(uint64_t group_bytes = per_file)
+      : s(open_store(dir.path(), fsys, std::nullopt, group_bytes)) {}
   test::temp_dir dir;
   std::shared_ptr<fault_fs> fsys = std::make_shared<fault_fs>(posix_file_system());
-  std::shared_ptr<store> s = open_store(dir.path(), fsys);
+  std::shared_ptr<store> s;
 };
+
+TEST(PosixStoreFaults, AFailedSyncfsBeforeLinkingStoresNothingAndIsNotRetried) {
+  faulty_store f{whole_fs};
+  f.fsys->inject({fs_op::sync_fs, EIO, "", 0, 1});
+  auto r = put(*f.s, "group flush");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(schema::code_of(r.error()), errc::io_error);
+  EXPECT_EQ(f.fsys->calls(fs_op::sync_fs), 1);
+  EXPECT_TRUE(shard_files(f.dir.path()).empty());
+  EXPECT_EQ(staging_files(f.dir.path()), 0u);
+}
+
+TEST(PosixStoreFaults, AFailedSyncfsAfterLinkingRollsTheCommitBack) {
+  faulty_store f{whole_fs};
+  f.fsys->inject({fs_op::sync_fs, EIO, "", 1, 1});
+  auto r = put(*f.s, "group flush");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(schema::code_of(r.error()), errc::io_error);
+  EXPECT_TRUE(shard_files(f.dir.path()).empty());
+  ASSERT_OK(put(*f.s, "group flush"));
+}
 
 TEST(PosixStoreFaults, NoSpaceWhileStagingFailsTheCommitAndLeavesNothing) {
   faulty_store f;
@@ -353,18 +382,20 @@ TEST(PosixStoreFaults, ReadErrorsBecomeIoErrors) {
   EXPECT_EQ(schema::code_of(r.error()), errc::io_error);
 }
 
-// A crash at every step of a commit, a dedup and a delete: after recovery
-// each is either wholly done or wholly undone, and what was acknowledged is
-// there. (A commit that returned success acknowledged it.)
+// A crash at every step of a commit, a dedup and a delete, in both flush
+// modes: after recovery each is either wholly done or wholly undone, and
+// what was acknowledged is there. (A commit that returned success
+// acknowledged it.)
 TEST(PosixStoreCrash, ACrashAtAnyStepLeavesAllOrNothingAfterRecovery) {
   const std::string content = "crash consistency";
   for (int step = 0; step < 60; ++step) {
-    for (int scenario = 0; scenario < 3; ++scenario) {
+    for (int scenario = 0; scenario < 6; ++scenario) {
+      uint64_t mode = scenario >= 3 ? whole_fs : per_file;
       SCOPED_TRACE("scenario " + std::to_string(scenario) + " step " +
                    std::to_string(step));
       test::temp_dir dir;
       std::string id;
-      if (scenario > 0) {  // the content is stored once before the crash
+      if (scenario % 3 > 0) {  // the content is stored once before the crash
         auto s = open_store(dir.path());
         auto r = put(*s, content);
         ASSERT_OK(r);
@@ -373,9 +404,9 @@ TEST(PosixStoreCrash, ACrashAtAnyStepLeavesAllOrNothingAfterRecovery) {
       bool acknowledged = false;
       {
         auto fsys = std::make_shared<fault_fs>(posix_file_system());
-        auto s = open_store(dir.path(), fsys);
+        auto s = open_store(dir.path(), fsys, std::nullopt, mode);
         fsys->crash_after(step);
-        if (scenario < 2) {
+        if (scenario % 3 < 2) {
           auto r = put(*s, content);
           acknowledged = bool(r);
           if (r) id = r->file.id;
@@ -391,10 +422,10 @@ TEST(PosixStoreCrash, ACrashAtAnyStepLeavesAllOrNothingAfterRecovery) {
         continue;
       }
       auto st = s->stat(id);
-      size_t expected_refs = scenario == 0   ? (acknowledged ? 1 : 0)
-                             : scenario == 1 ? (acknowledged ? 2 : 1)
-                                             : (acknowledged ? 0 : 1);
-      if (scenario == 2 && !acknowledged && !st) expected_refs = 0;  // done, not answered
+      size_t expected_refs = scenario % 3 == 0   ? (acknowledged ? 1 : 0)
+                             : scenario % 3 == 1 ? (acknowledged ? 2 : 1)
+                                                 : (acknowledged ? 0 : 1);
+      if (scenario % 3 == 2 && !acknowledged && !st) expected_refs = 0;  // done, not answered
       if (expected_refs == 0) {
         ASSERT_FALSE(st);
         EXPECT_EQ(schema::code_of(st.error()), errc::not_found);
@@ -540,6 +571,69 @@ TEST(PosixStoreRecovery, RemovesWhatADeadInstanceLeftInStaging) {
   auto s = open_store(dir.path());
   EXPECT_EQ(staging_files(dir.path()), 1u);  // ...is left alone
   EXPECT_TRUE(fs::exists(dir.path() + "/.staging"));
+}
+
+}  // namespace
+}  // namespace depot::storage
+
+namespace depot::storage {
+namespace {
+
+commit_request staged(store& s, const std::string& content, const std::string& name) {
+  auto st = s.create_staging();
+  EXPECT_TRUE(st);
+  EXPECT_FALSE((*st)->append(reinterpret_cast<const std::byte*>(content.data()),
+                             content.size()));
+  return {std::move(*st),
+          {name, "text/plain", sha256::of(content.data(), content.size()), 1}};
+}
+
+TEST(PosixStoreGroupCommit, ABatchSharesTwoFlushesAndAnswersEachUpload) {
+  test::temp_dir dir;
+  auto fsys = std::make_shared<fault_fs>(posix_file_system());
+  auto s = open_store(dir.path(), fsys, 4u);  // 16 ids: some collide
+  std::vector<commit_request> batch;
+  for (int i = 0; i < 8; ++i)
+    batch.push_back(staged(*s, "batched " + std::to_string(i), "b" + std::to_string(i)));
+  batch.push_back(staged(*s, "batched 3", "again"));  // dedup inside the batch
+  int syncs_before = fsys->calls(fs_op::sync) + fsys->calls(fs_op::sync_dir);
+  auto results = s->commit_batch(std::move(batch));
+  ASSERT_EQ(results.size(), 9u);
+  EXPECT_EQ(fsys->calls(fs_op::sync_fs), 2);
+  EXPECT_EQ(fsys->calls(fs_op::sync) + fsys->calls(fs_op::sync_dir), syncs_before);
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_OK(results[i]);
+    EXPECT_FALSE(results[i]->dedup);
+    ids.insert(results[i]->file.id);
+    EXPECT_EQ(get(*s, results[i]->file.id), "batched " + std::to_string(i));
+  }
+  EXPECT_EQ(ids.size(), 8u);
+  ASSERT_OK(results[8]);
+  EXPECT_TRUE(results[8]->dedup);
+  EXPECT_EQ(results[8]->file.id, results[3]->file.id);
+  EXPECT_EQ(results[8]->file.refs, 2u);
+}
+
+TEST(PosixStoreGroupCommit, OneFailedUploadDoesNotFailTheOthers) {
+  test::temp_dir dir;
+  auto fsys = std::make_shared<fault_fs>(posix_file_system());
+  auto s = open_store(dir.path(), fsys);
+  std::vector<commit_request> batch;
+  batch.push_back(staged(*s, "fine one", "a"));
+  batch.push_back(staged(*s, "broken", "b"));
+  batch.push_back(staged(*s, "fine two", "c"));
+  // The second upload's metadata cannot be written.
+  fsys->inject({fs_op::append, ENOSPC, "/m.", 1, 1});
+  auto results = s->commit_batch(std::move(batch));
+  ASSERT_OK(results[0]);
+  ASSERT_FALSE(results[1]);
+  EXPECT_EQ(schema::code_of(results[1].error()), errc::io_error);
+  ASSERT_OK(results[2]);
+  auto page = s->list(std::nullopt, 10);
+  ASSERT_OK(page);
+  EXPECT_EQ(page->files.size(), 2u);
+  EXPECT_EQ(staging_files(dir.path()), 0u);
 }
 
 }  // namespace
