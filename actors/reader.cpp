@@ -3,30 +3,49 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
+#include "schema/buffer_pool.hpp"
 
 namespace depot::actors {
 
+namespace {
+
+// Ranges this large come from the pool; smaller ones are allocated to size.
+constexpr size_t pooled_from = 64 * 1024;
+
+}  // namespace
+
 caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
   self->set_default_handler(caf::drop);
+  auto pool = schema::buffer_pool::make(ctx->lim.chunk_max, 32);
   auto answer = [ctx](const origin& o, schema::reply_body body) {
     ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
   };
   return {
-      [ctx, answer](request_atom, const origin& o,
-                    const schema::download_request& r) {
-        uint64_t want = std::min(r.length.value_or(ctx->lim.chunk_max),
-                                 ctx->lim.chunk_max);
-        auto bytes = std::make_shared<std::vector<std::byte>>(want);
-        auto got = ctx->store->read(r.file, r.offset, want, bytes->data());
-        if (!got) {
-          answer(o, schema::error_from(o.rid, got.error()).body);
-          return;
+      [ctx, answer, pool](request_atom, const origin& o,
+                          const schema::download_request& r) {
+        auto fail = [&](const caf::error& err) {
+          answer(o, schema::error_from(o.rid, err).body);
+        };
+        auto file = ctx->store->open(r.file);
+        if (!file) return fail(file.error());
+        uint64_t size = (*file)->size();
+        uint64_t want = std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
+        if (r.offset <= size) want = std::min(want, size - r.offset);
+        schema::buffer payload;
+        if (want >= pooled_from) {
+          auto block = pool->take();
+          auto got = (*file)->read(r.offset, want, block.data());
+          if (!got) return fail(got.error());
+          payload = std::move(block).seal(*got);
+        } else {
+          std::shared_ptr<std::byte[]> bytes{new std::byte[std::max<uint64_t>(want, 1)]};
+          auto got = (*file)->read(r.offset, want, bytes.get());
+          if (!got) return fail(got.error());
+          const std::byte* data = bytes.get();
+          payload = {std::move(bytes), data, *got};
         }
-        const std::byte* data = bytes->data();
-        schema::buffer payload{std::move(bytes), data, got->bytes};
-        answer(o, schema::download_reply{r.file, r.offset, got->file_size,
-                                         r.offset + got->bytes >= got->file_size,
-                                         std::move(payload)});
+        bool eof = r.offset + payload.size() >= size;
+        answer(o, schema::download_reply{r.file, r.offset, size, eof, std::move(payload)});
       },
       [ctx, answer](request_atom, const origin& o, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);

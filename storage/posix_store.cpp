@@ -193,6 +193,32 @@ class posix_staging final : public staging_file {
   caf::error error_;
 };
 
+class posix_reader final : public object_reader {
+ public:
+  posix_reader(std::unique_ptr<readable_file> file, std::string path)
+      : file_(std::move(file)), path_(std::move(path)) {}
+
+  uint64_t size() const override { return file_->size(); }
+
+  expected<size_t> read(uint64_t offset, size_t length, std::byte* out) override {
+    if (offset > size())
+      return make_error(errc::out_of_range, "offset " + std::to_string(offset) +
+                                                " is past the end (" +
+                                                std::to_string(size()) + " bytes)");
+    size_t want = static_cast<size_t>(std::min<uint64_t>(length, size() - offset));
+    size_t got = 0;
+    if (want > 0) {
+      if (int err = file_->read_at(offset, want, out, &got))
+        return io_failure(err, "read", path_);
+    }
+    return got;
+  }
+
+ private:
+  std::unique_ptr<readable_file> file_;
+  std::string path_;
+};
+
 // Removes a temp file when the scope ends.
 struct temp_guard {
   file_system* fs;
@@ -222,8 +248,7 @@ class posix_store final : public store {
   std::vector<expected<commit_result>> commit_batch(
       std::vector<commit_request> requests) override;
   expected<file_meta> stat(const std::string& id) override;
-  expected<read_result> read(const std::string& id, uint64_t offset,
-                             size_t length, std::byte* out) override;
+  expected<std::unique_ptr<object_reader>> open(const std::string& id) override;
   expected<uint64_t> remove(const std::string& id) override;
   expected<list_page> list(const std::optional<std::string>& after,
                            size_t limit) override;
@@ -868,24 +893,15 @@ expected<file_meta> posix_store::stat(const std::string& id) {
   return stat_in(id, names);
 }
 
-expected<read_result> posix_store::read(const std::string& id, uint64_t offset,
-                                        size_t length, std::byte* out) {
+expected<std::unique_ptr<object_reader>> posix_store::open(const std::string& id) {
   if (!is_valid_id(id)) return make_error(errc::bad_request, "malformed file id");
   auto p = paths_of(id);
   std::unique_ptr<readable_file> f;
   int err = fs_->open_read(p.content(), &f);
-  if (err == ENOENT || err == ENOTDIR)
-    return make_error(errc::not_found, "no file " + id);
+  if (err == ENOENT || err == ENOTDIR) return make_error(errc::not_found, "no file " + id);
   if (err) return io_failure(err, "open", p.content());
-  read_result r{f->size(), 0};
-  if (offset > r.file_size)
-    return make_error(errc::out_of_range,
-                      "offset " + std::to_string(offset) + " is past the end (" +
-                          std::to_string(r.file_size) + " bytes)");
-  size_t want = static_cast<size_t>(std::min<uint64_t>(length, r.file_size - offset));
-  if (want > 0 && (err = f->read_at(offset, want, out, &r.bytes)))
-    return io_failure(err, "read", p.content());
-  return r;
+  return std::unique_ptr<object_reader>{
+      std::make_unique<posix_reader>(std::move(f), p.content())};
 }
 
 expected<uint64_t> posix_store::remove(const std::string& id) {

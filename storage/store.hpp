@@ -57,6 +57,19 @@ struct read_result {
   size_t bytes = 0;        ///< bytes written to the caller's buffer
 };
 
+/// A stored file open for reading. One thread at a time.
+class object_reader {
+ public:
+  virtual ~object_reader() = default;
+  /// The file's size.
+  virtual uint64_t size() const = 0;
+  /// Reads up to `length` bytes at `offset` into `out` (room for `length`);
+  /// fewer only at the end. `offset` equal to the size reads nothing;
+  /// beyond it: out_of_range.
+  virtual schema::expected<size_t> read(uint64_t offset, size_t length,
+                                        std::byte* out) = 0;
+};
+
 /// One page of `list`.
 struct list_page {
   std::vector<schema::file_meta> files;
@@ -95,12 +108,21 @@ class store {
   /// A stored file's metadata.
   virtual schema::expected<schema::file_meta> stat(const std::string& id) = 0;
 
+  /// Opens a stored file for ranged reads (a snapshot: a delete after
+  /// this does not cut the reads short).
+  virtual schema::expected<std::unique_ptr<object_reader>> open(
+      const std::string& id) = 0;
+
   /// Reads up to `length` bytes at `offset` into `out` (which has room for
-  /// `length`). `offset` equal to the size reads nothing; beyond it:
-  /// out_of_range.
-  virtual schema::expected<read_result> read(const std::string& id,
-                                             uint64_t offset, size_t length,
-                                             std::byte* out) = 0;
+  /// `length`): open() then one read.
+  schema::expected<read_result> read(const std::string& id, uint64_t offset,
+                                     size_t length, std::byte* out) {
+    auto r = open(id);
+    if (!r) return r.error();
+    auto n = (*r)->read(offset, length, out);
+    if (!n) return n.error();
+    return read_result{(*r)->size(), *n};
+  }
 
   /// Takes one reference away; at zero the file and its metadata are
   /// removed. Returns the references left.

@@ -65,9 +65,9 @@ struct logging_store final : storage::store {
   schema::expected<schema::file_meta> stat(const std::string& id) override {
     return base->stat(id);
   }
-  schema::expected<storage::read_result> read(const std::string& id, uint64_t offset,
-                                              size_t length, std::byte* out) override {
-    return base->read(id, offset, length, out);
+  schema::expected<std::unique_ptr<storage::object_reader>> open(
+      const std::string& id) override {
+    return base->open(id);
   }
   schema::expected<uint64_t> remove(const std::string& id) override {
     return base->remove(id);
