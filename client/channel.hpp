@@ -1,0 +1,47 @@
+#pragma once
+
+// Internal to the client library (not installed): how a connection moves
+// frames. The ZeroMQ implementation is the only client code that includes
+// zmq.hpp; tests wrap it to lose replies on purpose.
+
+#include "client/client.hpp"
+#include "schema/buffer.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace depot::client::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// Frames of one multipart message.
+using frames = std::vector<schema::buffer>;
+
+/// A DEALER-like pipe to the server. Not thread safe.
+class channel {
+ public:
+  virtual ~channel() = default;
+
+  /// (Re)creates the socket and connects it: the server sees a new routing
+  /// id, and whatever the old socket had queued is dropped. Errors:
+  /// bad_request for an endpoint that does not parse, io_error otherwise.
+  virtual result<void> open() = 0;
+
+  /// Sends one message; waits until `deadline` for the connection to accept
+  /// it. Errors: a timeout (origin::timeout), io_error.
+  virtual result<void> send(const frames& message,
+                            clock::time_point deadline) = 0;
+
+  /// The next message, or nullopt if none arrived by `deadline`.
+  virtual result<std::optional<frames>> receive(clock::time_point deadline) = 0;
+};
+
+/// A channel over a ZeroMQ DEALER socket with its own context: ZMQ_LINGER 0,
+/// ZMQ_IMMEDIATE (nothing is queued for a server that is not connected),
+/// ZMQ_MAXMSGSIZE from options::max_frame_bytes. Payload buffers are handed
+/// to ZeroMQ without copying. Errors: io_error if no context can be made.
+result<std::unique_ptr<channel>> make_zmq_channel(const options& opts);
+
+}  // namespace depot::client::detail

@@ -1,0 +1,353 @@
+// depot: the command-line client of the depot file server.
+//
+//   depot [--server ENDPOINT] [--json] [--timeout S] COMMAND ...
+//     upload FILE... [--name N] [--mime M]   store files, print their ids
+//     download ID [-o PATH] [--force]        fetch a file (verified)
+//     stat ID                                one file's metadata
+//     rm ID                                  take one reference away
+//     ls [--limit N] [--all]                 list stored files
+//     ping                                   check the server
+//
+// Exit status: 0 success, 1 a failed operation (stderr: "error: CODE:
+// message"), 2 a usage error.
+
+#include "client/cli/output.hpp"
+#include "client/cli/progress_bar.hpp"
+#include "client/client.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <malloc.h>
+#include <optional>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+namespace dc = depot::client;
+using depot::cli::human_bytes;
+using depot::cli::human_time;
+using depot::cli::json_error;
+using depot::cli::json_meta;
+using depot::cli::json_string;
+
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+struct globals {
+  std::string server;
+  bool json = false;
+  double timeout_s = 10;
+};
+
+// Prints a failure: "error: CODE: message" on stderr, and with --json the
+// same as an object on stdout.
+int fail(const globals& g, const dc::error& e) {
+  std::cerr << "error: " << dc::to_string(e) << "\n";
+  if (g.json) std::cout << json_error(e) << "\n";
+  return exit_failure;
+}
+
+int usage(const std::string& message) {
+  std::cerr << "error: " << message
+            << "\nRun with --help for more information.\n";
+  return exit_usage;
+}
+
+std::optional<dc::connection> connect(const globals& g, int& rc) {
+  dc::options o;
+  o.endpoint = g.server;
+  o.timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
+  auto c = dc::connection::open(o);
+  if (!c) {
+    rc = fail(g, c.error());
+    return std::nullopt;
+  }
+  return std::move(*c);
+}
+
+std::string last_part(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+
+// --- upload
+// --------------------------------------------------------------------
+
+int cmd_upload(const globals& g, const std::vector<std::string>& files,
+               const std::string& name, const std::string& mime) {
+  if (!name.empty() && files.size() > 1)
+    return usage("--name applies to one FILE only");
+  int rc = 0;
+  auto conn = connect(g, rc);
+  if (!conn) return rc;
+  std::string json = "[";
+  for (const std::string& path : files) {
+    bool from_stdin = path == "-";
+    dc::upload_options uo;
+    uo.name = !name.empty() ? name : from_stdin ? "stdin" : last_part(path);
+    uo.mime = mime;
+    depot::cli::progress_bar bar{uo.name, true};
+    uo.on_progress = bar.callback();
+    auto up = conn->upload_file(from_stdin ? "/dev/stdin" : path, uo);
+    bar.clear();
+    if (json.size() > 1) json += ",";
+    if (!up) {
+      rc = exit_failure;
+      std::cerr << "error: " << path << ": " << dc::to_string(up.error())
+                << "\n";
+      std::string e = json_error(up.error());
+      json += "{\"path\":" + json_string(path) + "," + e.substr(1);
+      continue;
+    }
+    json += "{\"path\":" + json_string(path) +
+            ",\"file\":" + json_meta(up->file) +
+            ",\"dedup\":" + (up->dedup ? "true" : "false") + "}";
+    if (!g.json)
+      std::cout << up->file.id << "  " << up->file.name << "  "
+                << human_bytes(up->file.size) << "  " << up->file.mime
+                << (up->dedup ? "  (already stored)" : "") << "\n";
+  }
+  if (g.json) std::cout << json << "]\n";
+  return rc;
+}
+
+// --- download
+// ------------------------------------------------------------------
+
+// A stored name as a local file name: never "", "." or "..".
+std::string local_name(const dc::file_meta& m) {
+  if (m.name.empty() || m.name == "." || m.name == "..") return m.id;
+  return m.name;
+}
+
+int cmd_download(const globals& g, const std::string& id,
+                 const std::string& out, bool force) {
+  int rc = 0;
+  auto conn = connect(g, rc);
+  if (!conn) return rc;
+  if (out == "-") {
+    // The bytes are the output: no summary, and no JSON on stdout.
+    depot::cli::progress_bar bar{id, true};
+    dc::download_options o;
+    o.on_progress = bar.callback();
+    auto got = conn->download(id, std::cout, o);
+    bar.clear();
+    if (!got) {
+      std::cerr << "error: " << dc::to_string(got.error()) << "\n";
+      return exit_failure;
+    }
+    return 0;
+  }
+  auto meta = conn->stat(id);
+  if (!meta) return fail(g, meta.error());
+  std::string path = out.empty() ? local_name(*meta) : out;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    path = (std::filesystem::path(path) / local_name(*meta)).string();
+  if (!force && std::filesystem::exists(path, ec))
+    return fail(
+        g, {dc::errc::io_error, path + " exists; use --force to replace it",
+            dc::origin::local});
+  depot::cli::progress_bar bar{meta->name, true};
+  dc::download_options o;
+  o.overwrite = force;
+  o.on_progress = bar.callback();
+  auto got = conn->download_file(id, path, o);
+  bar.clear();
+  if (!got) return fail(g, got.error());
+  if (g.json)
+    std::cout << "{\"path\":" << json_string(path)
+              << ",\"file\":" << json_meta(*got) << "}\n";
+  else
+    std::cout << path << "  " << human_bytes(got->size)
+              << "  sha256 verified\n";
+  return 0;
+}
+
+// --- stat, rm, ls, ping ------------------------------------------------------
+
+int cmd_stat(const globals& g, const std::string& id) {
+  int rc = 0;
+  auto conn = connect(g, rc);
+  if (!conn) return rc;
+  auto m = conn->stat(id);
+  if (!m) return fail(g, m.error());
+  if (g.json) {
+    std::cout << json_meta(*m) << "\n";
+    return 0;
+  }
+  std::cout << "id       " << m->id << "\n"
+            << "name     " << m->name << "\n"
+            << "size     " << m->size << " (" << human_bytes(m->size) << ")\n"
+            << "sha256   " << m->sha256 << "\n"
+            << "mime     " << m->mime << "\n"
+            << "created  " << human_time(m->created) << " UTC\n"
+            << "refs     " << m->refs << "\n";
+  return 0;
+}
+
+int cmd_rm(const globals& g, const std::string& id) {
+  int rc = 0;
+  auto conn = connect(g, rc);
+  if (!conn) return rc;
+  auto refs = conn->remove(id);
+  if (!refs) return fail(g, refs.error());
+  if (g.json)
+    std::cout << "{\"id\":" << json_string(id) << ",\"refs\":" << *refs
+              << "}\n";
+  else if (*refs == 0)
+    std::cout << "deleted " << id << "\n";
+  else
+    std::cout << "removed one reference to " << id << "; " << *refs
+              << " left, the file stays\n";
+  return 0;
+}
+
+void print_row(const dc::file_meta& m) {
+  std::printf("%-12s  %10s  %-19s  %-24s  %s\n", m.id.c_str(),
+              human_bytes(m.size).c_str(), human_time(m.created).c_str(),
+              m.mime.c_str(), m.name.c_str());
+}
+
+int cmd_ls(const globals& g, uint64_t limit, bool all) {
+  int rc = 0;
+  auto conn = connect(g, rc);
+  if (!conn) return rc;
+  std::vector<dc::file_meta> files;
+  std::optional<std::string> next;
+  if (all) {
+    for (auto& f : conn->list(limit)) {
+      if (!f) return fail(g, f.error());
+      files.push_back(std::move(*f));
+    }
+  } else {
+    auto p = conn->list_page(std::nullopt, limit);
+    if (!p) return fail(g, p.error());
+    files = std::move(p->files);
+    next = std::move(p->next);
+  }
+  if (g.json) {
+    std::string out = "{\"files\":[";
+    for (size_t i = 0; i < files.size(); ++i)
+      out += (i ? "," : "") + json_meta(files[i]);
+    out +=
+        "],\"next\":" + (next ? json_string(*next) : std::string{"null"}) + "}";
+    std::cout << out << "\n";
+    return 0;
+  }
+  if (!files.empty())
+    std::printf("%-12s  %10s  %-19s  %-24s  %s\n", "ID", "SIZE",
+                "CREATED (UTC)", "MIME", "NAME");
+  for (const auto& m : files) print_row(m);
+  std::fflush(stdout);
+  if (next)
+    std::cerr << "(more files after " << *next
+              << ": use --all, or a larger --limit)\n";
+  return 0;
+}
+
+int cmd_ping(const globals& g) {
+  int rc = 0;
+  auto conn = connect(g, rc);
+  if (!conn) return rc;
+  auto p = conn->ping();
+  if (!p) return fail(g, p.error());
+  if (g.json) {
+    std::cout << "{\"endpoint\":" << json_string(g.server)
+              << ",\"version\":" << p->version
+              << ",\"server\":" << json_string(p->server)
+              << ",\"chunk_max\":" << p->chunk_max
+              << ",\"round_trip_us\":" << p->round_trip.count() << "}\n";
+  } else {
+    std::printf("%s at %s: protocol %llu, chunk_max %s, round trip %.2f ms\n",
+                p->server.c_str(), g.server.c_str(),
+                static_cast<unsigned long long>(p->version),
+                human_bytes(p->chunk_max).c_str(),
+                p->round_trip.count() / 1000.0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Chunk-sized buffers come and go: keep freed memory for reuse instead of
+  // returning it to the kernel and faulting it in again.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+
+  globals g;
+  const char* env = std::getenv("DEPOT_SERVER");
+  g.server = env && *env ? env : dc::default_endpoint;
+
+  CLI::App app{"depot: store and fetch files on a depot server"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("-s,--server", g.server,
+                 "server endpoint (default: $DEPOT_SERVER, else " +
+                     std::string{dc::default_endpoint} + ")");
+  app.add_flag("--json", g.json, "print JSON on stdout, for scripts");
+  app.add_option("--timeout", g.timeout_s, "seconds to wait for each reply")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
+  auto* up = app.add_subcommand("upload", "store files and print their ids");
+  std::vector<std::string> up_files;
+  std::string up_name, up_mime;
+  up->add_option("FILE", up_files, "files to store; - reads standard input")
+      ->required();
+  up->add_option(
+      "--name", up_name,
+      "name on the server (default: the file's own name; one FILE only)");
+  up->add_option("--mime", up_mime,
+                 "content type (default: the server detects it)");
+
+  auto* down =
+      app.add_subcommand("download", "fetch a file by id, verified by SHA-256");
+  std::string down_id, down_out;
+  bool down_force = false;
+  down->add_option("ID", down_id, "the file's id")->required();
+  down->add_option(
+      "-o,--output", down_out,
+      "file or directory to write to (default: the stored name, here); "
+      "- for standard output");
+  down->add_flag("-f,--force", down_force, "replace an existing file");
+
+  auto* st = app.add_subcommand("stat", "show one file's metadata");
+  std::string stat_id;
+  st->add_option("ID", stat_id, "the file's id")->required();
+
+  auto* rm = app.add_subcommand(
+      "rm", "take one reference away; the file is deleted with its last one");
+  std::string rm_id;
+  rm->add_option("ID", rm_id, "the file's id")->required();
+
+  auto* ls = app.add_subcommand("ls", "list stored files, in id order");
+  uint64_t ls_limit = 100;
+  bool ls_all = false;
+  ls->add_option("--limit", ls_limit, "files per page (1 to 1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000}));
+  ls->add_flag("--all", ls_all, "every file, page after page");
+
+  auto* ping = app.add_subcommand("ping", "check that the server answers");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : exit_usage;
+  }
+
+  if (up->parsed()) return cmd_upload(g, up_files, up_name, up_mime);
+  if (down->parsed()) return cmd_download(g, down_id, down_out, down_force);
+  if (st->parsed()) return cmd_stat(g, stat_id);
+  if (rm->parsed()) return cmd_rm(g, rm_id);
+  if (ls->parsed()) return cmd_ls(g, ls_limit, ls_all);
+  if (ping->parsed()) return cmd_ping(g);
+  return usage("no command given");
+}

@@ -1,0 +1,104 @@
+#include "client/cli/output.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+namespace depot::cli {
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x",
+                        static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string json_meta(const client::file_meta& m) {
+  return "{\"id\":" + json_string(m.id) + ",\"name\":" + json_string(m.name) +
+         ",\"size\":" + std::to_string(m.size) +
+         ",\"sha256\":" + json_string(m.sha256) +
+         ",\"mime\":" + json_string(m.mime) +
+         ",\"created\":" + std::to_string(m.created) +
+         ",\"refs\":" + std::to_string(m.refs) + "}";
+}
+
+std::string json_error(const client::error& e) {
+  return "{\"error\":" + json_string(e.code_name()) +
+         ",\"message\":" + json_string(e.message) + "}";
+}
+
+std::string human_bytes(uint64_t bytes) {
+  static constexpr const char* units[] = {"B",   "KiB", "MiB",
+                                          "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf,
+                v < 10    ? "%.2f %s"
+                : v < 100 ? "%.1f %s"
+                          : "%.0f %s",
+                v, units[u]);
+  return buf;
+}
+
+std::string human_time(uint64_t ms_since_epoch) {
+  std::time_t t = static_cast<std::time_t>(ms_since_epoch / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string human_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  auto s = static_cast<uint64_t>(std::llround(seconds));
+  char buf[32];
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%llus", static_cast<unsigned long long>(s));
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%llum%02llus",
+                  static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lluh%02llum",
+                  static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>(s / 60 % 60));
+  return buf;
+}
+
+}  // namespace depot::cli

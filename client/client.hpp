@@ -1,0 +1,338 @@
+#pragma once
+
+// depot::client: the C++ client of depot, the file server (PROTOCOL.md).
+//
+//   auto conn = depot::client::connection::open({"tcp://127.0.0.1:5570"});
+//   if (!conn) { std::cerr << to_string(conn.error()) << "\n"; return 1; }
+//   auto up = conn->upload_file("cat.jpg");
+//   if (up) std::cout << up->file.id << "\n";
+//
+// Errors are values: every call returns a result<T> holding either the value
+// or an `error` with PROTOCOL.md's code and message. No exception leaves a
+// call, except one thrown by a progress callback (it propagates unchanged).
+//
+// Thread safety: a connection is NOT safe for concurrent use. Use it from one
+// thread at a time (it may move between threads); give each thread its own
+// connection. Distinct connections share nothing. Progress callbacks run on
+// the calling thread, inside the call.
+
+#include "schema/errc.hpp"
+#include "schema/messages.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace depot::client {
+
+/// PROTOCOL.md's error codes (bad_request, not_found, ...).
+using schema::errc;
+
+/// PROTOCOL.md's file metadata map: id, name, size, sha256, mime, created,
+/// refs.
+using file_meta = schema::file_meta;
+
+/// The endpoint `deploy/dev.sh run` starts depotd on.
+inline constexpr const char* default_endpoint = "tcp://127.0.0.1:5570";
+
+/// Where an error came from.
+enum class origin : uint8_t {
+  server,   ///< the server's error reply; `code` and `message` are its own
+  local,    ///< found on this side: a local file, a bad argument, a reply
+            ///< that does not verify (checksum_mismatch), a broken reply
+  timeout,  ///< no connection or no reply within options::timeout (code
+            ///< io_error)
+};
+
+/// A failed call: PROTOCOL.md's code, a sentence for humans, and its origin.
+struct error {
+  errc code = errc::internal;
+  std::string message;
+  origin from = origin::local;
+
+  /// The code's wire spelling ("not_found"), or "timeout" for a timeout.
+  std::string_view code_name() const;
+};
+
+/// "CODE: message", e.g. "not_found: no file with id 0123456789ab".
+std::string to_string(const error& e);
+
+/// A value or an error. Accessing value() of an error result (or error() of
+/// a value) is a programming error: it throws std::bad_variant_access.
+template <class T>
+class [[nodiscard]] result {
+ public:
+  /// A success holding `value`.
+  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  /// A failure.
+  result(::depot::client::error e) : v_(std::in_place_index<1>, std::move(e)) {}
+
+  /// True if the call succeeded.
+  bool ok() const noexcept { return v_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+
+  /// The value (precondition: ok()).
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  /// Why the call failed.
+  const ::depot::client::error& error() const& { return std::get<1>(v_); }
+  ::depot::client::error&& error() && { return std::get<1>(std::move(v_)); }
+
+ private:
+  std::variant<T, ::depot::client::error> v_;
+};
+
+/// A result without a value: success, or an error.
+template <>
+class [[nodiscard]] result<void> {
+ public:
+  /// A success.
+  result() = default;
+  /// A failure.
+  result(::depot::client::error e) : e_(std::move(e)) {}
+
+  /// True if the call succeeded.
+  bool ok() const noexcept { return !e_.has_value(); }
+  explicit operator bool() const noexcept { return ok(); }
+
+  /// Why the call failed (precondition: !ok()).
+  const ::depot::client::error& error() const& { return e_.value(); }
+  ::depot::client::error&& error() && { return std::move(e_).value(); }
+
+ private:
+  std::optional<::depot::client::error> e_;
+};
+
+/// How a connection talks to the server.
+struct options {
+  /// A ZeroMQ endpoint: tcp://HOST:PORT or ipc://PATH.
+  std::string endpoint = default_endpoint;
+  /// How long any single request may wait for the connection and for its
+  /// reply. Uploads and downloads apply it to each step (each reply), not to
+  /// the whole transfer.
+  std::chrono::milliseconds timeout{10000};
+  /// Uploads and downloads: how many times in a row a timed-out step is
+  /// retried on a fresh socket (a new routing id) before the call fails.
+  unsigned retries = 3;
+  /// Downloads: how many range requests are kept in flight.
+  unsigned download_depth = 8;
+  /// Largest frame accepted from the server (ZMQ_MAXMSGSIZE, plus room for
+  /// headers); download ranges and upload chunks are cut to it.
+  uint64_t max_frame_bytes = uint64_t{16} << 20;
+};
+
+/// How far a transfer is: bytes done (for uploads, acknowledged by the
+/// server) out of `total` (unknown for uploads of unseekable streams).
+struct progress {
+  uint64_t done = 0;
+  std::optional<uint64_t> total;
+};
+
+/// Called on the calling thread as a transfer advances (at least at its
+/// start and end). It may start over at 0 when an upload must be restarted.
+using progress_fn = std::function<void(const progress&)>;
+
+/// What to upload under which name.
+struct upload_options {
+  /// The file's name on the server (1 to 255 bytes of UTF-8, no '/', no
+  /// control characters). upload_file() defaults it to the path's last part.
+  std::string name;
+  /// The content type; empty lets the server detect it.
+  std::string mime;
+  /// Progress reports; may be empty.
+  progress_fn on_progress;
+};
+
+/// A completed upload.
+struct upload_result {
+  file_meta file;         ///< the stored file (its `id` is what to hand on)
+  bool dedup = false;     ///< the content was stored already; refs went up
+  unsigned resumes = 0;   ///< times it continued from upload_status's `next`
+  unsigned restarts = 0;  ///< times it started over (server lost the upload)
+};
+
+/// How to download.
+struct download_options {
+  /// download_file(): replace an existing file at the path; if false, fail
+  /// with io_error instead (the check is atomic, at the final rename).
+  bool overwrite = true;
+  /// Progress reports; may be empty.
+  progress_fn on_progress;
+};
+
+/// The server's answer to `ping`.
+struct server_info {
+  uint64_t version = 0;                     ///< protocol version (1)
+  std::string server;                       ///< the server's name and version
+  uint64_t chunk_max = 0;                   ///< largest chunk or download range
+  std::chrono::microseconds round_trip{0};  ///< measured by this ping
+};
+
+/// One page of `list`: `next` is the `after` of the following page, or
+/// nullopt after the last.
+struct page {
+  std::vector<file_meta> files;
+  std::optional<std::string> next;
+};
+
+class connection;
+
+/// Every stored file, fetched page by page as it is iterated:
+///   for (auto& f : conn.list()) { if (!f) { fail(f.error()); break; } use(*f);
+///   }
+/// An error ends the iteration after it is yielded. Borrows the connection:
+/// it must outlive the listing, stay where it is (not be moved from), and
+/// not be used for anything else while the listing is iterated.
+class listing {
+ public:
+  /// The next file, nullopt after the last one.
+  result<std::optional<file_meta>> next();
+
+  /// An input iterator yielding result<file_meta>.
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = result<file_meta>;
+    using difference_type = std::ptrdiff_t;
+    using pointer = value_type*;
+    using reference = value_type&;
+
+    /// The end iterator.
+    iterator() = default;
+    /// The current file, or the error that ends the listing.
+    reference operator*() { return *current_; }
+    pointer operator->() { return &*current_; }
+    /// Fetches the next file (a request when a page is used up).
+    iterator& operator++();
+    /// Iterators are equal when both are at the end.
+    bool operator==(const iterator& o) const { return owner_ == o.owner_; }
+    bool operator!=(const iterator& o) const { return owner_ != o.owner_; }
+
+   private:
+    friend class listing;
+    explicit iterator(listing* owner) : owner_(owner) { ++*this; }
+    listing* owner_ = nullptr;
+    std::optional<value_type> current_;
+  };
+
+  /// Starts iterating: fetches the first file. Call once per listing.
+  iterator begin() { return iterator{this}; }
+  /// The end.
+  iterator end() { return {}; }
+
+ private:
+  friend class connection;
+  listing(connection* conn, uint64_t page_size)
+      : conn_(conn), page_size_(page_size) {}
+
+  connection* conn_;
+  uint64_t page_size_;
+  std::vector<file_meta> buffered_;
+  size_t pos_ = 0;
+  std::optional<std::string> after_;
+  bool done_ = false;
+};
+
+namespace detail {
+class channel;
+}
+
+/// A connection to one depot server: one ZeroMQ DEALER socket. Requests
+/// carry increasing `rid`s; a reply whose rid is not awaited (one that came
+/// after its timeout) is dropped. Not thread safe (see the top of this file).
+class connection {
+ public:
+  /// Sets up the socket and connects it (ZeroMQ connects in the background:
+  /// a server that is down is noticed by the first call, as a timeout).
+  /// Errors: bad_request for an endpoint ZeroMQ rejects, io_error if no
+  /// socket can be made.
+  static result<connection> open(options opts);
+
+  /// For tests: talks through `ch` (e.g. a fault-injecting channel).
+  static result<connection> open(options opts,
+                                 std::unique_ptr<detail::channel> ch);
+
+  /// Movable (not while a listing borrows it), not copyable.
+  connection(connection&&) noexcept;
+  connection& operator=(connection&&) noexcept;
+  /// Closes the socket at once (linger 0): requests in flight are dropped.
+  ~connection();
+
+  /// Health check; also how large a chunk or range may be.
+  result<server_info> ping();
+
+  /// One file's metadata. Errors: bad_request for a malformed id (not sent),
+  /// not_found.
+  result<file_meta> stat(std::string_view id);
+
+  /// Takes one reference away (PROTOCOL.md `delete`); the file is gone when
+  /// none is left. Returns the references remaining. Never retried: after a
+  /// timeout the reference may or may not have been taken.
+  result<uint64_t> remove(std::string_view id);
+
+  /// One page of ids greater than `after`, at most `limit` (1 to 1000).
+  result<page> list_page(std::optional<std::string> after, uint64_t limit);
+
+  /// Every stored file, in pages of `page_size` (1 to 1000).
+  listing list(uint64_t page_size = 100);
+
+  /// Uploads the file at `path`: its size and SHA-256 are computed first and
+  /// declared. Chunks are pipelined up to the server's window. After a
+  /// timeout the socket is replaced and the upload resumes from
+  /// upload_status's `next`; if the server lost the upload (a restart:
+  /// unknown_upload) it starts over, at most twice. A `busy` server is asked
+  /// again after growing pauses (with a halved window), until they add up to
+  /// options::timeout without progress. Errors: io_error for the local
+  /// file, the server's codes (too_large, busy, ...), a timeout.
+  result<upload_result> upload_file(const std::string& path,
+                                    upload_options opts = {});
+
+  /// Uploads what `in` yields until its end; opts.name is required. A
+  /// seekable stream is read twice (size and SHA-256 are declared, and the
+  /// upload can start over); an unseekable one once, declaring neither, and
+  /// it cannot start over after a server restart (unknown_upload then).
+  result<upload_result> upload(std::istream& in, upload_options opts);
+
+  /// Downloads file `id` to `path`: `stat` for its size and SHA-256, then
+  /// pipelined ranged reads written in order to a temp file beside `path`
+  /// (`path.depot-tmp-XXXXXX`), verified, flushed to disk and renamed onto
+  /// `path`. On any failure the temp file is removed and `path` untouched.
+  /// Errors: not_found, checksum_mismatch (origin local), io_error, timeout.
+  result<file_meta> download_file(std::string_view id, const std::string& path,
+                                  download_options opts = {});
+
+  /// Downloads file `id` into `out`, verifying its SHA-256 at the end. The
+  /// bytes are written as they arrive: on checksum_mismatch or any other
+  /// failure, `out` has already received part of them.
+  result<file_meta> download(std::string_view id, std::ostream& out,
+                             download_options opts = {});
+
+  /// Replaces the socket (the server sees a new routing id). Requests in
+  /// flight are forgotten. Calls do this themselves when they need to.
+  result<void> reconnect();
+
+  /// The options this connection was opened with.
+  const options& settings() const;
+
+ private:
+  struct impl;
+  explicit connection(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace depot::client

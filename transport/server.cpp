@@ -1,0 +1,466 @@
+#include "transport/server.hpp"
+
+#include "schema/codec.hpp"
+
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/eventfd.h>
+#include <thread>
+#include <unistd.h>
+#include <utility>
+#include <vector>
+
+namespace depot::transport {
+namespace {
+
+// Per-peer outbound queue inside ZeroMQ, in messages. Deep enough for a
+// pipelining client (the benchmark keeps 64 in flight); when it is full the
+// reply is dropped and counted as unroutable rather than blocking the I/O
+// thread for everyone (see send_frames).
+constexpr int send_hwm = 10000;
+
+// Messages received per wake-up before queued replies get their turn, so a
+// flood of requests cannot starve the replies.
+constexpr size_t receive_batch = 256;
+
+// Frames smaller than this are copied into the ZeroMQ message: one memcpy is
+// cheaper than a zero-copy frame's extra allocation (the hint) and its free
+// callback on ZeroMQ's thread. Frames up to 33 bytes are inlined by ZeroMQ
+// anyway. Payloads above it (download ranges, large list headers) are never
+// copied.
+constexpr size_t copy_below = 1024;
+
+// Frames after the envelope whose bytes are kept for the decoder. Two is the
+// most any request has; a third lets the decoder report "too many frames".
+// Beyond that only the count is kept (as empty buffers).
+constexpr size_t kept_frames = 3;
+
+// A frames_ vector grown past this by a many-frame message is shrunk back.
+constexpr size_t frames_capacity_kept = 64;
+
+// libzmq keeps ZMQ_HEARTBEAT_TTL in deciseconds in a uint16_t.
+constexpr int max_heartbeat_ttl_ms = 6553500;
+
+// Set on the thread inside run(): send() from the handler (on that thread)
+// needs no eventfd wake-up, since the loop flushes the queue before it polls.
+thread_local const void* io_thread_of = nullptr;
+
+struct outgoing {
+  peer to;
+  std::vector<schema::buffer> frames;
+};
+
+// Free function of zero-copy frames; runs on ZeroMQ's I/O thread once the
+// bytes are written (or dropped), releasing our reference to the owner.
+void release_buffer(void*, void* hint) {
+  delete static_cast<schema::buffer*>(hint);
+}
+
+zmq::message_t to_message(const schema::buffer& b) {
+  if (b.size() < copy_below) return zmq::message_t(b.data(), b.size());
+  auto keep = std::make_unique<schema::buffer>(b);
+  zmq::message_t msg(const_cast<std::byte*>(b.data()), b.size(), release_buffer,
+                     keep.get());
+  keep.release();  // now owned by msg (its free function deletes it)
+  return msg;
+}
+
+// IPv6 is switched on per endpoint: for a bracketed IPv6 address, and for
+// the wildcard host (dual stack: IPv4 clients still connect). With it on, an
+// IPv4 address would be reported as tcp://[::ffff:127.0.0.1]:port, and a
+// host name might resolve to IPv6 only; those keep ZeroMQ's IPv4 default.
+bool wants_ipv6(std::string_view endpoint) {
+  constexpr std::string_view tcp = "tcp://";
+  if (endpoint.substr(0, tcp.size()) != tcp) return false;
+  std::string_view host = endpoint.substr(tcp.size());
+  return host.substr(0, 1) == "[" || host.substr(0, 2) == "*:";
+}
+
+schema::reply internal_error(std::optional<uint64_t> rid, std::string text) {
+  return {rid, schema::error_reply{schema::errc::internal, std::move(text),
+                                   std::nullopt}};
+}
+
+}  // namespace
+
+struct server::impl {
+  impl(server_options o, request_handler h)
+      : options(std::move(o)), handler(std::move(h)) {
+    wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd < 0) wake_fd_errno = errno;
+  }
+
+  ~impl() {
+    close_socket();
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  // --- set-up and tear-down (the owning thread) ------------------------------
+
+  caf::error bind() {
+    using schema::errc;
+    if (wake_fd < 0)
+      return schema::make_error(
+          errc::io_error, std::string{"cannot create the wake-up eventfd: "} +
+                              std::strerror(wake_fd_errno));
+    if (bind_called)
+      return schema::make_error(errc::io_error, "bind() was already called");
+    bind_called = true;
+    if (options.endpoints.empty())
+      return schema::make_error(errc::io_error, "no endpoint to bind");
+    try {
+      context.emplace();
+      socket.emplace(*context, zmq::socket_type::router);
+      configure();
+    } catch (const zmq::error_t& e) {
+      close_socket();
+      return schema::make_error(
+          errc::io_error,
+          std::string{"cannot create the ROUTER socket: "} + e.what());
+    }
+    for (const std::string& ep : options.endpoints) {
+      try {
+        socket->set(zmq::sockopt::ipv6, wants_ipv6(ep));
+        socket->bind(ep);
+        bound.push_back(socket->get(zmq::sockopt::last_endpoint));
+      } catch (const zmq::error_t& e) {
+        // Release what was bound: a failed bind() leaves nothing behind.
+        close_socket();
+        bound.clear();
+        return schema::make_error(errc::io_error,
+                                  "cannot bind " + ep + ": " + e.what());
+      }
+    }
+    return {};
+  }
+
+  void configure() {
+    socket->set(zmq::sockopt::linger, 0);
+    socket->set(zmq::sockopt::router_mandatory, 1);
+    // Set before the first byte is read: libzmq would otherwise allocate
+    // whatever size a frame header declares. A larger frame makes libzmq
+    // drop that connection; it never reaches us.
+    socket->set(zmq::sockopt::maxmsgsize,
+                static_cast<int64_t>(options.max_payload +
+                                     schema::max_request_header_bytes + 1024));
+    socket->set(zmq::sockopt::rcvhwm, options.receive_hwm);
+    socket->set(zmq::sockopt::sndhwm, send_hwm);
+    auto ivl = options.heartbeat.count();
+    if (ivl > 0) {
+      int ivl_ms =
+          static_cast<int>(std::min<int64_t>(ivl, max_heartbeat_ttl_ms / 3));
+      socket->set(zmq::sockopt::heartbeat_ivl, ivl_ms);
+      socket->set(zmq::sockopt::heartbeat_timeout, 3 * ivl_ms);
+      socket->set(zmq::sockopt::heartbeat_ttl, 3 * ivl_ms);
+    }
+  }
+
+  // The socket goes before the context, or zmq_ctx_term waits for it.
+  // Linger is 0: whatever ZeroMQ has not written yet is dropped, and the
+  // free functions of its zero-copy frames run before the context is gone.
+  void close_socket() {
+    socket.reset();
+    context.reset();
+  }
+
+  // --- the I/O loop ----------------------------------------------------------
+
+  void run() {
+    if (!socket) {
+      spdlog::error("depot transport: run() without a successful bind()");
+      return;
+    }
+    io_thread_of = this;
+    zmq_pollitem_t items[2] = {
+        {socket->handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, wake_fd, ZMQ_POLLIN, 0},
+    };
+    // Requests may have arrived between bind() and run(): look at once.
+    bool backlog = true;
+    for (;;) {
+      try {
+        bool stopping = stop_requested.load(std::memory_order_acquire);
+        flush(stopping);
+        if (stopping) break;
+        items[0].revents = items[1].revents = 0;
+        zmq::poll(items, 2,
+                  backlog ? std::chrono::milliseconds{0}
+                          : std::chrono::milliseconds{-1});
+        if (items[1].revents & ZMQ_POLLIN) drain_wake_fd();
+        if (backlog || (items[0].revents & ZMQ_POLLIN))
+          backlog = receive_some();
+      } catch (const std::exception& e) {
+        // zmq_poll's EINTR, or worse: log and keep serving, without
+        // spinning on an error that persists.
+        spdlog::error("depot transport: I/O loop: {}", e.what());
+        discard_partial_message();
+        backlog = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+      }
+    }
+    io_thread_of = nullptr;
+    close_socket();
+  }
+
+  // After an error inside a multipart message, reads its remaining frames so
+  // that the next message starts at a routing id.
+  void discard_partial_message() {
+    try {
+      while (socket->get(zmq::sockopt::rcvmore))
+        if (!socket->recv(scratch, zmq::recv_flags::dontwait)) break;
+    } catch (const zmq::error_t&) {
+    }
+  }
+
+  void drain_wake_fd() {
+    uint64_t count;
+    // Nonblocking: EAGAIN just means another wake-up already drained it.
+    [[maybe_unused]] ssize_t n = ::read(wake_fd, &count, sizeof count);
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    while (::write(wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+  }
+
+  // Sends everything queued. The eventfd was drained before this swap, so a
+  // reply queued after it finds the queue empty and wakes us again: no
+  // wake-up is lost. `last` closes the queue: later replies are dropped.
+  void flush(bool last) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      queue.swap(sending);
+      if (last) closed = true;
+    }
+    if (sending.empty()) return;
+    uint64_t sent = 0;
+    for (outgoing& o : sending) sent += send_frames(o.to, o.frames);
+    sending.clear();  // releases the buffers copied into ZeroMQ messages
+    stats.replies.fetch_add(sent, std::memory_order_relaxed);
+  }
+
+  // Sends one reply; false when it was dropped. Every ZeroMQ message is
+  // built before the first frame goes out, so a failure cannot leave half a
+  // message on the socket. After that only the routing-id frame can fail:
+  // ROUTER checks the peer once per message. EHOSTUNREACH (peer gone,
+  // ZMQ_ROUTER_MANDATORY) and EAGAIN (its send HWM is full: a client that
+  // does not read) both drop the reply and count it as unroutable; blocking
+  // here would stall every other client.
+  bool send_frames(const peer& to, const std::vector<schema::buffer>& frames) {
+    using zmq::send_flags;
+    const send_flags more = send_flags::sndmore | send_flags::dontwait;
+    try {
+      parts.clear();
+      for (const schema::buffer& b : frames) parts.push_back(to_message(b));
+      if (parts.empty()) return false;  // encode_reply never gives none
+      zmq::message_t id(to.routing_id.data(), to.routing_id.size());
+      if (!socket->send(id, more)) {
+        parts.clear();
+        stats.unroutable.fetch_add(1, std::memory_order_relaxed);
+        spdlog::debug("depot transport: reply dropped, peer's queue is full");
+        return false;
+      }
+      if (to.req) socket->send(zmq::message_t{}, more);
+      for (size_t i = 0; i < parts.size(); ++i)
+        socket->send(parts[i],
+                     i + 1 < parts.size() ? more : send_flags::dontwait);
+      parts.clear();
+      return true;
+    } catch (const std::exception& e) {
+      parts.clear();
+      stats.unroutable.fetch_add(1, std::memory_order_relaxed);
+      auto* z = dynamic_cast<const zmq::error_t*>(&e);
+      if (z && z->num() == EHOSTUNREACH)
+        spdlog::debug("depot transport: reply dropped, peer is gone");
+      else
+        spdlog::warn("depot transport: reply dropped: {}", e.what());
+      return false;
+    }
+  }
+
+  // Replies from the I/O thread itself (decode failures, handler crashes) go
+  // out at once, without the queue.
+  void reply_now(const peer& to, const schema::reply& r) {
+    if (send_frames(to, schema::encode_reply(r)))
+      stats.replies.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Receives up to receive_batch messages; true if the batch was full, so
+  // more may be waiting (ZeroMQ's poll may not say so again).
+  bool receive_some() {
+    for (size_t n = 0; n < receive_batch; ++n) {
+      if (!socket->recv(id_msg, zmq::recv_flags::dontwait)) return false;
+      stats.requests.fetch_add(1, std::memory_order_relaxed);
+      receive_rest();
+    }
+    return true;
+  }
+
+  // Reads the frames after the routing id (a multipart message arrives
+  // whole, so they are all there) and dispatches the request.
+  void receive_rest() {
+    from.routing_id.assign(id_msg.data<char>(), id_msg.size());
+    from.req = false;
+    frames.clear();
+    bool more = id_msg.more();
+    bool first = true;
+    while (more) {
+      if (frames.size() >= kept_frames) {
+        if (!socket->recv(scratch, zmq::recv_flags::dontwait)) break;
+        more = scratch.more();
+        frames.emplace_back();
+        continue;
+      }
+      // The frame lives in the shared_ptr's block: its bytes (inline in the
+      // message for small frames) never move, and a chunk's payload buffer
+      // keeps the frame alive without a copy.
+      auto msg = std::make_shared<zmq::message_t>();
+      if (!socket->recv(*msg, zmq::recv_flags::dontwait)) break;
+      more = msg->more();
+      if (first && more && msg->size() == 0) {
+        from.req = true;  // REQ's delimiter, echoed in the reply
+        first = false;
+        continue;
+      }
+      first = false;
+      const auto* data = msg->data<std::byte>();
+      size_t size = msg->size();
+      frames.emplace_back(std::shared_ptr<const void>(std::move(msg)), data,
+                          size);
+    }
+    if (more) {
+      // Cannot happen: ZeroMQ delivers all parts of a message at once.
+      spdlog::error("depot transport: message truncated; dropped");
+      stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      frames.clear();
+      return;
+    }
+    if (from.routing_id.empty()) {
+      // ROUTER always prefixes a routing id; without one no reply can go back.
+      stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      frames.clear();
+      return;
+    }
+    auto decoded = schema::decode_request(frames);
+    frames.clear();
+    if (frames.capacity() > frames_capacity_kept) frames.shrink_to_fit();
+    if (auto* failure = std::get_if<schema::decode_failure>(&decoded)) {
+      stats.malformed.fetch_add(1, std::memory_order_relaxed);
+      reply_now(from, schema::failure_reply(*failure));
+      return;
+    }
+    auto& req = std::get<schema::request>(decoded);
+    std::optional<uint64_t> rid = req.rid;
+    try {
+      handler(from, std::move(req));
+    } catch (const std::exception& e) {
+      spdlog::error("depot transport: request handler threw: {}", e.what());
+      reply_now(from,
+                internal_error(rid, "the server failed to handle the request"));
+    } catch (...) {
+      spdlog::error("depot transport: request handler threw");
+      reply_now(from,
+                internal_error(rid, "the server failed to handle the request"));
+    }
+  }
+
+  // --- send() from any thread -----------------------------------------------
+
+  void enqueue(const peer& to, std::vector<schema::buffer> frames) {
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (closed) {
+        stats.unroutable.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      was_empty = queue.empty();
+      queue.push_back(outgoing{to, std::move(frames)});
+    }
+    // Outside the lock; only the push that made the queue non-empty wakes
+    // the I/O thread, and never when the I/O thread queues for itself.
+    if (was_empty && io_thread_of != this && wake_fd >= 0) wake();
+  }
+
+  server_options options;
+  request_handler handler;
+  server_stats stats;
+  std::atomic<bool> stop_requested{false};
+
+  int wake_fd = -1;
+  int wake_fd_errno = 0;
+
+  // Owned by the thread that calls bind() and then run().
+  std::optional<zmq::context_t> context;
+  std::optional<zmq::socket_t> socket;
+  std::vector<std::string> bound;
+  bool bind_called = false;
+
+  // I/O thread only: reused across messages.
+  zmq::message_t id_msg;
+  zmq::message_t scratch;
+  peer from;
+  std::vector<schema::buffer> frames;
+  std::vector<outgoing> sending;
+  std::vector<zmq::message_t> parts;
+
+  // Guarded by mutex.
+  std::mutex mutex;
+  std::vector<outgoing> queue;
+  bool closed = false;
+};
+
+server::server(server_options options, request_handler handler)
+    : impl_(std::make_unique<impl>(std::move(options), std::move(handler))) {}
+
+server::~server() = default;
+
+caf::error server::bind() { return impl_->bind(); }
+
+std::vector<std::string> server::endpoints() const { return impl_->bound; }
+
+void server::run() { impl_->run(); }
+
+void server::stop() {
+  impl_->stop_requested.store(true, std::memory_order_release);
+  if (impl_->wake_fd >= 0) impl_->wake();
+}
+
+void server::send(const peer& to, schema::reply r) {
+  // Encoded here, on the caller's thread, so the I/O thread only moves bytes.
+  std::vector<schema::buffer> frames;
+  try {
+    frames = schema::encode_reply(r);
+  } catch (const std::exception& e) {
+    spdlog::error("depot transport: cannot encode a reply: {}", e.what());
+    try {
+      frames = schema::encode_reply(
+          internal_error(r.rid, "the server could not encode its reply"));
+    } catch (const std::exception&) {
+      impl_->stats.unroutable.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  try {
+    impl_->enqueue(to, std::move(frames));
+  } catch (const std::exception& e) {  // out of memory for the queue
+    spdlog::error("depot transport: cannot queue a reply: {}", e.what());
+    impl_->stats.unroutable.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+const server_stats& server::stats() const { return impl_->stats; }
+
+}  // namespace depot::transport
