@@ -15,9 +15,10 @@ using schema::errc;
 
 uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size) {
   // RAM mode holds up to ram_threshold; streaming mode holds a window of
-  // chunks on their way to disk. One extra chunk covers the switch-over.
-  uint64_t most = std::max(lim.ram_threshold, lim.window * lim.chunk_max) +
-                  lim.chunk_max;
+  // chunks on their way to disk.
+  // At the switch to streaming, the RAM part is still on its way to disk
+  // while a window of new chunks arrives.
+  uint64_t most = lim.ram_threshold + lim.window * lim.chunk_max + lim.chunk_max;
   return size ? std::min(*size, most) : most;
 }
 
@@ -32,10 +33,15 @@ struct pending_chunk {
   uint64_t bytes = 0;
   int waiting = 0;              // hasher and/or writer still busy with it
   bool last = false;
+  bool streamed = false;        // went to the writer (not held in RAM)
   std::vector<origin> waiters;  // the chunk's sender, plus retries of it
 };
 
-enum class phase { receiving, finishing, done };
+// gone: the token is withdrawn; requests already on their way are still
+// answered (unknown_upload) for a grace period, then the actor ends.
+enum class phase { receiving, finishing, done, gone };
+
+constexpr auto gone_grace = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -83,8 +89,9 @@ void send_error(self_ptr self, const origin& o, errc code, std::string text,
   send_reply(self, o, schema::error_reply{code, std::move(text), next});
 }
 
-// Gives everything back; the token stops answering.
-void leave(self_ptr self) {
+// Gives the memory back and stops counting as an upload in progress. Done
+// before any final reply, so a client that hears it can begin anew.
+void release(self_ptr self) {
   auto& st = self->state;
   if (st.reservation > 0) {
     st.ctx->budget->release(st.reservation);
@@ -92,17 +99,31 @@ void leave(self_ptr self) {
   }
   st.ram.clear();
   st.staging.reset();  // the staging file goes once the writer lets go
+  st.ctx->uploads->finished(st.token, self->address());
+  if (st.hasher) {
+    self->unlink_from(st.hasher);
+    self->send_exit(st.hasher, caf::exit_reason::user_shutdown);
+    st.hasher = caf::actor{};
+  }
+}
+
+// Withdraws the token; what is still in the mailbox gets unknown_upload.
+void leave(self_ptr self) {
+  auto& st = self->state;
+  release(self);
   st.ctx->uploads->erase(st.token, self->address());
-  self->quit(caf::exit_reason::user_shutdown);
+  st.now = phase::gone;
+  self->delayed_send(self, gone_grace, tick_atom::value);
 }
 
 // The upload cannot go on: every chunk still waiting gets `code`.
 void discard(self_ptr self, errc code, const std::string& text) {
   auto& st = self->state;
-  for (auto& p : st.pending)
-    for (auto& w : p.waiters) send_error(self, w, code, text);
+  auto pending = std::move(st.pending);
   st.pending.clear();
   leave(self);
+  for (auto& p : pending)
+    for (auto& w : p.waiters) send_error(self, w, code, text);
 }
 
 void remember_ack(assembler_state& st, uint64_t seq, uint64_t received) {
@@ -116,16 +137,13 @@ void complete(self_ptr self, schema::reply_body body) {
   st.done_at = self->clock().now();
   if (auto* done = std::get_if<schema::chunk_done_reply>(&body))
     st.file = done->file;
+  release(self);
   // On success only the last chunk is still pending; on a failure, chunks
   // before it may be too, and they share its fate.
   for (auto& p : st.pending)
     for (auto& w : p.waiters) send_reply(self, w, body);
   st.pending.clear();
   st.completion = std::move(body);
-  st.ctx->budget->release(st.reservation);
-  st.reservation = 0;
-  st.ram.clear();
-  st.staging.reset();
   self->delayed_send(self, st.ctx->lim.completion_linger, tick_atom::value);
 }
 
@@ -206,7 +224,7 @@ void advance(self_ptr self) {
     for (auto& w : p.waiters)
       send_reply(self, w, schema::chunk_reply{st.token, p.seq, p.received_after});
     remember_ack(st, p.seq, p.received_after);
-    if (st.streaming) st.held -= p.bytes;
+    if (p.streamed) st.held -= p.bytes;
     st.pending.pop_front();
   }
 }
@@ -233,7 +251,7 @@ void step_done(self_ptr self, uint64_t seq) {
 
 void step_failed(self_ptr self, const caf::error& err) {
   auto& st = self->state;
-  if (st.now == phase::done) return;
+  if (st.now == phase::done || st.now == phase::gone) return;
   spdlog::warn("upload {}: {}", st.token, schema::message_of(err));
   // Nothing of this upload can be stored any more. Once its last chunk is
   // in, the failure is its completion, answered to retries like a success.
@@ -311,6 +329,7 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
   }
   if (st.streaming) {
     ++p.waiting;
+    p.streamed = true;
     write(self, c.data, c.seq);
   } else {
     st.ram.push_back(c.data);
@@ -329,6 +348,10 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
 void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
   auto& st = self->state;
   st.last_request = self->clock().now();
+  if (st.now == phase::gone) {
+    send_error(self, o, errc::unknown_upload, "no upload " + st.token);
+    return;
+  }
   if (st.now == phase::done) {
     if (c.seq == st.last_seq)
       send_reply(self, o, *st.completion);  // a retried last chunk
@@ -362,7 +385,7 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
   st.token = std::move(token);
   st.decl = std::move(decl);
   st.reservation = reservation;
-  st.hasher = self->spawn<caf::linked>(hasher);
+  st.hasher = self->spawn<caf::linked>(hasher, st.token);
   st.writer = ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
   st.last_request = self->clock().now();
   self->delayed_send(self, ctx->lim.idle_timeout, tick_atom::value);
@@ -381,6 +404,8 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
       [self](status_atom, const origin& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
+        if (st.now == phase::gone)
+          return send_error(self, o, errc::unknown_upload, "no upload " + st.token);
         send_reply(self, o,
                    schema::upload_status_reply{st.token, st.next, st.received,
                                                st.file});
@@ -388,10 +413,12 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
       [self](abort_atom, const origin& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
-        send_reply(self, o, schema::abort_reply{});
+        if (st.now == phase::gone)
+          return send_error(self, o, errc::unknown_upload, "no upload " + st.token);
         // A commit already under way finishes: the file then stays, as it
         // does for an abort after completion.
         if (st.now == phase::receiving) discard(self, errc::unknown_upload, "upload aborted");
+        send_reply(self, o, schema::abort_reply{});
       },
       [self](tick_atom) {
         auto& st = self->state;
@@ -399,6 +426,10 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
         auto now = self->clock().now();
         using std::chrono::duration_cast;
         using ms = std::chrono::milliseconds;
+        if (st.now == phase::gone) {
+          self->quit(caf::exit_reason::user_shutdown);
+          return;
+        }
         if (st.now == phase::done) {
           auto since = duration_cast<ms>(now - st.done_at);
           if (since >= lim.completion_linger)

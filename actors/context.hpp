@@ -57,42 +57,64 @@ class memory_budget {
   std::atomic<uint64_t> used_{0};
 };
 
-/// Upload tokens to their assembler actors. Thread safe.
+/// Upload tokens to their assembler actors, in progress or lingering after
+/// completion (to answer retries). Only uploads in progress count against
+/// the limit. Thread safe.
 class upload_table {
  public:
-  /// Adds `token`; false if the table holds `max` uploads already.
+  /// Adds `token`; false if `max` uploads are in progress already.
   bool insert(const std::string& token, caf::actor a, size_t max) {
     std::lock_guard<std::mutex> guard{mutex_};
-    if (map_.size() >= max) return false;
-    return map_.emplace(token, std::move(a)).second;
+    if (active_ >= max) return false;
+    if (!map_.emplace(token, entry{std::move(a), true}).second) return false;
+    ++active_;
+    return true;
   }
   /// The assembler of `token`, or an invalid handle.
   caf::actor find(const std::string& token) const {
     std::lock_guard<std::mutex> guard{mutex_};
     auto i = map_.find(token);
-    return i == map_.end() ? caf::actor{} : i->second;
+    return i == map_.end() ? caf::actor{} : i->second.actor;
+  }
+  /// `token` (still mapped to `a`) is no longer in progress.
+  void finished(const std::string& token, const caf::actor_addr& a) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto i = map_.find(token);
+    if (i != map_.end() && i->second.actor.address() == a && i->second.active) {
+      i->second.active = false;
+      --active_;
+    }
   }
   /// Removes `token` if it still maps to `a`.
   void erase(const std::string& token, const caf::actor_addr& a) {
     std::lock_guard<std::mutex> guard{mutex_};
     auto i = map_.find(token);
-    if (i != map_.end() && i->second.address() == a) map_.erase(i);
+    if (i != map_.end() && i->second.actor.address() == a) {
+      if (i->second.active) --active_;
+      map_.erase(i);
+    }
   }
-  size_t size() const {
+  /// Uploads in progress.
+  size_t active() const {
     std::lock_guard<std::mutex> guard{mutex_};
-    return map_.size();
+    return active_;
   }
   /// Every assembler (for shutdown).
   std::vector<caf::actor> all() const {
     std::lock_guard<std::mutex> guard{mutex_};
     std::vector<caf::actor> out;
-    for (auto& [token, a] : map_) out.push_back(a);
+    for (auto& [token, e] : map_) out.push_back(e.actor);
     return out;
   }
 
  private:
+  struct entry {
+    caf::actor actor;
+    bool active;
+  };
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, caf::actor> map_;
+  std::unordered_map<std::string, entry> map_;
+  size_t active_ = 0;
 };
 
 /// Everything an actor of the pipeline may use.

@@ -7,7 +7,8 @@
 
 namespace depot::actors {
 
-caf::behavior hasher(caf::event_based_actor* self) {
+caf::behavior hasher(caf::event_based_actor* self, std::string upload) {
+  (void)upload;
   auto h = std::make_shared<storage::sha256>();
   self->set_default_handler(caf::drop);
   return {

@@ -11,6 +11,7 @@ namespace depot::actors {
 /// - (hash_atom, schema::buffer) → ok_atom, once the bytes are hashed;
 /// - (digest_atom) → std::string of 32 bytes: the digest of all bytes so far.
 /// Spawned linked to its assembler; it lives as long as the upload.
-caf::behavior hasher(caf::event_based_actor* self);
+/// `upload` names the upload, for logs.
+caf::behavior hasher(caf::event_based_actor* self, std::string upload);
 
 }  // namespace depot::actors

@@ -523,11 +523,11 @@ TEST(Upload, RequestsRightAfterAnUploadEndsAreAnsweredNotDropped) {
 
 TEST(Busy, SecondUnknownSizeUploadOverTheMemoryBudgetIsBusy) {
   // Reservation of an unknown-size upload:
-  //   max(ram_threshold, window * chunk_max) + chunk_max
-  //   = max(131072, 2 * 65536) + 65536 = 196608.
-  // A budget of 300000 holds one, not two.
+  //   ram_threshold + window * chunk_max + chunk_max
+  //   = 131072 + 2 * 65536 + 65536 = 327680.
+  // A budget of 400000 holds one, not two.
   depotd_process d({"--chunk-max", "65536", "--window", "2", "--ram-threshold",
-                    "131072", "--memory-budget", "300000"});
+                    "131072", "--memory-budget", "400000"});
   wire_client c(d.endpoint());
   auto first = begin_upload(c);
   auto r = c.call(declared("second", std::nullopt));
@@ -549,7 +549,7 @@ TEST(Busy, CompletedUploadGivesItsReservationBackBeforeTheNextBegins) {
   // under ram_threshold) completes before the next begins, so none of them
   // may be refused as busy.
   depotd_process d({"--chunk-max", "65536", "--window", "2", "--ram-threshold",
-                    "131072", "--memory-budget", "300000"});
+                    "131072", "--memory-budget", "400000"});
   wire_client c(d.endpoint());
   for (int i = 0; i < 10; ++i) {
     auto r = upload_content(c, random_bytes(100000, 100 + i));
