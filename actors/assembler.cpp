@@ -111,7 +111,7 @@ void release(self_ptr self) {
 void leave(self_ptr self) {
   auto& st = self->state;
   release(self);
-  st.ctx->uploads->erase(st.token, self->address());
+  st.ctx->uploads->withdraw(st.token, self->address());
   st.now = phase::gone;
   self->delayed_send(self, gone_grace, tick_atom::value);
 }

@@ -66,15 +66,22 @@ class upload_table {
   bool insert(const std::string& token, caf::actor a, size_t max) {
     std::lock_guard<std::mutex> guard{mutex_};
     if (active_ >= max) return false;
-    if (!map_.emplace(token, entry{std::move(a), true}).second) return false;
+    if (!map_.emplace(token, entry{std::move(a), true, false}).second) return false;
     ++active_;
     return true;
   }
-  /// The assembler of `token`, or an invalid handle.
+  /// The assembler of `token`, or an invalid handle once withdrawn.
   caf::actor find(const std::string& token) const {
     std::lock_guard<std::mutex> guard{mutex_};
     auto i = map_.find(token);
-    return i == map_.end() ? caf::actor{} : i->second.actor;
+    return i == map_.end() || i->second.withdrawn ? caf::actor{} : i->second.actor;
+  }
+  /// `token` answers no more; its actor stays listed (for shutdown) until
+  /// it ends and erases itself.
+  void withdraw(const std::string& token, const caf::actor_addr& a) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto i = map_.find(token);
+    if (i != map_.end() && i->second.actor.address() == a) i->second.withdrawn = true;
   }
   /// `token` (still mapped to `a`) is no longer in progress.
   void finished(const std::string& token, const caf::actor_addr& a) {
@@ -111,6 +118,7 @@ class upload_table {
   struct entry {
     caf::actor actor;
     bool active;
+    bool withdrawn = false;
   };
   mutable std::mutex mutex_;
   std::unordered_map<std::string, entry> map_;
