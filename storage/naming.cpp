@@ -1,5 +1,7 @@
 #include "storage/naming.hpp"
 
+#include "schema/validate.hpp"
+
 namespace depot::storage {
 namespace {
 
@@ -7,11 +9,6 @@ __extension__ using u128 = unsigned __int128;
 
 constexpr char alphabet[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-bool is_base62(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-         (c >= 'a' && c <= 'z');
-}
 
 }  // namespace
 
@@ -41,11 +38,6 @@ std::string candidate_id(const digest& d, uint32_t k,
   return id;
 }
 
-bool is_valid_id(std::string_view id) {
-  if (id.size() != id_length) return false;
-  for (char c : id)
-    if (!is_base62(c)) return false;
-  return true;
-}
+bool is_valid_id(std::string_view id) { return schema::is_file_id(id); }
 
 }  // namespace depot::storage
