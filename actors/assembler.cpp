@@ -74,6 +74,16 @@ struct assembler_state {
   caf::actor_clock::time_point last_request;
   caf::actor_clock::time_point done_at;
   bool finish_started = false;
+  caf::actor_addr self_addr;
+
+  // Ending for any reason (shutdown included) gives the budget back and
+  // removes the token. The state dies with the actor (CAF destroys it
+  // before running attached functors, so this cannot be one of those).
+  ~assembler_state() {
+    if (!ctx) return;
+    if (reservation > 0) ctx->budget->release(reservation);
+    ctx->uploads->erase(token, self_addr);
+  }
 };
 
 namespace {
@@ -390,13 +400,7 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
   st.last_request = self->clock().now();
   self->delayed_send(self, ctx->lim.idle_timeout, tick_atom::value);
   self->set_default_handler(caf::drop);
-  // Dying for any reason (shutdown included) gives the budget back.
-  self->attach_functor([self] {
-    auto& st = self->state;
-    if (st.reservation > 0) st.ctx->budget->release(st.reservation);
-    st.reservation = 0;
-    st.ctx->uploads->erase(st.token, self->address());
-  });
+  st.self_addr = self->address();
   return {
       [self](chunk_atom, const origin& o, schema::chunk_request& c) {
         on_chunk(self, o, c);
