@@ -24,7 +24,6 @@ uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size) {
 
 namespace {
 
-constexpr size_t head_bytes = 8192;  // what content-type detection reads
 
 /// A chunk taken but not yet acknowledged.
 struct pending_chunk {
@@ -65,7 +64,6 @@ struct assembler_state {
   size_t flushes = 0;       // RAM parts on their way to the writer
   std::deque<pending_chunk> pending;
   std::deque<std::pair<uint64_t, uint64_t>> acked;  // recent (seq, received)
-  std::string head;
   caf::error failure;       // sticky: the writer or hasher failed
 
   uint64_t last_seq = 0;
@@ -175,13 +173,11 @@ void finish(self_ptr self) {
                         " but received " + std::to_string(st.received) + " bytes");
     return;
   }
-  self->request(st.hasher, caf::infinite, digest_atom::value)
+  self->request(st.hasher, caf::infinite, digest_atom::value, st.decl.mime.value_or(""))
       .then(
-          [self](const std::string& raw) {
+          [self](content_digest& content) {
             auto& st = self->state;
-            storage::digest d{};
-            std::copy(raw.begin(), raw.end(), d.begin());
-            auto hex = storage::to_hex(d);
+            auto hex = storage::to_hex(content.sha256);
             if (st.decl.sha256 && *st.decl.sha256 != hex) {
               fail_completion(self, errc::checksum_mismatch,
                               "declared sha256 " + *st.decl.sha256 +
@@ -192,13 +188,12 @@ void finish(self_ptr self) {
             order.staging = st.staging;
             order.ram.parts = std::move(st.ram);
             order.info.name = st.decl.name;
-            order.info.sha256 = d;
+            order.info.sha256 = content.sha256;
+            order.info.mime = std::move(content.mime);
             order.info.created_ms = static_cast<uint64_t>(
                 std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count());
-            order.mime_hint = st.decl.mime.value_or("");
-            order.head = st.head;
             auto& namers = st.ctx->namers;
             auto namer = namers[std::hash<std::string>{}(st.token) % namers.size()];
             self->request(namer, caf::infinite, commit_atom::value, std::move(order))
@@ -316,10 +311,6 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
   ++st.next;
   st.received += n;
   st.held += n;
-  if (st.head.size() < head_bytes) {
-    auto take = std::min(head_bytes - st.head.size(), static_cast<size_t>(n));
-    st.head.append(c.data.view().substr(0, take));
-  }
   pending_chunk p;
   p.seq = c.seq;
   p.received_after = st.received;

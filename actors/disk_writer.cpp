@@ -11,12 +11,7 @@ caf::behavior disk_writer(caf::event_based_actor* self, context_ptr ctx) {
   return {
       [ctx](write_atom, const staging_ptr& slot,
             const schema::buffer& b) -> caf::result<ok_atom> {
-        if (!slot->file) {
-          auto f = ctx->store->create_staging();
-          if (!f) return f.error();
-          slot->file = std::move(*f);
-        }
-        if (auto err = slot->file->append(b.data(), b.size())) return err;
+        if (auto err = slot->append(*ctx->store, b.data(), b.size())) return err;
         return ok_atom::value;
       },
   };

@@ -2,6 +2,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/content_type.hpp"
 #include "actors/messages.hpp"
 #include "storage/sha256.hpp"
 
@@ -9,16 +10,27 @@ namespace depot::actors {
 
 caf::behavior hasher(caf::event_based_actor* self, std::string upload) {
   (void)upload;
-  auto h = std::make_shared<storage::sha256>();
+  struct state {
+    storage::sha256 sha;
+    std::string head;  // the first bytes, for content-type detection
+  };
+  auto s = std::make_shared<state>();
   self->set_default_handler(caf::drop);
   return {
-      [h](hash_atom, const schema::buffer& b) {
-        h->update(b.data(), b.size());
+      [s](hash_atom, const schema::buffer& b) {
+        s->sha.update(b.data(), b.size());
+        if (s->head.size() < content_type_head_bytes)
+          s->head.append(b.view().substr(
+              0, std::min(content_type_head_bytes - s->head.size(), b.size())));
         return ok_atom::value;
       },
-      [h](digest_atom) {
-        auto d = h->finish();
-        return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+      [s](digest_atom, std::string& declared_mime) {
+        auto d = s->sha.finish();
+        content_digest out;
+        out.sha256 = d;
+        out.mime = declared_mime.empty() ? detect_content_type(s->head)
+                                         : std::move(declared_mime);
+        return out;
       },
   };
 }

@@ -40,6 +40,21 @@ struct origin {
 /// uncommitted file removes it.
 struct staging_slot {
   std::unique_ptr<storage::staging_file> file;
+
+  /// Creates the staging file in `store` unless there is one already.
+  caf::error open(storage::store& store) {
+    if (file) return {};
+    auto f = store.create_staging();
+    if (!f) return f.error();
+    file = std::move(*f);
+    return {};
+  }
+
+  /// Appends to the staging file, creating it on first use.
+  caf::error append(storage::store& store, const std::byte* data, size_t size) {
+    if (auto err = open(store)) return err;
+    return file->append(data, size);
+  }
 };
 using staging_ptr = std::shared_ptr<staging_slot>;
 
@@ -53,8 +68,12 @@ struct commit_order {
   staging_ptr staging;      ///< may hold no file yet (everything was in RAM)
   buffer_list ram;          ///< bytes still in RAM, appended before commit
   storage::commit_info info;
-  std::string mime_hint;    ///< declared mime; empty: detect from `head`
-  std::string head;         ///< first bytes of the content, for detection
+};
+
+/// The hasher's answer at the end of an upload.
+struct content_digest {
+  storage::digest sha256;
+  std::string mime;  ///< the declared one, else the detected one
 };
 
 }  // namespace depot::actors
@@ -62,6 +81,7 @@ struct commit_order {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::origin)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::staging_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::commit_order)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::content_digest)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::buffer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::schema::chunk_request)

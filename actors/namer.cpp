@@ -2,7 +2,6 @@
 
 #include <caf/all.hpp>
 
-#include "actors/content_type.hpp"
 #include "actors/messages.hpp"
 
 namespace depot::actors {
@@ -18,7 +17,6 @@ struct waiting_commit {
 struct namer_state {
   static inline const char* name = "depot.namer";
   context_ptr ctx;
-  std::unique_ptr<content_type_detector> detector;
   std::vector<waiting_commit> batch;
 };
 
@@ -34,22 +32,14 @@ void flush(caf::stateful_actor<namer_state>* self) {
   for (auto& w : batch) {
     auto& o = w.order;
     auto& slot = *o.staging;
-    caf::error err;
-    if (!slot.file) {
-      auto f = st.ctx->store->create_staging();
-      if (f)
-        slot.file = std::move(*f);
-      else
-        err = f.error();
-    }
+    caf::error err = slot.open(*st.ctx->store);
     for (auto& part : o.ram.parts)
-      if (!err) err = slot.file->append(part.data(), part.size());
+      if (!err) err = slot.append(*st.ctx->store, part.data(), part.size());
     o.ram.parts.clear();
     if (err) {
       w.promise.deliver(err);
       continue;
     }
-    o.info.mime = o.mime_hint.empty() ? st.detector->detect(o.head) : o.mime_hint;
     requests.push_back({std::move(slot.file), std::move(o.info)});
     promises.push_back(&w.promise);
   }
@@ -65,7 +55,6 @@ void flush(caf::stateful_actor<namer_state>* self) {
 
 caf::behavior namer_impl(caf::stateful_actor<namer_state>* self, context_ptr ctx) {
   self->state.ctx = std::move(ctx);
-  self->state.detector = std::make_unique<content_type_detector>();
   self->set_default_handler(caf::drop);
   return {
       [self](commit_atom, commit_order& order) {
