@@ -286,9 +286,10 @@ class posix_store final : public store {
   expected<placement> claim(const std::string& id, const std::string& data_temp,
                             const std::string& meta_temp, const stored_meta& m);
   expected<placement> join(const std::string& id, const std::string& data_temp,
-                           const stored_meta& existing);
+                           const std::string& meta_temp, const stored_meta& existing);
   expected<std::pair<uint64_t, std::string>> add_ref(const std::string& id,
-                                                     const std::string& gen);
+                                                     const std::string& gen,
+                                                     const std::string& link_from);
   void roll_back(const placement& pl);
   caf::error write_small(const std::string& path, const std::string& bytes, bool flush);
   caf::error ensure_dirs(const std::string& id);
@@ -694,18 +695,18 @@ expected<posix_store::placement> posix_store::place(const std::string& id,
   return make_error(errc::busy, "id " + id + " keeps changing; retry");
 }
 
-expected<std::pair<uint64_t, std::string>> posix_store::add_ref(const std::string& id,
-                                                                const std::string& gen) {
+// A reference is a name, not a file: a hard link to our metadata temp
+// file, so taking one allocates no inode (a third fewer per stored file).
+expected<std::pair<uint64_t, std::string>> posix_store::add_ref(
+    const std::string& id, const std::string& gen, const std::string& link_from) {
   auto p = paths_of(id);
   std::string ref_path =
       p.dir + "/" + p.ref_prefix(gen) + instance_ + "-" + std::to_string(++counter_);
   uint64_t op = journal_begin(id, ref_path.substr(p.dir.size() + 1));
-  std::unique_ptr<writable_file> f;
-  if (int err = fs_->create_exclusive(ref_path, false, &f)) {
+  if (int err = fs_->link(link_from, ref_path)) {
     journal_end(op);
-    return io_failure(err, "create", ref_path);
+    return io_failure(err, "link", ref_path);
   }
-  f->close();
   return std::make_pair(op, ref_path);
 }
 
@@ -717,7 +718,7 @@ expected<posix_store::placement> posix_store::claim(const std::string& id,
   auto p = paths_of(id);
   // Our reference exists before our claim, so that nobody ever sees this
   // incarnation with no references while we are still working on it.
-  auto ref = add_ref(id, m.gen);
+  auto ref = add_ref(id, m.gen, meta_temp);
   if (!ref) return ref.error();
   placement pl{placed::stored, id, m, ref->first, ref->second, {}};
   int err = fs_->link(meta_temp, p.meta());
@@ -744,14 +745,15 @@ expected<posix_store::placement> posix_store::claim(const std::string& id,
   if (err == ENOENT) return outcome(placed::retry);  // deleted meanwhile
   if (err) return io_failure(err, "read", p.meta());
   if (existing.sha256 != m.sha256) return outcome(placed::collision);
-  return join(id, data_temp, existing);
+  return join(id, data_temp, meta_temp, existing);
 }
 
 expected<posix_store::placement> posix_store::join(const std::string& id,
                                                    const std::string& data_temp,
+                                                   const std::string& meta_temp,
                                                    const stored_meta& existing) {
   auto p = paths_of(id);
-  auto ref = add_ref(id, existing.gen);
+  auto ref = add_ref(id, existing.gen, meta_temp);
   if (!ref) return ref.error();
   placement pl{placed::dedup, id, existing, ref->first, ref->second, {}};
   // A deleter of the last reference creates `.dead` and then counts

@@ -24,7 +24,8 @@ struct posix_store_options {
 ///
 /// Layout: id `abcdEFGH1234` is the file `ROOT/ab/cd/EFGH1234` (its bytes),
 /// beside `EFGH1234.meta` (its metadata, immutable, written first: the claim
-/// on the id), one empty `EFGH1234.r.GEN.TOKEN` per reference, and
+/// on the id), one `EFGH1234.r.GEN.TOKEN` per reference (a
+/// hard link, so a reference costs a name, not an inode), and
 /// `EFGH1234.dead` while a delete of the last reference is deciding.
 /// Each process keeps `ROOT/.staging/INSTANCE/` under an flock: its temp
 /// files and a journal of operations in flight. Opening recovers what dead

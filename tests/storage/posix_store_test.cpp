@@ -1,6 +1,7 @@
 #include "storage/posix_store.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,6 +106,26 @@ TEST(PosixStore, StoresContentAtItsIdPathWithMetadata) {
   ASSERT_OK(st);
   EXPECT_EQ(*st, r->file);
   EXPECT_EQ(staging_files(dir.path()), 0u);
+}
+
+TEST(PosixStore, AReferenceIsAHardLinkNotAnInode) {
+  test::temp_dir dir;
+  auto s = open_store(dir.path());
+  ASSERT_OK(put(*s, "hello depot\n"));
+  ASSERT_OK(put(*s, "hello depot\n"));  // a dedup: a second reference
+  std::vector<std::string> refs;
+  for (auto& f : shard_files(dir.path()))
+    if (f.find(".r.") != std::string::npos) refs.push_back(dir.path() + "/" + f);
+  ASSERT_EQ(refs.size(), 2u);
+  struct stat meta {}, ref {};
+  ASSERT_EQ(::stat((dir.path() + "/rb/We/BrTIp1Js.meta").c_str(), &meta), 0);
+  ASSERT_EQ(::stat(refs[0].c_str(), &ref), 0);
+  struct stat other {};
+  ASSERT_EQ(::stat(refs[1].c_str(), &other), 0);
+  // The claimer's reference shares the metadata's inode; the joiner's
+  // shares its own (never visible) metadata's.
+  EXPECT_TRUE(ref.st_ino == meta.st_ino || other.st_ino == meta.st_ino);
+  EXPECT_EQ(meta.st_nlink, 2u);
 }
 
 TEST(PosixStore, StoresTheEmptyFile) {
