@@ -178,7 +178,8 @@ measure download_big(const std::string& endpoint, const std::string& id,
 }
 
 small_outcome upload_small(const std::string& endpoint, int clients,
-                           uint64_t count, double cap_s) {
+                           uint64_t count, double cap_s,
+                           std::optional<std::string> mime) {
   struct client_state {
     std::vector<std::byte> content;
     bool sent_chunk = false;
@@ -202,6 +203,7 @@ small_outcome upload_small(const std::string& endpoint, int clients,
     schema::upload_request begin;
     begin.name = "small-" + std::to_string(files) + ".bin";
     begin.size = small_size;
+    begin.mime = mime;
     sockets[i].send(header_frame({++rid, begin}), zmq::send_flags::none);
   };
   auto t0 = steady::now();

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,8 +57,12 @@ struct small_outcome {
 /// DEALER sockets driven by one thread, each doing one upload at a time; up
 /// to `count` files or `cap_s` seconds. Every file has distinct random
 /// content. An `upload` answered `busy` is retried after busy_backoff.
+/// `mime`, if given, is declared with every upload (as a chat server
+/// passing on its client's content type would); without it depotd detects
+/// the type from the content.
 small_outcome upload_small(const std::string& endpoint, int clients,
-                           uint64_t count, double cap_s);
+                           uint64_t count, double cap_s,
+                           std::optional<std::string> mime);
 
 /// `download`s of whole 4 KiB files from `ids` in turn, from `clients`
 /// DEALER sockets each with one request in flight; up to `count` downloads or

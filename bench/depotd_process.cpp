@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <iterator>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sstream>
@@ -183,6 +184,44 @@ uint64_t proc_status_bytes(pid_t pid, const char* key) {
       return std::stoull(line.substr(key_len)) * 1024;  // "   1234 kB"
   }
   return 0;
+}
+
+cpu_meter::cpu_meter(pid_t pid) : pid_(pid), start_(take(pid)) {}
+
+cpu_meter::sample cpu_meter::take(pid_t pid) {
+  sample out;
+  // /proc/PID/stat: "pid (comm) state ..." with utime and stime the 14th
+  // and 15th fields; comm may hold spaces, so count from its ')'.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(stat)), {});
+  auto close = all.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream fields(all.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+      if (i >= 14) ticks += std::stod(field);
+    out.process_seconds = ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  // /proc/stat: "cpu user nice system idle iowait irq softirq steal ...".
+  std::ifstream proc("/proc/stat");
+  std::string cpu;
+  proc >> cpu;
+  double v = 0;
+  for (int i = 0; i < 8 && proc >> v; ++i) {
+    out.total_ticks += v;
+    if (i == 7) out.steal_ticks = v;
+  }
+  return out;
+}
+
+cpu_meter::reading cpu_meter::finish() const {
+  sample now = take(pid_);
+  reading r;
+  r.process_seconds = now.process_seconds - start_.process_seconds;
+  double total = now.total_ticks - start_.total_ticks;
+  if (total > 0) r.steal_fraction = (now.steal_ticks - start_.steal_ticks) / total;
+  return r;
 }
 
 rss_sampler::rss_sampler(pid_t pid, std::chrono::milliseconds period)

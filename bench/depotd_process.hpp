@@ -56,6 +56,29 @@ class depotd_process {
 /// 0 if the process or the key is gone.
 uint64_t proc_status_bytes(pid_t pid, const char* key);
 
+/// CPU time used by one process, and the share of the machine's CPU time
+/// the hypervisor took (steal), between construction and finish(): what
+/// an operation cost the server, less sensitive to a busy host than
+/// wall-clock rates.
+class cpu_meter {
+ public:
+  struct reading {
+    double process_seconds = 0;  ///< user + system time of the process
+    double steal_fraction = 0;   ///< steal / all CPU time, machine-wide
+  };
+  explicit cpu_meter(pid_t pid);
+  reading finish() const;
+
+ private:
+  struct sample {
+    double process_seconds = 0;
+    double steal_ticks = 0, total_ticks = 0;
+  };
+  static sample take(pid_t pid);
+  pid_t pid_;
+  sample start_;
+};
+
 /// Samples VmRSS of `pid` every `period` on a thread of its own, from
 /// construction until stop() or destruction.
 class rss_sampler {

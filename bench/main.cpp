@@ -160,6 +160,7 @@ std::vector<std::string> depotd_flags(const options& o) {
 struct figures {
   std::optional<measure> transport, tiny, sha, write, fsync1, fsync16;
   std::optional<measure> upload, download, small_up, small_down, big_upload;
+  std::optional<measure> small_up_detect;  // without a declared mime
   std::optional<measure> small_up_before_busy;  // until the first `busy`
   std::optional<uint64_t> rss_peak, rss_hwm, rss_samples;
   uint64_t small_dedups = 0;
@@ -221,6 +222,14 @@ bool attempt(figures& f, const std::string& part, Fn fn) {
   }
 }
 
+// `m` with what depotd's CPU and the hypervisor did meanwhile.
+measure metered(measure m, const cpu_meter& cpu) {
+  auto r = cpu.finish();
+  m.server_cpu_seconds = r.process_seconds;
+  m.steal_fraction = r.steal_fraction;
+  return m;
+}
+
 void measure_depot(const options& o, const std::string& dir, figures& f,
                    std::vector<std::string>& logs) {
   const std::string root = dir + "/root";
@@ -242,17 +251,20 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
         std::optional<perf_recorder> perf;
         if (!o.perf_path.empty())
           perf.emplace(depotd.pid(), o.perf_path, dir + "/perf.log");
+        cpu_meter cpu(depotd.pid());
         up = upload_big(depotd.endpoint(), bytes, o.window);
         if (perf) perf->stop();
-        f.upload = up.time;
+        f.upload = metered(up.time, cpu);
         note_refusals(f, "timed " + mib_text(static_cast<double>(bytes)), up);
       });
       if (uploaded) {
         attempt(f, "download", [&] {
           progress("depot download of " + mib_text(static_cast<double>(bytes)) +
                    "...");
-          f.download = download_big(depotd.endpoint(), up.id, bytes,
-                                    o.chunk_max, o.window);
+          cpu_meter cpu(depotd.pid());
+          f.download = metered(download_big(depotd.endpoint(), up.id, bytes,
+                                            o.chunk_max, o.window),
+                               cpu);
         });
       } else {
         f.failed["download"] = "no file: the upload failed";
@@ -263,9 +275,10 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
       attempt(f, "small_up", [&] {
         progress("depot 4 KiB uploads, " + std::to_string(o.clients) +
                  " clients...");
-        small =
-            upload_small(depotd.endpoint(), o.clients, o.small_count, o.cap_s);
-        f.small_up = small.time;
+        cpu_meter cpu(depotd.pid());
+        small = upload_small(depotd.endpoint(), o.clients, o.small_count,
+                             o.cap_s, "application/octet-stream");
+        f.small_up = metered(small.time, cpu);
       });
       f.small_dedups = small.dedups;
       if (small.busy > 0 && small.first_busy_s > 0)
@@ -282,11 +295,22 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
             when +
             " s; each was retried after 10 ms and the time includes the waits");
       }
+      attempt(f, "small_detect", [&] {
+        uint64_t n = std::max<uint64_t>(o.small_count / 10, 100);
+        progress("depot 4 KiB uploads, no mime declared, " + grouped(n) +
+                 " files...");
+        cpu_meter cpu(depotd.pid());
+        auto detect = upload_small(depotd.endpoint(), o.clients, n, o.cap_s,
+                                   std::nullopt);
+        f.small_up_detect = metered(detect.time, cpu);
+      });
       attempt(f, "small_down", [&] {
         progress("depot 4 KiB downloads, " + std::to_string(o.clients) +
                  " clients...");
-        f.small_down = download_small(depotd.endpoint(), o.clients, small.ids,
-                                      o.small_count, o.cap_s);
+        cpu_meter cpu(depotd.pid());
+        f.small_down = metered(download_small(depotd.endpoint(), o.clients,
+                                              small.ids, o.small_count, o.cap_s),
+                               cpu);
       });
     }
     f.upload_stop = depotd.stop();
@@ -383,6 +407,21 @@ void print_table(const options& o, const figures& f, summary& sum) {
              "download " + mib_text(static_cast<double>(o.size_mib * mib)),
              ">= 2.00 GB/s");
   failed_row("small_up", "4 KiB uploads", ">= 5,000/s");
+  // What the operation cost depotd in CPU, and how much the host took.
+  auto cost_row = [&](const measure& m, const std::string& key, double units,
+                      const char* per, double scale, const char* unit) {
+    if (m.server_cpu_seconds <= 0 || units <= 0) return;
+    double cost = m.server_cpu_seconds / units * scale;
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f %s per %s", cost < 10 ? 2 : 0, cost,
+                  unit, per);
+    char steal[64];
+    std::snprintf(steal, sizeof steal, "  depotd CPU (host steal meanwhile %.0f%%)",
+                  100 * m.steal_fraction);
+    t.add({steal, text, "", "", "", ""});
+    sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
+    sum[key + "_steal_fraction"] = std::to_string(m.steal_fraction);
+  };
   failed_row("small_down", "4 KiB downloads", ">= 25,000/s");
   if (f.upload) {
     std::string which = "";
@@ -403,6 +442,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            met(rate >= 1e9)});
     sum["upload_bytes_per_s"] = std::to_string(rate);
     sum["upload_seconds"] = std::to_string(f.upload->seconds);
+    cost_row(*f.upload, "upload", f.upload->count / 1e9, "GB", 1, "s");
   }
   if (f.download) {
     double rate = f.download->rate();
@@ -415,6 +455,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            met(rate >= 2e9)});
     sum["download_bytes_per_s"] = std::to_string(rate);
     sum["download_seconds"] = std::to_string(f.download->seconds);
+    cost_row(*f.download, "download", f.download->count / 1e9, "GB", 1, "s");
   }
   if (f.small_up) {
     double rate = f.small_up->rate();
@@ -425,6 +466,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            ceiling > 0 ? ratio_text(rate / ceiling) : "", ">= 5,000/s",
            met(rate >= 5000)});
     sum["small_upload_per_s"] = std::to_string(rate);
+    cost_row(*f.small_up, "small_upload", f.small_up->count, "file", 1e6, "us");
     if (f.small_up_before_busy) {
       const auto& b = *f.small_up_before_busy;
       t.add({"  until the first busy (" + grouped(b.count) + " files)",
@@ -432,6 +474,14 @@ void print_table(const options& o, const figures& f, summary& sum) {
              ceiling > 0 ? ratio_text(b.rate() / ceiling) : "", "", ""});
       sum["small_upload_per_s_before_busy"] = std::to_string(b.rate());
     }
+  }
+  if (f.small_up_detect) {
+    const auto& m = *f.small_up_detect;
+    t.add({"  no mime declared: depotd detects it (" + grouped(m.count) +
+               " files)",
+           per_s(m.rate()), "", "", "", ""});
+    sum["small_upload_detect_per_s"] = std::to_string(m.rate());
+    cost_row(m, "small_upload_detect", m.count, "file", 1e6, "us");
   }
   if (f.small_down) {
     double rate = f.small_down->rate();
@@ -442,6 +492,8 @@ void print_table(const options& o, const figures& f, summary& sum) {
            ceiling > 0 ? ratio_text(rate / ceiling) : "", ">= 25,000/s",
            met(rate >= 25000)});
     sum["small_download_per_s"] = std::to_string(rate);
+    cost_row(*f.small_down, "small_download", f.small_down->count, "file", 1e6,
+             "us");
   }
   if (f.rss_peak) {
     const double limit = static_cast<double>(o.memory_budget + 64 * mib);
