@@ -2,7 +2,9 @@
 
 // The server's actors, wired: pools of disk writers, namers and readers, a
 // catalog, and one session per client. The transport's I/O thread hands
-// every decoded request to pipeline::handle().
+// every decoded request to pipeline::handle(): reads (download, stat, list)
+// are stateless and go straight to a reader; everything else goes through
+// the client's session.
 
 #include <caf/actor_system.hpp>
 
@@ -33,7 +35,8 @@ class pipeline {
            std::shared_ptr<storage::store> store, transport::reply_sink* sink,
            pipeline_options opts = {});
 
-  /// Routes one request to its client's session (created on first use).
+  /// Routes one request: a read to the next reader, anything else to its
+  /// client's session (created on first use).
   /// Called by one thread only (the transport's I/O thread); never blocks.
   /// Sessions idle for the idle timeout are let go here.
   void handle(const transport::peer& p, schema::request req);
@@ -56,6 +59,7 @@ class pipeline {
   std::shared_ptr<context> ctx_;
   std::unordered_map<std::string, client> clients_;
   std::chrono::steady_clock::time_point last_sweep_;
+  size_t next_reader_ = 0;
 };
 
 }  // namespace depot::actors

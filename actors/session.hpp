@@ -11,8 +11,10 @@ namespace depot::actors {
 /// they arrived: `upload` begins an upload (memory budget and upload-count
 /// limits checked here: `busy`, `too_large`), `chunk` / `upload_status` /
 /// `abort` go to the upload's assembler by token (so a reconnected client
-/// continues its uploads), reads go to a reader, deletes to the catalog,
-/// and it answers `ping` itself.
+/// continues its uploads), deletes to the catalog, and it answers `ping`
+/// itself. Reads (download, stat, list) skip it: the pipeline sends them
+/// straight to a reader; one that reaches a session anyway goes to a
+/// reader too.
 ///
 /// Takes:
 /// - (request_atom, transport::peer, schema::request): no response to the
