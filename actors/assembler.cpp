@@ -42,6 +42,11 @@ enum class phase { receiving, finishing, done, gone };
 
 constexpr auto gone_grace = std::chrono::seconds(5);
 
+// A one-chunk upload up to this size is hashed by its assembler (a fraction
+// of a millisecond): most chat files are small, and for them a hasher actor
+// would cost more in spawning and messages than the hashing itself.
+constexpr uint64_t hash_here_max = 64 * 1024;
+
 }  // namespace
 
 struct assembler_state {
@@ -65,6 +70,7 @@ struct assembler_state {
   std::deque<pending_chunk> pending;
   std::deque<std::pair<uint64_t, uint64_t>> acked;  // recent (seq, received)
   caf::error failure;       // sticky: the writer or hasher failed
+  std::optional<content_digest> digest;  // of a one-chunk upload, hashed here
 
   uint64_t last_seq = 0;
   std::optional<schema::reply_body> completion;
@@ -159,7 +165,44 @@ void fail_completion(self_ptr self, errc code, std::string text) {
   complete(self, schema::error_reply{code, std::move(text), std::nullopt});
 }
 
-// The last chunk is in and every byte is hashed and placed: check, commit.
+// Every byte is in and hashed: check the digest, then commit.
+void commit(self_ptr self, content_digest& content) {
+  auto& st = self->state;
+  auto hex = storage::to_hex(content.sha256);
+  if (st.decl.sha256 && *st.decl.sha256 != hex) {
+    fail_completion(self, errc::checksum_mismatch,
+                    "declared sha256 " + *st.decl.sha256 +
+                        " but the content's is " + hex);
+    return;
+  }
+  commit_order order;
+  order.staging = st.staging;
+  order.ram.parts = std::move(st.ram);
+  order.info.name = st.decl.name;
+  order.info.sha256 = content.sha256;
+  order.info.mime = std::move(content.mime);
+  order.info.created_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  auto& namers = st.ctx->namers;
+  auto namer = namers[std::hash<std::string>{}(st.token) % namers.size()];
+  self->request(namer, caf::infinite, commit_atom::value, std::move(order))
+      .then(
+          [self](storage::commit_result& r) {
+            auto& st = self->state;
+            complete(self, schema::chunk_done_reply{
+                               st.token, st.last_seq, std::move(r.file),
+                               r.dedup});
+          },
+          [self](caf::error& err) {
+            fail_completion(self, schema::code_of(err),
+                            schema::message_of(err));
+          });
+}
+
+// The last chunk is in and every byte is hashed and placed: check sizes,
+// get the digest, commit.
 void finish(self_ptr self) {
   auto& st = self->state;
   if (st.failure) {
@@ -173,45 +216,17 @@ void finish(self_ptr self) {
                         " but received " + std::to_string(st.received) + " bytes");
     return;
   }
+  if (st.digest) {
+    auto content = std::move(*st.digest);
+    st.digest.reset();
+    commit(self, content);
+    return;
+  }
   self->request(st.hasher, caf::infinite, digest_atom::value, st.decl.mime.value_or(""))
-      .then(
-          [self](content_digest& content) {
-            auto& st = self->state;
-            auto hex = storage::to_hex(content.sha256);
-            if (st.decl.sha256 && *st.decl.sha256 != hex) {
-              fail_completion(self, errc::checksum_mismatch,
-                              "declared sha256 " + *st.decl.sha256 +
-                                  " but the content's is " + hex);
-              return;
-            }
-            commit_order order;
-            order.staging = st.staging;
-            order.ram.parts = std::move(st.ram);
-            order.info.name = st.decl.name;
-            order.info.sha256 = content.sha256;
-            order.info.mime = std::move(content.mime);
-            order.info.created_ms = static_cast<uint64_t>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count());
-            auto& namers = st.ctx->namers;
-            auto namer = namers[std::hash<std::string>{}(st.token) % namers.size()];
-            self->request(namer, caf::infinite, commit_atom::value, std::move(order))
-                .then(
-                    [self](storage::commit_result& r) {
-                      auto& st = self->state;
-                      complete(self, schema::chunk_done_reply{
-                                         st.token, st.last_seq, std::move(r.file),
-                                         r.dedup});
-                    },
-                    [self](caf::error& err) {
-                      fail_completion(self, schema::code_of(err),
-                                      schema::message_of(err));
-                    });
-          },
-          [self](caf::error& err) {
-            fail_completion(self, errc::internal, schema::message_of(err));
-          });
+      .then([self](content_digest& content) { commit(self, content); },
+            [self](caf::error& err) {
+              fail_completion(self, errc::internal, schema::message_of(err));
+            });
 }
 
 // Acknowledges, in order, the chunks that are fully taken care of.
@@ -341,6 +356,14 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
   }
   uint64_t seq = c.seq;
   st.pending.push_back(std::move(p));
+  if (!st.hasher && c.last && n <= hash_here_max) {  // the first chunk is the last
+    content_hasher h;
+    h.update(c.data);
+    st.digest = h.finish(st.decl.mime.value_or(""));
+    step_done(self, seq);
+    return;
+  }
+  if (!st.hasher) st.hasher = self->spawn<caf::linked>(hasher, st.token);
   self->request(st.hasher, caf::infinite, hash_atom::value, std::move(c.data))
       .then([self, seq](ok_atom) { step_done(self, seq); },
             [self](caf::error& err) { step_failed(self, err); });
@@ -386,7 +409,6 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
   st.token = std::move(token);
   st.decl = std::move(decl);
   st.reservation = reservation;
-  st.hasher = self->spawn<caf::linked>(hasher, st.token);
   st.writer = ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
   st.last_request = self->clock().now();
   self->delayed_send(self, ctx->lim.idle_timeout, tick_atom::value);

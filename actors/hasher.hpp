@@ -4,7 +4,22 @@
 
 #include <string>
 
+#include "actors/messages.hpp"
+#include "storage/sha256.hpp"
+
 namespace depot::actors {
+
+/// SHA-256 of a content and the first bytes its type is told from.
+class content_hasher {
+ public:
+  void update(const schema::buffer& b);
+  /// The digest, and `declared_mime` or if that is empty the detected type.
+  content_digest finish(std::string declared_mime);
+
+ private:
+  storage::sha256 sha_;
+  std::string head_;
+};
 
 /// The hasher: SHA-256 of one upload, computed as its chunks arrive (on a
 /// scheduler thread, so hashing overlaps the I/O thread's receiving), and
