@@ -2,95 +2,46 @@
 
 #include "bench/wire.hpp"
 #include "schema/messages.hpp"
+#include "tests/support/child_process.hpp"
 
 #include <zmq.hpp>
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <iterator>
-#include <netinet/in.h>
+#include <optional>
 #include <signal.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace depot::bench {
 namespace {
 
-// A free TCP port on 127.0.0.1 (bound, read, closed: it may be taken again
-// before depotd binds it, so start-up retries with another).
-int free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Forks and execs `args` with stdout and stderr appended to `log_path`; the
-// child gets `death_signal` when the benchmark dies. Returns the pid.
+// Starts `args` with stdout and stderr appended to `log_path` and stdin
+// from /dev/null; the child gets `death_signal` when the benchmark dies.
+// Returns the pid; throws if it cannot be started.
 pid_t spawn(const std::vector<std::string>& args, const std::string& log_path,
             int death_signal) {
-  // Everything the child needs is prepared before fork: no allocation after.
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  int log_fd =
-      ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0)
-    throw std::runtime_error("cannot open " + log_path + ": " +
+  test::spawn_options options;
+  options.log = log_path;
+  options.in = "/dev/null";
+  options.death_signal = death_signal;
+  options.search_path = true;
+  const pid_t pid = test::spawn_child(args, options);
+  if (pid < 0)
+    throw std::runtime_error("cannot start " + args.front() + ": " +
                              std::strerror(errno));
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(log_fd);
-    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, death_signal);
-    if (::getppid() != parent) ::_exit(1);
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(log_fd);
   return pid;
 }
 
-// Waits up to `limit` for `pid` to exit; how it ended, or "" if it still runs.
-std::string wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-  auto deadline = steady::now() + limit;
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (WIFEXITED(status))
-        return "exit " + std::to_string(WEXITSTATUS(status));
-      if (WIFSIGNALED(status))
-        return "signal " + std::to_string(WTERMSIG(status));
-      return "ended";
-    }
-    if (r < 0 && errno != EINTR) return "gone";
-    if (steady::now() >= deadline) return "";
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+// How a child ended, from test::wait_for_exit(): "exit 3", "signal 9". (No
+// program here exits with a code above 128.)
+std::string how_it_ended(int status) {
+  if (status < 0) return "gone";
+  if (status > 128) return "signal " + std::to_string(status - 128);
+  return "exit " + std::to_string(status);
 }
 
 }  // namespace
@@ -121,7 +72,7 @@ depotd_process::~depotd_process() {
 }
 
 bool depotd_process::launch() {
-  endpoint_ = "tcp://127.0.0.1:" + std::to_string(free_tcp_port());
+  endpoint_ = "tcp://127.0.0.1:" + std::to_string(test::free_tcp_port());
   std::vector<std::string> args{binary_, "--listen", endpoint_, "--root",
                                 root_};
   args.insert(args.end(), flags_.begin(), flags_.end());
@@ -130,41 +81,34 @@ bool depotd_process::launch() {
   zmq::context_t ctx(1);
   auto s = connect_socket(ctx, endpoint_);
   zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  auto start = steady::now();
-  for (uint64_t rid = 1;; ++rid) {
-    std::string how = wait_exit(pid_, std::chrono::milliseconds(0));
-    if (!how.empty()) {
-      pid_ = -1;
-      return false;
-    }
-    if (seconds_since(start) > 20) {
-      stop();
-      throw std::runtime_error(
-          "depotd did not answer ping within 20 s; its log:\n" + log_tail());
-    }
+  uint64_t rid = 0;
+  auto ready = test::wait_until_ready(pid_, std::chrono::seconds(20), [&] {
     check_stop();
-    s.send(header_frame({rid, schema::ping_request{}}), zmq::send_flags::none);
+    s.send(header_frame({++rid, schema::ping_request{}}),
+           zmq::send_flags::none);
     zmq::poll(&item, 1, std::chrono::milliseconds(250));
     std::vector<zmq::message_t> msgs;
-    if (zmq::recv_multipart(s, std::back_inserter(msgs),
-                            zmq::recv_flags::dontwait)) {
-      expect<schema::ping_reply>(decode(std::move(msgs), "ping"), "ping");
-      return true;
-    }
+    if (!zmq::recv_multipart(s, std::back_inserter(msgs),
+                             zmq::recv_flags::dontwait))
+      return false;
+    expect<schema::ping_reply>(decode(std::move(msgs), "ping"), "ping");
+    return true;
+  });
+  if (ready == test::readiness::ready) return true;
+  if (ready == test::readiness::exited) {
+    pid_ = -1;
+    return false;
   }
+  stop();
+  throw std::runtime_error("depotd did not answer ping within 20 s; its log:\n" +
+                           log_tail());
 }
 
 std::string depotd_process::stop() {
   if (pid_ <= 0) return "not running";
-  ::kill(pid_, SIGTERM);
-  std::string how = wait_exit(pid_, std::chrono::seconds(30));
-  if (how.empty()) {
-    ::kill(pid_, SIGKILL);
-    wait_exit(pid_, std::chrono::seconds(30));
-    how = "killed after 30 s";
-  }
+  auto status = test::stop_child(pid_, std::chrono::seconds(30));
   pid_ = -1;
-  return how;
+  return status ? how_it_ended(*status) : "killed after 30 s";
 }
 
 std::string depotd_process::log_tail(size_t bytes) const {
@@ -254,11 +198,7 @@ perf_recorder::~perf_recorder() { stop(); }
 
 void perf_recorder::stop() {
   if (pid_ <= 0) return;
-  ::kill(pid_, SIGINT);
-  if (wait_exit(pid_, std::chrono::seconds(60)).empty()) {
-    ::kill(pid_, SIGKILL);
-    wait_exit(pid_, std::chrono::seconds(10));
-  }
+  test::stop_child(pid_, std::chrono::seconds(60), SIGINT);
   pid_ = -1;
 }
 

@@ -5,33 +5,23 @@
 
 #include "client/client.hpp"
 #include "storage/sha256.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <iterator>
-#include <netinet/in.h>
-#include <optional>
 #include <random>
-#include <signal.h>
-#include <spawn.h>
-#include <sstream>
 #include <string>
-#include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 #include <vector>
-
-extern char** environ;
 
 namespace depot::test {
 
@@ -47,62 +37,6 @@ inline const char* depotd_path() {
 inline const char* depot_cli_path() { return DEPOT_CLI_PATH; }
 
 inline bool depotd_exists() { return ::access(depotd_path(), X_OK) == 0; }
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-inline int free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (fd < 0 ||
-      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
-
-/// Spawns `argv` with stdout and stderr appended to `log` (and stdin from
-/// `in`, if given); returns the pid or -1.
-inline pid_t spawn(const std::vector<std::string>& argv, const std::string& log,
-                   const std::vector<std::string>& extra_env = {},
-                   const std::string& in = {}, const std::string& out = {},
-                   const std::string& cwd = {}) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-  if (!in.empty())
-    posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, (out.empty() ? log : out).c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    bool overridden = false;
-    for (const auto& x : extra_env)
-      if (kv.substr(0, kv.find('=') + 1) == x.substr(0, x.find('=') + 1))
-        overridden = true;
-    if (!overridden) env_strings.push_back(kv);
-  }
-  for (const auto& x : extra_env) env_strings.push_back(x);
-  std::vector<char*> env;
-  for (auto& s : env_strings) env.push_back(s.data());
-  env.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
-}
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -155,21 +89,22 @@ class depotd {
                                   "--listen",    endpoint_, "--log-level",
                                   "warn"};
     argv.insert(argv.end(), flags_.begin(), flags_.end());
-    pid_ = spawn(argv, dir_ / "depotd.log");
+    spawn_options so;
+    so.log = dir_ / "depotd.log";
+    pid_ = spawn_child(argv, so);
     if (pid_ < 0) return ::testing::AssertionFailure() << "cannot spawn depotd";
     client::options o;
     o.endpoint = endpoint_;
     o.timeout = std::chrono::milliseconds(200);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return ::testing::AssertionFailure() << "depotd exited at start:\n"
-                                             << log();
-      }
+    auto ready = wait_until_ready(pid_, std::chrono::seconds(10), [&] {
       auto conn = client::connection::open(o);
-      if (conn && conn->ping()) return ::testing::AssertionSuccess();
+      return conn && conn->ping();
+    });
+    if (ready == readiness::ready) return ::testing::AssertionSuccess();
+    if (ready == readiness::exited) {
+      pid_ = -1;
+      return ::testing::AssertionFailure() << "depotd exited at start:\n"
+                                           << log();
     }
     return ::testing::AssertionFailure()
            << "depotd did not answer ping in 10 s:\n"
@@ -179,18 +114,8 @@ class depotd {
   /// SIGTERM, then SIGKILL after 10 s; waits for the process.
   void stop() {
     if (pid_ < 0) return;
-    ::kill(pid_, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "depotd ignored SIGTERM for 10 s; killing it";
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    if (!stop_child(pid_, std::chrono::seconds(10)))
+      ADD_FAILURE() << "depotd ignored SIGTERM for 10 s; killed it";
     pid_ = -1;
   }
 
@@ -225,7 +150,13 @@ inline cli_run run_cli(const temp_dir& dir, const std::string& server,
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> env;
   if (!server.empty()) env.push_back("DEPOT_SERVER=" + server);
-  pid_t pid = spawn(argv, err, env, in, out, dir.path());
+  spawn_options so;
+  so.log = err;
+  so.out = out;
+  so.in = in;
+  so.cwd = dir.path();
+  so.env = std::move(env);
+  pid_t pid = spawn_child(argv, so);
   cli_run r;
   int status = 0;
   if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status))

@@ -8,27 +8,23 @@
 // again on the same root and endpoint. The destructor kills it if it still
 // runs. One thread at a time.
 
+#include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/wire_client.hpp"
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
+#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <fcntl.h>
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <netinet/in.h>
 #include <optional>
-#include <signal.h>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <sys/socket.h>
-#include <sys/wait.h>
+#include <sys/types.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #ifndef DEPOTD_PATH
@@ -43,25 +39,6 @@ struct depotd_config {
   bool ipc = false;                ///< ipc://TEMP/depotd.sock instead of tcp
   std::string root;                ///< --root; empty: TEMP/root
 };
-
-/// A free TCP port on 127.0.0.1 (bound, read, closed: it may be taken again
-/// before depotd binds it, so start-up retries with another).
-inline int free_tcp_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// A depotd child process. See the file comment.
 class depotd_process {
@@ -115,21 +92,15 @@ class depotd_process {
   /// `limit`.
   int stop(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
     if (pid_ <= 0) throw std::runtime_error("depotd is not running");
-    ::kill(pid_, SIGTERM);
-    auto status = wait_for_exit(limit);
-    if (!status) {
-      kill9();
-      return -1;
-    }
-    return *status;
+    auto status = stop_child(pid_, limit);
+    pid_ = -1;
+    return status.value_or(-1);
   }
 
   /// SIGKILL, and reaps the child.
   void kill9() {
     if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
+    kill_child(pid_);
     pid_ = -1;
   }
 
@@ -159,69 +130,36 @@ class depotd_process {
   }
 
  private:
-  // Forks and execs depotd, then waits (10 s at most) until `ping` answers.
-  // False if the child exited before answering.
+  // Starts depotd, then waits (10 s at most) until `ping` answers. False
+  // if the child exited before answering.
   bool launch() {
     std::vector<std::string> args = {DEPOTD_PATH, "--listen", endpoint_,
                                      "--root", root_};
     args.insert(args.end(), config_.flags.begin(), config_.flags.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int log_fd = ::open(log_path_.c_str(),
-                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) throw std::runtime_error("cannot open " + log_path_);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      ::close(log_fd);
-      throw std::runtime_error("fork failed");
-    }
-    if (pid == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      ::dup2(log_fd, STDERR_FILENO);
-      ::dup2(log_fd, STDOUT_FILENO);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(log_fd);
-    pid_ = pid;
     const size_t log_start = log().size();
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
-      }
+    spawn_options options;
+    options.log = log_path_;
+    pid_ = spawn_child(args, options);
+    if (pid_ < 0)
+      throw std::runtime_error("cannot start depotd: " +
+                               std::string(std::strerror(errno)));
+    auto ready = wait_until_ready(pid_, std::chrono::seconds(10), [&] {
       wire_client probe(endpoint_);
       probe.send(schema::ping_request{});
       zmq::pollitem_t item{probe.socket().handle(), 0, ZMQ_POLLIN, 0};
       // The start-up line proves that this child bound the endpoint (and
       // that no other server on a reused port answered the ping).
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(200)) > 0 &&
-          log().find("serving on", log_start) != std::string::npos)
-        return true;
+      return zmq::poll(&item, 1, std::chrono::milliseconds(200)) > 0 &&
+             log().find("serving on", log_start) != std::string::npos;
+    });
+    if (ready == readiness::ready) return true;
+    if (ready == readiness::exited) {
+      pid_ = -1;
+      return false;
     }
     kill9();
     throw std::runtime_error(
         "depotd did not answer ping within 10 s; its log:\n" + log());
-  }
-
-  // Reaps the child within `limit`: its exit code (128+signal if killed).
-  std::optional<int> wait_for_exit(std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      int status = 0;
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        if (WIFEXITED(status)) return WEXITSTATUS(status);
-        if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-        return -1;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
   }
 
   temp_dir dir_;

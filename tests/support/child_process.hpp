@@ -1,0 +1,227 @@
+#pragma once
+
+// Starting, waiting for and stopping child processes: the mechanics shared by
+// the depotd launchers of the integration tests (depotd_process.hpp), the
+// client tests (tests/client/support.hpp) and the benchmark
+// (bench/depotd_process.cpp). No gtest, so the benchmark can use it too.
+// Each launcher keeps its own readiness probe, as each talks to depotd with
+// its own client code. All calls block; one thread per child at a time.
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <chrono>
+#include <fcntl.h>
+#include <functional>
+#include <netinet/in.h>
+#include <optional>
+#include <signal.h>
+#include <stdexcept>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace depot::test {
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound, read, closed:
+/// it may be taken again before a server binds it, so launchers retry).
+/// Throws std::runtime_error if no socket can be bound.
+inline int free_tcp_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+/// How spawn_child() sets up the child. Paths are opened by the parent,
+/// before `cwd` applies.
+struct spawn_options {
+  std::string log;  ///< stderr, and stdout unless `out`, appended here
+  std::string out;  ///< if set, stdout appended here instead of `log`
+  std::string in;   ///< if set, stdin read from here; else inherited
+  std::string cwd;  ///< if set, the child's working directory
+  std::vector<std::string> env;  ///< "KEY=value" added to (or replacing in)
+                                 ///< the parent's environment
+  int death_signal = 0;  ///< if set, PR_SET_PDEATHSIG: sent to the child
+                         ///< when the thread that spawned it ends
+  bool search_path = false;  ///< look argv[0] up in $PATH (execvp)
+};
+
+/// Starts `argv` (argv[0] the program) as `options` say. Returns the pid once
+/// the child has exec'd, or -1 with errno set if a file could not be opened,
+/// fork failed or the program could not be executed (that child is reaped).
+inline pid_t spawn_child(const std::vector<std::string>& argv,
+                         const spawn_options& options) {
+  if (argv.empty() || options.log.empty()) {
+    errno = EINVAL;
+    return -1;
+  }
+  // Everything the child needs is prepared before fork: between fork and
+  // exec only async-signal-safe calls (the parent may have threads, and one
+  // of them may hold the malloc lock).
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  std::vector<char*> env;
+  char** envp = environ;
+  if (!options.env.empty()) {
+    auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=') + 1); };
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      bool replaced = false;
+      for (const auto& x : options.env) replaced = replaced || key(kv) == key(x);
+      if (!replaced) env_strings.push_back(std::move(kv));
+    }
+    env_strings.insert(env_strings.end(), options.env.begin(), options.env.end());
+    for (auto& s : env_strings) env.push_back(s.data());
+    env.push_back(nullptr);
+    envp = env.data();
+  }
+
+  // O_CLOEXEC everywhere: the child's dup2 copies lose the flag, the
+  // originals close at exec, and no other child inherits them meanwhile.
+  const int append = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+  int in_fd = -1, out_fd = -1, err_fd = -1, exec_pipe[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {in_fd, out_fd, err_fd, exec_pipe[0], exec_pipe[1]})
+      if (fd >= 0) ::close(fd);
+  };
+  auto fail = [&] {
+    const int e = errno;
+    close_all();
+    errno = e;
+    return pid_t{-1};
+  };
+  if ((err_fd = ::open(options.log.c_str(), append, 0644)) < 0) return fail();
+  if (!options.out.empty() &&
+      (out_fd = ::open(options.out.c_str(), append, 0644)) < 0)
+    return fail();
+  if (!options.in.empty() &&
+      (in_fd = ::open(options.in.c_str(), O_RDONLY | O_CLOEXEC)) < 0)
+    return fail();
+  // The child writes its errno here if it cannot exec; exec closes it.
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return fail();
+
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail();
+  if (pid == 0) {
+    auto die = [&] {
+      const int e = errno;
+      if (::write(exec_pipe[1], &e, sizeof e) < 0) {
+      }
+      ::_exit(127);
+    };
+    // dup2 onto itself would keep O_CLOEXEC: clear the flag instead.
+    auto redirect = [&](int fd, int to) {
+      if ((fd == to ? ::fcntl(fd, F_SETFD, 0) : ::dup2(fd, to)) < 0) die();
+    };
+    if (options.death_signal != 0) {
+      ::prctl(PR_SET_PDEATHSIG, options.death_signal);
+      if (::getppid() != parent) ::_exit(1);  // died before prctl
+    }
+    if (in_fd >= 0) redirect(in_fd, STDIN_FILENO);
+    redirect(out_fd >= 0 ? out_fd : err_fd, STDOUT_FILENO);
+    redirect(err_fd, STDERR_FILENO);
+    if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) die();
+    if (options.search_path)
+      ::execvpe(args[0], args.data(), envp);
+    else
+      ::execve(args[0], args.data(), envp);
+    die();
+  }
+  ::close(exec_pipe[1]);
+  exec_pipe[1] = -1;
+  int child_errno = 0;
+  ssize_t n;
+  while ((n = ::read(exec_pipe[0], &child_errno, sizeof child_errno)) < 0 &&
+         errno == EINTR) {
+  }
+  close_all();
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    errno = child_errno;
+    return -1;
+  }
+  return pid;
+}
+
+/// Waits up to `limit` (0: just looks) for the child `pid` to end, and reaps
+/// it. Returns its exit code, 128+signal if a signal ended it, or -1 if
+/// `pid` is not (or no longer) a child of ours; nullopt while it still runs.
+inline std::optional<int> wait_for_exit(pid_t pid,
+                                        std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+      return -1;
+    }
+    if (r < 0 && errno != EINTR) return -1;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+/// SIGKILL to the child `pid`, and reaps it.
+inline void kill_child(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+/// Sends `signal` to the child `pid` and waits up to `grace` for it to end;
+/// after that SIGKILL. Returns what wait_for_exit() does, or nullopt if the
+/// child had to be killed. Either way it has been reaped.
+inline std::optional<int> stop_child(pid_t pid, std::chrono::milliseconds grace,
+                                     int signal = SIGTERM) {
+  ::kill(pid, signal);
+  auto status = wait_for_exit(pid, grace);
+  if (!status) kill_child(pid);
+  return status;
+}
+
+/// How wait_until_ready() ended.
+enum class readiness {
+  ready,      ///< the probe succeeded
+  exited,     ///< the child ended first (it has been reaped)
+  timed_out,  ///< neither within the limit; the child still runs
+};
+
+/// Calls `probe` until it returns true, the child `pid` ends or `limit`
+/// passes. `probe` is called back to back, so it should wait a little for
+/// its answer (a ping with a 200 ms timeout, say). Exceptions from `probe`
+/// pass through, the child left running.
+inline readiness wait_until_ready(pid_t pid, std::chrono::milliseconds limit,
+                                  const std::function<bool()>& probe) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (wait_for_exit(pid, std::chrono::milliseconds(0)))
+      return readiness::exited;
+    if (probe()) return readiness::ready;
+  }
+  return readiness::timed_out;
+}
+
+}  // namespace depot::test
