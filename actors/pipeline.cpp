@@ -7,6 +7,7 @@
 #include "actors/messages.hpp"
 #include "actors/namer.hpp"
 #include "actors/reader.hpp"
+#include "actors/routing.hpp"
 #include "actors/session.hpp"
 
 namespace depot::actors {
@@ -44,22 +45,7 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
 }
 
 void pipeline::handle(const transport::peer& p, schema::request req) {
-  // Reads need no client state: one actor hop fewer than via the session.
-  bool routed = std::visit(
-      [&](auto& body) {
-        using body_type = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<body_type, schema::download_request> ||
-                      std::is_same_v<body_type, schema::stat_request> ||
-                      std::is_same_v<body_type, schema::list_request>) {
-          auto& readers = ctx_->readers;
-          caf::anon_send(readers[next_reader_++ % readers.size()], request_atom::value,
-                         origin{p, req.rid}, std::move(body));
-          return true;
-        }
-        return false;
-      },
-      req.body);
-  if (routed) return;
+  if (route_without_session(*ctx_, next_reader_, origin{p, req.rid}, req.body)) return;
   auto now = std::chrono::steady_clock::now();
   auto i = clients_.find(p.routing_id);
   if (i == clients_.end()) {

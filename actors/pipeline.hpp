@@ -2,9 +2,9 @@
 
 // The server's actors, wired: pools of disk writers, namers and readers, a
 // catalog, and one session per client. The transport's I/O thread hands
-// every decoded request to pipeline::handle(): reads (download, stat, list)
-// are stateless and go straight to a reader; everything else goes through
-// the client's session.
+// every decoded request to pipeline::handle(): reads and requests naming
+// an upload go straight to a reader or the upload's assembler
+// (actors/routing.hpp); the rest through the client's session.
 
 #include <caf/actor_system.hpp>
 
@@ -35,8 +35,9 @@ class pipeline {
            std::shared_ptr<storage::store> store, transport::reply_sink* sink,
            pipeline_options opts = {});
 
-  /// Routes one request: a read to the next reader, anything else to its
-  /// client's session (created on first use).
+  /// Routes one request: a read to the next reader, a chunk, status or
+  /// abort to its upload's assembler, anything else to its client's
+  /// session (created on first use).
   /// Called by one thread only (the transport's I/O thread); never blocks.
   /// Sessions idle for the idle timeout are let go here.
   void handle(const transport::peer& p, schema::request req);

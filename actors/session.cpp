@@ -5,6 +5,7 @@
 
 #include "actors/assembler.hpp"
 #include "actors/messages.hpp"
+#include "actors/routing.hpp"
 
 namespace depot::actors {
 namespace {
@@ -37,13 +38,6 @@ struct router {
     answer(o, schema::error_reply{code, std::move(text), std::nullopt});
   }
 
-  template <class Request>
-  void read(const origin& o, Request& r) {
-    auto& readers = ctx->readers;
-    self->send(readers[turn++ % readers.size()], request_atom::value, o,
-               std::move(r));
-  }
-
   void operator()(const origin& o, schema::upload_request& r) {
     auto& lim = ctx->lim;
     if (r.size && *r.size > lim.max_file_size) {
@@ -69,29 +63,12 @@ struct router {
     answer(o, schema::upload_reply{token, lim.chunk_max, lim.window});
   }
 
-  template <class Atom, class... Ts>
-  void to_upload(const origin& o, const std::string& token, Atom atom, Ts&&... xs) {
-    auto a = ctx->uploads->find(token);
-    if (!a) {
-      fail(o, errc::unknown_upload, "no upload " + token);
-      return;
-    }
-    self->send(a, atom, o, std::forward<Ts>(xs)...);
+  // Reads and requests naming an upload: as the pipeline routes them.
+  template <class Request>
+  void operator()(const origin& o, Request& r) {
+    schema::request_body body{std::move(r)};
+    route_without_session(*ctx, turn, o, body);
   }
-
-  void operator()(const origin& o, schema::chunk_request& r) {
-    std::string token = r.upload;
-    to_upload(o, token, chunk_atom::value, std::move(r));
-  }
-  void operator()(const origin& o, schema::upload_status_request& r) {
-    to_upload(o, r.upload, status_atom::value);
-  }
-  void operator()(const origin& o, schema::abort_request& r) {
-    to_upload(o, r.upload, abort_atom::value);
-  }
-  void operator()(const origin& o, schema::download_request& r) { read(o, r); }
-  void operator()(const origin& o, schema::stat_request& r) { read(o, r); }
-  void operator()(const origin& o, schema::list_request& r) { read(o, r); }
   void operator()(const origin& o, schema::delete_request& r) {
     self->send(ctx->catalog, request_atom::value, o, std::move(r));
   }

@@ -9,12 +9,11 @@ namespace depot::actors {
 /// The session: one per client connection (routing id). It routes the
 /// client's decoded requests to the actor that owns the work, in the order
 /// they arrived: `upload` begins an upload (memory budget and upload-count
-/// limits checked here: `busy`, `too_large`), `chunk` / `upload_status` /
-/// `abort` go to the upload's assembler by token (so a reconnected client
-/// continues its uploads), deletes to the catalog, and it answers `ping`
-/// itself. Reads (download, stat, list) skip it: the pipeline sends them
-/// straight to a reader; one that reaches a session anyway goes to a
-/// reader too.
+/// limits checked here: `busy`, `too_large`), deletes go to the catalog,
+/// and it answers `ping` itself. Reads and requests naming an upload skip
+/// it: the pipeline sends them straight on (actors/routing.hpp; by token,
+/// so a reconnected client continues its uploads); one that reaches a
+/// session anyway is sent on the same way.
 ///
 /// Takes:
 /// - (request_atom, transport::peer, schema::request): no response to the
