@@ -24,7 +24,6 @@ uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size) {
 
 namespace {
 
-
 /// A chunk taken but not yet acknowledged.
 struct pending_chunk {
   uint64_t seq = 0;
@@ -222,7 +221,7 @@ void finish(self_ptr self) {
     commit(self, content);
     return;
   }
-  self->request(st.hasher, caf::infinite, digest_atom::value, st.decl.mime.value_or(""))
+  self->request(st.hasher, caf::infinite, digest_atom::value)
       .then([self](content_digest& content) { commit(self, content); },
             [self](caf::error& err) {
               fail_completion(self, errc::internal, schema::message_of(err));
@@ -357,13 +356,14 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
   uint64_t seq = c.seq;
   st.pending.push_back(std::move(p));
   if (!st.hasher && c.last && n <= hash_here_max) {  // the first chunk is the last
-    content_hasher h;
+    content_hasher h{st.decl.mime.value_or("")};
     h.update(c.data);
-    st.digest = h.finish(st.decl.mime.value_or(""));
+    st.digest = h.finish();
     step_done(self, seq);
     return;
   }
-  if (!st.hasher) st.hasher = self->spawn<caf::linked>(hasher, st.token);
+  if (!st.hasher)
+    st.hasher = self->spawn<caf::linked>(hasher, st.token, st.decl.mime.value_or(""));
   self->request(st.hasher, caf::infinite, hash_atom::value, std::move(c.data))
       .then([self, seq](ok_atom) { step_done(self, seq); },
             [self](caf::error& err) { step_failed(self, err); });

@@ -17,8 +17,9 @@ uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size);
 /// streams the rest through its disk writer to a staging file, feeds every
 /// chunk to its hasher as it arrives (a one-chunk upload of at most 64 KiB
 /// it hashes itself: no hasher is spawned), and at the last chunk checks
-/// size and digest and has the namer commit the file. A chunk is acknowledged once it
-/// is hashed and held or written; the last one once the file is durable.
+/// size and digest and has the namer commit the file. A chunk is
+/// acknowledged once it is hashed and held or written; the last one once
+/// the file is durable.
 /// It answers clients itself through ctx->sink.
 ///
 /// Takes (each with the asking client's origin):

@@ -8,30 +8,29 @@ namespace depot::actors {
 
 void content_hasher::update(const schema::buffer& b) {
   sha_.update(b.data(), b.size());
-  if (head_.size() < content_type_head_bytes)
+  if (mime_.empty() && head_.size() < content_type_head_bytes)
     head_.append(
         b.view().substr(0, std::min(content_type_head_bytes - head_.size(), b.size())));
 }
 
-content_digest content_hasher::finish(std::string declared_mime) {
+content_digest content_hasher::finish() {
   content_digest out;
   out.sha256 = sha_.finish();
-  out.mime = declared_mime.empty() ? detect_content_type(head_) : std::move(declared_mime);
+  out.mime = mime_.empty() ? detect_content_type(head_) : mime_;
   return out;
 }
 
-caf::behavior hasher(caf::event_based_actor* self, std::string upload) {
+caf::behavior hasher(caf::event_based_actor* self, std::string upload,
+                     std::string declared_mime) {
   (void)upload;
-  auto h = std::make_shared<content_hasher>();
+  auto h = std::make_shared<content_hasher>(std::move(declared_mime));
   self->set_default_handler(caf::drop);
   return {
       [h](hash_atom, const schema::buffer& b) {
         h->update(b);
         return ok_atom::value;
       },
-      [h](digest_atom, std::string& declared_mime) {
-        return h->finish(std::move(declared_mime));
-      },
+      [h](digest_atom) { return h->finish(); },
   };
 }
 

@@ -9,15 +9,19 @@
 
 namespace depot::actors {
 
-/// SHA-256 of a content and the first bytes its type is told from.
+/// SHA-256 of a content and, unless the uploader declared one, its type
+/// (told from the first bytes, which it keeps only then).
 class content_hasher {
  public:
+  explicit content_hasher(std::string declared_mime)
+      : mime_(std::move(declared_mime)) {}
   void update(const schema::buffer& b);
-  /// The digest, and `declared_mime` or if that is empty the detected type.
-  content_digest finish(std::string declared_mime);
+  /// The digest and the declared or detected type.
+  content_digest finish();
 
  private:
   storage::sha256 sha_;
+  std::string mime_;
   std::string head_;
 };
 
@@ -29,11 +33,11 @@ class content_hasher {
 ///
 /// Takes:
 /// - (hash_atom, schema::buffer) → ok_atom, once the bytes are hashed;
-/// - (digest_atom, std::string declared_mime) → content_digest: the digest
-///   of all bytes so far, and the declared mime, or if that is empty the
-///   one detected from the content.
+/// - (digest_atom) → content_digest: the digest of all bytes so far, and
+///   `declared_mime`, or if that is empty the type detected from them.
 /// Spawned linked to its assembler; it lives as long as the upload.
 /// `upload` names the upload, for logs.
-caf::behavior hasher(caf::event_based_actor* self, std::string upload);
+caf::behavior hasher(caf::event_based_actor* self, std::string upload,
+                     std::string declared_mime);
 
 }  // namespace depot::actors

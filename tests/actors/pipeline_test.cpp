@@ -396,6 +396,25 @@ TEST_F(Pipeline, StorageFailuresBecomeIoErrorRepliesAndTheServerGoesOn) {
       chunk(token, 0, true, "will work").body));
 }
 
+TEST_F(Pipeline, ContentTypeIsDeclaredOrDetectedWhetherHashedHereOrByAHasher) {
+  start();
+  int n = 0;
+  auto mime = [&](std::optional<std::string> declared, bool one_chunk) {
+    // Distinct contents: a dedup would answer with the first upload's type.
+    const std::string png =
+        std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + std::to_string(++n);
+    auto token = begin({"f", {}, {}, declared});
+    if (!one_chunk) chunk(token, 0, false, png.substr(0, 9));
+    auto r = chunk(token, one_chunk ? 0 : 1, true, one_chunk ? png : png.substr(9));
+    auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
+    return done ? done->file.mime : "<no file>";
+  };
+  EXPECT_EQ(mime(std::nullopt, true), "image/png");
+  EXPECT_EQ(mime(std::nullopt, false), "image/png");
+  EXPECT_EQ(mime(std::string("image/x-mine"), true), "image/x-mine");
+  EXPECT_EQ(mime(std::string("image/x-mine"), false), "image/x-mine");
+}
+
 TEST_F(Pipeline, ReadsStatsListsAndDeletes) {
   start();
   auto token = begin({"r.txt", {}, {}, std::string("text/x-custom")});
