@@ -247,6 +247,11 @@ class posix_store final : public store {
                                  const commit_info& info) override;
   std::vector<expected<commit_result>> commit_batch(
       std::vector<commit_request> requests) override;
+  std::unique_ptr<group> stage(std::vector<commit_request> requests) override;
+  caf::error barrier() override;
+  void place(group& g, const caf::error& barrier_failure) override;
+  std::vector<expected<commit_result>> settle(group& g,
+                                              const caf::error& barrier_failure) override;
   expected<file_meta> stat(const std::string& id) override;
   expected<std::unique_ptr<object_reader>> open(const std::string& id) override;
   expected<uint64_t> remove(const std::string& id) override;
@@ -266,6 +271,9 @@ class posix_store final : public store {
     std::string ref_path;
     file_meta file;    // filled when sealed
   };
+
+  struct batch_item;  // one upload of a group commit
+  struct batch;       // a group commit between its stages
 
   static placement outcome(placed how) {
     placement p;
@@ -558,26 +566,49 @@ expected<commit_result> posix_store::commit(std::unique_ptr<staging_file> staged
 }
 
 // Group commit: the durability barriers of a whole batch are shared. Each
-// upload's bytes and metadata are written, then one barrier makes all of
-// them durable; then each is linked into place, then a second barrier
-// makes all the links durable. Small batches use syncfs for a barrier (one
+// upload's bytes and metadata are written (stage), then one barrier makes
+// all of them durable; then each is linked into place (place), then a
+// second barrier makes all the links durable, and only then is anything
+// acknowledged (settle). Small batches use syncfs for a barrier (one
 // journal commit for everything); large ones flush file by file, so that a
 // small upload never waits for unrelated gigabytes.
+struct posix_store::batch_item {
+  std::unique_ptr<staging_file> owner;
+  posix_staging* staging = nullptr;
+  commit_info info;
+  stored_meta meta;
+  std::optional<temp_guard> meta_temp;
+  caf::error err;
+  std::optional<placement> placed;
+};
+
 std::vector<expected<commit_result>> posix_store::commit_batch(
     std::vector<commit_request> requests) {
-  struct item {
-    std::unique_ptr<staging_file> owner;
-    posix_staging* staging = nullptr;
-    commit_info info;
-    stored_meta meta;
-    std::optional<temp_guard> meta_temp;
-    caf::error err;
-    std::optional<placement> placed;
-  };
-  std::vector<std::unique_ptr<item>> items;
+  auto g = stage(std::move(requests));
+  place(*g, g->needs_barrier() ? barrier() : caf::error{});
+  return settle(*g, g->needs_barrier() ? barrier() : caf::error{});
+}
+
+caf::error posix_store::barrier() {
+  if (int e = fs_->sync_fs(root_)) return io_failure(e, "syncfs", root_);
+  return {};
+}
+
+struct posix_store::batch final : group {
+  std::vector<std::unique_ptr<batch_item>> items;
+  bool whole_fs = true;  // barriers by syncfs, else flushes file by file
+  bool needs_barrier() const override {
+    if (!whole_fs) return false;
+    return std::any_of(items.begin(), items.end(),
+                       [](auto& it) { return !it->err; });
+  }
+};
+
+std::unique_ptr<store::group> posix_store::stage(std::vector<commit_request> requests) {
+  auto b = std::make_unique<batch>();
   uint64_t total = 0;
   for (auto& r : requests) {
-    auto it = std::make_unique<item>();
+    auto it = std::make_unique<batch_item>();
     it->owner = std::move(r.staged);
     it->info = std::move(r.info);
     it->staging = dynamic_cast<posix_staging*>(it->owner.get());
@@ -585,31 +616,31 @@ std::vector<expected<commit_result>> posix_store::commit_batch(
       it->err = make_error(errc::internal, "commit of a foreign staging file");
     else
       total += it->staging->size();
-    items.push_back(std::move(it));
+    b->items.push_back(std::move(it));
   }
-  const bool whole_fs = total <= opts_.group_sync_max_bytes;
-  auto alive = [](const item& it) { return !it.err; };
-
-  // 1. Bytes and metadata written; flushed now only file by file.
-  for (auto& it : items) {
-    if (!alive(*it)) continue;
-    if ((it->err = it->staging->finish(!whole_fs))) continue;
+  b->whole_fs = total <= opts_.group_sync_max_bytes;
+  // Bytes and metadata written; flushed now only file by file.
+  for (auto& it : b->items) {
+    if (it->err) continue;
+    if ((it->err = it->staging->finish(!b->whole_fs))) continue;
     it->meta = {it->info.name, it->staging->size(), to_hex(it->info.sha256),
                 it->info.mime, it->info.created_ms, random_hex(16)};
     it->meta_temp.emplace(temp_guard{fs_.get(), next_name("m.")});
-    it->err = write_small(it->meta_temp->path, encode_meta(it->meta), !whole_fs);
+    it->err = write_small(it->meta_temp->path, encode_meta(it->meta), !b->whole_fs);
   }
-  if (whole_fs && std::any_of(items.begin(), items.end(), [&](auto& it) { return alive(*it); })) {
-    if (int e = fs_->sync_fs(root_)) {
-      auto err = io_failure(e, "syncfs", root_);
-      for (auto& it : items)
-        if (alive(*it)) it->err = err;
-    }
-  }
+  return b;
+}
 
-  // 2. Each into place under its first free (or same-content) candidate.
-  for (auto& it : items) {
-    if (!alive(*it)) continue;
+// Each into place under its first free (or same-content) candidate, once
+// its bytes and metadata are durable.
+void posix_store::place(group& g, const caf::error& barrier_failure) {
+  auto& b = static_cast<batch&>(g);
+  for (auto& it : b.items) {
+    if (it->err) continue;
+    if (barrier_failure) {
+      it->err = barrier_failure;
+      continue;
+    }
     for (uint32_t k = 0; k < opts_.max_candidates && !it->placed && !it->err; ++k) {
       std::string id = candidate_id(it->info.sha256, k, opts_.id_bits);
       auto r = place(id, it->staging->path(), it->meta_temp->path, it->meta);
@@ -623,21 +654,22 @@ std::vector<expected<commit_result>> posix_store::commit_batch(
                            "all " + std::to_string(opts_.max_candidates) +
                                " naming candidates hold other content");
   }
+}
 
-  // 3. The links made durable; only then is anything acknowledged.
-  caf::error barrier;
-  if (whole_fs && std::any_of(items.begin(), items.end(), [&](auto& it) { return bool(it->placed); })) {
-    if (int e = fs_->sync_fs(root_)) barrier = io_failure(e, "syncfs", root_);
-  }
-  for (auto& it : items) {
+// The links made durable (by the barrier before, or here file by file);
+// only then is anything acknowledged.
+std::vector<expected<commit_result>> posix_store::settle(
+    group& g, const caf::error& barrier_failure) {
+  auto& b = static_cast<batch&>(g);
+  for (auto& it : b.items) {
     if (!it->placed) continue;
     auto& pl = *it->placed;
-    caf::error err = barrier;
-    if (!err && !whole_fs) {
+    caf::error err = b.whole_fs ? barrier_failure : caf::error{};
+    if (!err && !b.whole_fs) {
       auto p = paths_of(pl.id);
       if (int e = fs_->sync_dir(p.dir)) err = io_failure(e, "fsync", p.dir);
     }
-    if (!err) err = sync_new_dirs(pl.id, whole_fs);
+    if (!err) err = sync_new_dirs(pl.id, b.whole_fs);
     expected<file_meta> file = err ? expected<file_meta>{err} : describe(pl.id, pl.meta);
     // Past journal_end a crash leaves the file stored: only then is it
     // ours to acknowledge.
@@ -649,11 +681,10 @@ std::vector<expected<commit_result>> posix_store::commit_batch(
       it->placed.reset();
       continue;
     }
-    it->placed->file = std::move(*file);
+    pl.file = std::move(*file);
   }
-
   std::vector<expected<commit_result>> out;
-  for (auto& it : items) {
+  for (auto& it : b.items) {
     if (it->err)
       out.emplace_back(it->err);
     else

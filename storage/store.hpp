@@ -105,6 +105,36 @@ class store {
     return out;
   }
 
+  /// A group commit in stages, so that one durability barrier serves two
+  /// batches: stage(B) writes B's bytes and metadata; barrier() makes them
+  /// durable, together with the links of the batch placed before; place(B)
+  /// links B into place; after the next barrier(), settle(B) gives B's
+  /// results. commit_batch() is exactly these steps for one batch. Each
+  /// step takes the outcome of the barrier before it: a failed one fails
+  /// (or rolls back) the batch. The default defers everything to settle(),
+  /// which calls commit_batch().
+  struct group {
+    virtual ~group() = default;
+    /// Whether this batch needs barrier() between its steps (false once
+    /// it flushes file by file, or has nothing left to flush).
+    virtual bool needs_barrier() const { return false; }
+  };
+  virtual std::unique_ptr<group> stage(std::vector<commit_request> requests) {
+    auto g = std::make_unique<deferred_group>();
+    g->requests = std::move(requests);
+    return g;
+  }
+  virtual caf::error barrier() { return {}; }
+  virtual void place(group& g, const caf::error& barrier_failure) {
+    (void)g;
+    (void)barrier_failure;
+  }
+  virtual std::vector<schema::expected<commit_result>> settle(
+      group& g, const caf::error& barrier_failure) {
+    (void)barrier_failure;
+    return commit_batch(std::move(static_cast<deferred_group&>(g).requests));
+  }
+
   /// A stored file's metadata.
   virtual schema::expected<schema::file_meta> stat(const std::string& id) = 0;
 
@@ -132,6 +162,11 @@ class store {
   /// most `limit`; the work done is proportional to the page.
   virtual schema::expected<list_page> list(
       const std::optional<std::string>& after, size_t limit) = 0;
+
+ private:
+  struct deferred_group final : group {
+    std::vector<commit_request> requests;
+  };
 };
 
 }  // namespace depot::storage
