@@ -8,52 +8,83 @@ namespace depot::actors {
 namespace {
 
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 struct waiting_commit {
   commit_order order;
   caf::response_promise promise;
 };
 
+// A batch linked into place, waiting for the barrier that makes its links
+// durable before its uploads are answered.
+struct placed_batch {
+  std::unique_ptr<storage::store::group> group;
+  std::vector<caf::response_promise> promises;  // in the order of the group
+};
+
 struct namer_state {
   static inline const char* name = "depot.namer";
   context_ptr ctx;
-  std::vector<waiting_commit> batch;
+  std::vector<waiting_commit> batch;  // queued since the last flush
+  std::optional<placed_batch> placed;
 };
 
-// Everything queued since the last flush is committed together: the store
-// shares the flushes of a batch (group commit), so under load each upload
-// pays a fraction of a flush, and alone it pays no wait at all.
-void flush(caf::stateful_actor<namer_state>* self) {
+using self_ptr = caf::stateful_actor<namer_state>*;
+
+// Answers the placed batch: its links are durable unless `barrier` failed.
+void settle(self_ptr self, const caf::error& barrier) {
+  auto& st = self->state;
+  if (!st.placed) return;
+  auto placed = std::move(*st.placed);
+  st.placed.reset();
+  auto results = st.ctx->store->settle(*placed.group, barrier);
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i])
+      placed.promises[i].deliver(std::move(*results[i]));
+    else
+      placed.promises[i].deliver(results[i].error());
+  }
+}
+
+// Group commit, pipelined: everything queued since the last flush is
+// staged, then one barrier makes its bytes durable together with the links
+// of the batch placed before (which is answered now), then it is linked
+// into place itself. Its own links wait for the next barrier: the next
+// batch's if one is queued by then, else one of their own (settle_atom).
+// Under load each upload pays one shared barrier; alone it pays two and
+// no wait.
+void flush(self_ptr self) {
   auto& st = self->state;
   auto batch = std::move(st.batch);
   st.batch.clear();
   std::vector<storage::commit_request> requests;
-  std::vector<caf::response_promise*> promises;
+  std::vector<caf::response_promise> promises;
   for (auto& w : batch) {
     auto& o = w.order;
     auto& slot = *o.staging;
     caf::error err = slot.open(*st.ctx->store);
     for (auto& part : o.ram.parts)
-      if (!err) err = slot.append(*st.ctx->store, part.data(), part.size());
+      if (!err) err = slot.file->append(part.data(), part.size());
     o.ram.parts.clear();
     if (err) {
       w.promise.deliver(err);
       continue;
     }
     requests.push_back({std::move(slot.file), std::move(o.info)});
-    promises.push_back(&w.promise);
+    promises.push_back(std::move(w.promise));
   }
-  if (requests.empty()) return;
-  auto results = st.ctx->store->commit_batch(std::move(requests));
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i])
-      promises[i]->deliver(std::move(*results[i]));
-    else
-      promises[i]->deliver(results[i].error());
-  }
+  auto& store = *st.ctx->store;
+  auto group = store.stage(std::move(requests));
+  bool barrier_needed = group->needs_barrier() ||
+                        (st.placed && st.placed->group->needs_barrier());
+  caf::error barrier = barrier_needed ? store.barrier() : caf::error{};
+  settle(self, barrier);
+  store.place(*group, barrier);
+  st.placed = placed_batch{std::move(group), std::move(promises)};
+  self->send(self, settle_atom::value);
 }
 
-caf::behavior namer_impl(caf::stateful_actor<namer_state>* self, context_ptr ctx) {
+caf::behavior namer_impl(self_ptr self, context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   self->set_default_handler(caf::drop);
   return {
@@ -65,6 +96,14 @@ caf::behavior namer_impl(caf::stateful_actor<namer_state>* self, context_ptr ctx
         return promise;
       },
       [self](flush_atom) { flush(self); },
+      [self](settle_atom) {
+        auto& st = self->state;
+        // A flush is queued whenever the batch is not empty: its barrier
+        // will serve the placed batch too.
+        if (!st.placed || !st.batch.empty()) return;
+        auto& store = *st.ctx->store;
+        settle(self, st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
+      },
   };
 }
 
