@@ -657,5 +657,56 @@ TEST(PosixStoreGroupCommit, OneFailedUploadDoesNotFailTheOthers) {
   EXPECT_EQ(staging_files(dir.path()), 0u);
 }
 
+// Two batches sharing one barrier, as the namer pipelines them.
+std::vector<commit_request> two(store& s, const std::string& tag) {
+  std::vector<commit_request> b;
+  b.push_back(staged(s, tag + " one", tag + "1"));
+  b.push_back(staged(s, tag + " two", tag + "2"));
+  return b;
+}
+
+TEST(PosixStoreGroupCommit, PipelinedBatchesShareABarrier) {
+  faulty_store f{whole_fs};
+  auto& s = *f.s;
+  auto first = s.stage(two(s, "first"));
+  s.place(*first, s.barrier());
+  auto second = s.stage(two(s, "second"));
+  auto shared = s.barrier();  // first's links, second's bytes
+  auto first_results = s.settle(*first, shared);
+  s.place(*second, shared);
+  auto second_results = s.settle(*second, s.barrier());
+  EXPECT_EQ(f.fsys->calls(fs_op::sync_fs), 3) << "three barriers for two batches";
+  for (auto* results : {&first_results, &second_results}) {
+    ASSERT_EQ(results->size(), 2u);
+    for (auto& r : *results) ASSERT_OK(r);
+  }
+  EXPECT_EQ(get(s, first_results[1]->file.id), "first two");
+  EXPECT_EQ(get(s, second_results[0]->file.id), "second one");
+}
+
+TEST(PosixStoreGroupCommit, AFailedSharedBarrierFailsBothBatchesAndLeavesNothing) {
+  faulty_store f{whole_fs};
+  auto& s = *f.s;
+  auto first = s.stage(two(s, "first"));
+  s.place(*first, s.barrier());
+  auto second = s.stage(two(s, "second"));
+  f.fsys->inject({fs_op::sync_fs, EIO, "", 0, 1});
+  auto shared = s.barrier();
+  ASSERT_TRUE(shared);
+  for (auto& r : s.settle(*first, shared)) {
+    ASSERT_FALSE(r);  // linked, but never durable: rolled back
+    EXPECT_EQ(schema::code_of(r.error()), errc::io_error);
+  }
+  s.place(*second, shared);  // its bytes never became durable: not linked
+  for (auto& r : s.settle(*second, caf::error{})) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(schema::code_of(r.error()), errc::io_error);
+  }
+  EXPECT_TRUE(shard_files(f.dir.path()).empty());
+  first.reset();  // a group owns its staging files until it goes
+  second.reset();
+  EXPECT_EQ(staging_files(f.dir.path()), 0u);
+}
+
 }  // namespace
 }  // namespace depot::storage
