@@ -87,6 +87,16 @@ void flush(self_ptr self) {
 caf::behavior namer_impl(self_ptr self, context_ptr ctx) {
   self->state.ctx = std::move(ctx);
   self->set_default_handler(caf::drop);
+  // A placed batch is finished before the namer goes (shutdown): what is
+  // linked is made durable rather than left for the next start to undo.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.placed) {
+      auto& store = *st.ctx->store;
+      settle(self, st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
+    }
+    self->quit(msg.reason);
+  });
   return {
       [self](commit_atom, commit_order& order) {
         auto& st = self->state;

@@ -7,14 +7,15 @@
 namespace depot::actors {
 
 /// The namer: turns a finished upload into a stored file. It appends what
-/// the upload still held in RAM to its staging file, detects the content
-/// type when none was declared, and commits to the store, which walks the
-/// naming candidates (dedup on same content, next candidate on collision,
-/// name_exhausted after the configured number). Blocks on disk I/O: runs
-/// detached.
+/// the upload still held in RAM to its staging file and commits to the
+/// store, which walks the naming candidates (dedup on same content, next
+/// candidate on collision, name_exhausted after the configured number).
+/// Blocks on disk I/O: runs detached.
 ///
 /// Commits queued while one batch is being committed are committed together
-/// in the next (group commit: they share the store's flushes).
+/// in the next (group commit: they share the store's flushes), and batches
+/// are pipelined: one barrier makes a batch's bytes durable and the links
+/// of the batch before it (store::stage/barrier/place/settle).
 ///
 /// Takes:
 /// - (commit_atom, commit_order) → storage::commit_result once the file is
