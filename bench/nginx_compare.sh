@@ -250,7 +250,9 @@ wrk_check "$work/wrk-get.txt"
 get_small=$(wrk_rate "$work/wrk-get.txt")
 
 stop_nginx
-rm -rf "$work/data"
+# nginx's files stay until the exit trap removes everything: deleting
+# hundreds of thousands of inodes now would slow depot's file creation
+# for minutes (see bench/README.md on freed inodes).
 
 # --- depot with the same sizes --------------------------------------------------------
 log "depot_bench with the same sizes"
