@@ -46,6 +46,15 @@ void settle(self_ptr self, const caf::error& barrier) {
   }
 }
 
+// Answers the placed batch after a barrier of its own (no batch follows it
+// to share one).
+void settle_alone(self_ptr self) {
+  auto& st = self->state;
+  if (!st.placed) return;
+  auto& store = *st.ctx->store;
+  settle(self, st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
+}
+
 // Group commit, pipelined: everything queued since the last flush is
 // staged, then one barrier makes its bytes durable together with the links
 // of the batch placed before (which is answered now), then it is linked
@@ -90,11 +99,7 @@ caf::behavior namer_impl(self_ptr self, context_ptr ctx) {
   // A placed batch is finished before the namer goes (shutdown): what is
   // linked is made durable rather than left for the next start to undo.
   self->set_exit_handler([self](caf::exit_msg& msg) {
-    auto& st = self->state;
-    if (st.placed) {
-      auto& store = *st.ctx->store;
-      settle(self, st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
-    }
+    settle_alone(self);
     self->quit(msg.reason);
   });
   return {
@@ -110,9 +115,7 @@ caf::behavior namer_impl(self_ptr self, context_ptr ctx) {
         auto& st = self->state;
         // A flush is queued whenever the batch is not empty: its barrier
         // will serve the placed batch too.
-        if (!st.placed || !st.batch.empty()) return;
-        auto& store = *st.ctx->store;
-        settle(self, st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
+        if (st.batch.empty()) settle_alone(self);
       },
   };
 }
