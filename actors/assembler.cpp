@@ -35,11 +35,11 @@ struct pending_chunk {
   std::vector<origin> waiters;  // the chunk's sender, plus retries of it
 };
 
-// gone: the token is withdrawn; requests already on their way are still
-// answered (unknown_upload) for a grace period, then the actor ends.
+// done: finished, its record in ctx->uploads answers for it; gone: the
+// token is withdrawn. Either way the actor answers what is already in its
+// mailbox (as the table would) and then ends: requests sent after the
+// table changed do not reach it.
 enum class phase { receiving, finishing, done, gone };
-
-constexpr auto gone_grace = std::chrono::seconds(5);
 
 // A one-chunk upload up to this size is hashed by its assembler (a fraction
 // of a millisecond): most chat files are small, and for them a hasher actor
@@ -72,10 +72,8 @@ struct assembler_state {
   std::optional<content_digest> digest;  // of a one-chunk upload, hashed here
 
   uint64_t last_seq = 0;
-  std::optional<schema::reply_body> completion;
-  std::optional<schema::file_meta> file;
+  std::shared_ptr<const finished_upload> record;  // once done
   caf::actor_clock::time_point last_request;
-  caf::actor_clock::time_point done_at;
   bool finish_started = false;
   caf::actor_addr self_addr;
 
@@ -85,7 +83,7 @@ struct assembler_state {
   ~assembler_state() {
     if (!ctx) return;
     if (reservation > 0) ctx->budget->release(reservation);
-    ctx->uploads->erase(token, self_addr);
+    ctx->uploads->withdraw(token, self_addr);
   }
 };
 
@@ -102,8 +100,7 @@ void send_error(self_ptr self, const origin& o, errc code, std::string text,
   send_reply(self, o, schema::error_reply{code, std::move(text), next});
 }
 
-// Gives the memory back and stops counting as an upload in progress. Done
-// before any final reply, so a client that hears it can begin anew.
+// Gives the memory back and stops the hasher.
 void release(self_ptr self) {
   auto& st = self->state;
   if (st.reservation > 0) {
@@ -112,7 +109,6 @@ void release(self_ptr self) {
   }
   st.ram.clear();
   st.staging.reset();  // the staging file goes once the writer lets go
-  st.ctx->uploads->finished(st.token, self->address());
   if (st.hasher) {
     self->unlink_from(st.hasher);
     self->send_exit(st.hasher, caf::exit_reason::user_shutdown);
@@ -120,13 +116,19 @@ void release(self_ptr self) {
   }
 }
 
+// Ends the actor once what is in its mailbox now has been answered.
+void drain(self_ptr self, phase p) {
+  self->state.now = p;
+  self->send(self, leave_atom::value);
+}
+
 // Withdraws the token; what is still in the mailbox gets unknown_upload.
+// Before any final reply, so a client that hears it can begin anew.
 void leave(self_ptr self) {
   auto& st = self->state;
   release(self);
   st.ctx->uploads->withdraw(st.token, self->address());
-  st.now = phase::gone;
-  self->delayed_send(self, gone_grace, tick_atom::value);
+  drain(self, phase::gone);
 }
 
 // The upload cannot go on: every chunk still waiting gets `code`.
@@ -144,20 +146,25 @@ void remember_ack(assembler_state& st, uint64_t seq, uint64_t received) {
   while (st.acked.size() > 2 * st.ctx->lim.window + 2) st.acked.pop_front();
 }
 
+// The upload has its final answer: from now on a record in ctx->uploads
+// gives it (PROTOCOL.md: for completion_linger), and the actor ends.
 void complete(self_ptr self, schema::reply_body body) {
   auto& st = self->state;
-  st.now = phase::done;
-  st.done_at = self->clock().now();
-  if (auto* done = std::get_if<schema::chunk_done_reply>(&body))
-    st.file = done->file;
   release(self);
+  auto record = std::make_shared<finished_upload>();
+  record->last_seq = st.last_seq;
+  record->received = st.received;
+  record->completion = std::move(body);
+  record->acked.assign(st.acked.begin(), st.acked.end());
+  st.record = record;
+  // Before any final reply, so a client that hears it can begin anew.
+  st.ctx->uploads->finish(st.token, self->address(), record);
   // On success only the last chunk is still pending; on a failure, chunks
   // before it may be too, and they share its fate.
   for (auto& p : st.pending)
-    for (auto& w : p.waiters) send_reply(self, w, body);
+    for (auto& w : p.waiters) send_reply(self, w, record->completion);
   st.pending.clear();
-  st.completion = std::move(body);
-  self->delayed_send(self, st.ctx->lim.completion_linger, tick_atom::value);
+  drain(self, phase::done);
 }
 
 void fail_completion(self_ptr self, errc code, std::string text) {
@@ -377,13 +384,7 @@ void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
     return;
   }
   if (st.now == phase::done) {
-    if (c.seq == st.last_seq)
-      send_reply(self, o, *st.completion);  // a retried last chunk
-    else if (c.seq < st.last_seq)
-      send_reply(self, o, schema::chunk_reply{st.token, c.seq, acked_total(st, c.seq)});
-    else
-      send_error(self, o, errc::out_of_order, "the upload is complete",
-                 st.last_seq + 1);
+    send_reply(self, o, st.record->chunk_reply(st.token, c.seq));
     return;
   }
   if (c.seq < st.next) {  // a retry: acknowledged again, not applied twice
@@ -423,9 +424,10 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
         st.last_request = self->clock().now();
         if (st.now == phase::gone)
           return send_error(self, o, errc::unknown_upload, "no upload " + st.token);
+        if (st.now == phase::done) return send_reply(self, o, st.record->status_reply(st.token));
         send_reply(self, o,
                    schema::upload_status_reply{st.token, st.next, st.received,
-                                               st.file});
+                                               std::nullopt});
       },
       [self](abort_atom, const origin& o) {
         auto& st = self->state;
@@ -437,24 +439,14 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
         if (st.now == phase::receiving) discard(self, errc::unknown_upload, "upload aborted");
         send_reply(self, o, schema::abort_reply{});
       },
+      [self](leave_atom) { self->quit(caf::exit_reason::normal); },
       [self](tick_atom) {
         auto& st = self->state;
         auto& lim = st.ctx->lim;
         auto now = self->clock().now();
         using std::chrono::duration_cast;
         using ms = std::chrono::milliseconds;
-        if (st.now == phase::gone) {
-          self->quit(caf::exit_reason::user_shutdown);
-          return;
-        }
-        if (st.now == phase::done) {
-          auto since = duration_cast<ms>(now - st.done_at);
-          if (since >= lim.completion_linger)
-            leave(self);  // retries of the last chunk are answered no more
-          else
-            self->delayed_send(self, lim.completion_linger - since, tick_atom::value);
-          return;
-        }
+        if (st.now == phase::gone || st.now == phase::done) return;  // draining
         if (st.now == phase::finishing) {  // the store is working; not idle
           self->delayed_send(self, lim.idle_timeout, tick_atom::value);
           return;

@@ -27,9 +27,11 @@ uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size);
 /// - (status_atom, origin)  → upload_status reply
 /// - (abort_atom, origin)   → {"ok": true}; frees everything unless done
 /// and its own tick_atom timers. After `idle_timeout` without a request it
-/// aborts itself; after completing, it answers retries and status for
-/// `completion_linger`, then leaves. Either way it removes its token from
-/// ctx->uploads and gives its `reservation` back to ctx->budget.
+/// aborts itself. At completion it hands a finished_upload record to
+/// ctx->uploads (which answers retries and status from then on, for
+/// `completion_linger`) and ends; aborted or failed, it withdraws its token
+/// and ends. Either way it gives its `reservation` back to ctx->budget
+/// first, and answers what is already in its mailbox before it goes.
 /// Spawns the assembler of upload `token` which owns `reservation` bytes of
 /// the memory budget from now on (given back whenever it ends).
 caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,

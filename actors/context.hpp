@@ -6,17 +6,15 @@
 // members.
 
 #include <caf/actor.hpp>
-#include <caf/actor_addr.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "actors/upload_table.hpp"
 #include "storage/store.hpp"
 #include "transport/reply_sink.hpp"
 
@@ -31,7 +29,8 @@ struct limits {
   std::chrono::milliseconds completion_linger{60000};  ///< a finished upload still answers
   uint64_t memory_budget = uint64_t{512} << 20;     ///< bytes all uploads may hold
   uint64_t ram_threshold = uint64_t{4} << 20;       ///< per upload; beyond it, staging file
-  uint64_t max_uploads = 10000;              ///< open upload tokens
+  uint64_t max_uploads = 10000;              ///< uploads in progress
+  uint64_t max_finished = 300000;            ///< finished uploads answering retries
   std::string server_name = "depotd/0.1";
 };
 
@@ -55,74 +54,6 @@ class memory_budget {
  private:
   uint64_t limit_;
   std::atomic<uint64_t> used_{0};
-};
-
-/// Upload tokens to their assembler actors, in progress or lingering after
-/// completion (to answer retries). Only uploads in progress count against
-/// the limit. Thread safe.
-class upload_table {
- public:
-  /// Adds `token`; false if `max` uploads are in progress already.
-  bool insert(const std::string& token, caf::actor a, size_t max) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (active_ >= max) return false;
-    if (!map_.emplace(token, entry{std::move(a), true, false}).second) return false;
-    ++active_;
-    return true;
-  }
-  /// The assembler of `token`, or an invalid handle once withdrawn.
-  caf::actor find(const std::string& token) const {
-    std::lock_guard<std::mutex> guard{mutex_};
-    auto i = map_.find(token);
-    return i == map_.end() || i->second.withdrawn ? caf::actor{} : i->second.actor;
-  }
-  /// `token` answers no more; its actor stays listed (for shutdown) until
-  /// it ends and erases itself.
-  void withdraw(const std::string& token, const caf::actor_addr& a) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    auto i = map_.find(token);
-    if (i != map_.end() && i->second.actor.address() == a) i->second.withdrawn = true;
-  }
-  /// `token` (still mapped to `a`) is no longer in progress.
-  void finished(const std::string& token, const caf::actor_addr& a) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    auto i = map_.find(token);
-    if (i != map_.end() && i->second.actor.address() == a && i->second.active) {
-      i->second.active = false;
-      --active_;
-    }
-  }
-  /// Removes `token` if it still maps to `a`.
-  void erase(const std::string& token, const caf::actor_addr& a) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    auto i = map_.find(token);
-    if (i != map_.end() && i->second.actor.address() == a) {
-      if (i->second.active) --active_;
-      map_.erase(i);
-    }
-  }
-  /// Uploads in progress.
-  size_t active() const {
-    std::lock_guard<std::mutex> guard{mutex_};
-    return active_;
-  }
-  /// Every assembler (for shutdown).
-  std::vector<caf::actor> all() const {
-    std::lock_guard<std::mutex> guard{mutex_};
-    std::vector<caf::actor> out;
-    for (auto& [token, e] : map_) out.push_back(e.actor);
-    return out;
-  }
-
- private:
-  struct entry {
-    caf::actor actor;
-    bool active;
-    bool withdrawn = false;
-  };
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, entry> map_;
-  size_t active_ = 0;
 };
 
 /// Everything an actor of the pipeline may use.

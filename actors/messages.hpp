@@ -26,6 +26,7 @@ using digest_atom = caf::atom_constant<caf::atom("digest")>;
 using write_atom = caf::atom_constant<caf::atom("write")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 
 /// Who asked: the client and its request id, so any actor can answer.

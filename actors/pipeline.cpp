@@ -32,7 +32,9 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
   ctx_->store = std::move(store);
   ctx_->sink = sink;
   ctx_->budget = std::make_shared<memory_budget>(ctx_->lim.memory_budget);
-  ctx_->uploads = std::make_shared<upload_table>();
+  ctx_->uploads = std::make_shared<upload_table>(
+      ctx_->lim.max_uploads, ctx_->lim.max_finished, ctx_->lim.completion_linger,
+      [&sys] { return sys.clock().now(); });
   // The actors hold the context; it is complete before any of them runs
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;

@@ -7,17 +7,23 @@
 namespace depot::actors {
 namespace {
 
-template <class Atom, class... Ts>
-void to_upload(const context& ctx, const origin& o, const std::string& token, Atom atom,
-               Ts&&... xs) {
-  auto a = ctx.uploads->find(token);
-  if (!a) {
-    ctx.sink->send(o.peer, schema::reply{o.rid, schema::error_reply{
-                                                    schema::errc::unknown_upload,
-                                                    "no upload " + token, std::nullopt}});
-    return;
+void answer(const context& ctx, const origin& o, schema::reply_body body) {
+  ctx.sink->send(o.peer, schema::reply{o.rid, std::move(body)});
+}
+
+// To the upload's assembler; a finished upload's record answers here.
+template <class Answer, class Atom, class... Ts>
+void to_upload(const context& ctx, const origin& o, const std::string& token,
+               Answer finished, Atom atom, Ts&&... xs) {
+  auto to = ctx.uploads->find(token);
+  if (to.actor) {
+    caf::anon_send(to.actor, atom, o, std::forward<Ts>(xs)...);
+  } else if (to.finished) {
+    answer(ctx, o, finished(*to.finished));
+  } else {
+    answer(ctx, o, schema::error_reply{schema::errc::unknown_upload, "no upload " + token,
+                                       std::nullopt});
   }
-  caf::anon_send(a, atom, o, std::forward<Ts>(xs)...);
 }
 
 }  // namespace
@@ -35,13 +41,24 @@ bool route_without_session(const context& ctx, size_t& turn, const origin& o,
           return true;
         } else if constexpr (std::is_same_v<type, schema::chunk_request>) {
           std::string token = r.upload;
-          to_upload(ctx, o, token, chunk_atom::value, std::move(r));
+          uint64_t seq = r.seq;
+          to_upload(
+              ctx, o, token,
+              [&](const finished_upload& f) { return f.chunk_reply(token, seq); },
+              chunk_atom::value, std::move(r));
           return true;
         } else if constexpr (std::is_same_v<type, schema::upload_status_request>) {
-          to_upload(ctx, o, r.upload, status_atom::value);
+          to_upload(
+              ctx, o, r.upload,
+              [&](const finished_upload& f) { return f.status_reply(r.upload); },
+              status_atom::value);
           return true;
         } else if constexpr (std::is_same_v<type, schema::abort_request>) {
-          to_upload(ctx, o, r.upload, abort_atom::value);
+          // Aborting a finished upload changes nothing: the file stays.
+          to_upload(
+              ctx, o, r.upload,
+              [](const finished_upload&) { return schema::reply_body{schema::abort_reply{}}; },
+              abort_atom::value);
           return true;
         } else {
           return false;

@@ -14,7 +14,8 @@ namespace depot::actors {
 
 /// Sends `body` on if it is a read (download, stat, list: to reader
 /// `turn++` of the pool) or names an upload (chunk, upload_status, abort: to
-/// its assembler, or `unknown_upload` to the client if there is none).
+/// its assembler; a finished upload's record answers at once, an unknown
+/// token gets `unknown_upload`).
 /// Returns false, leaving `body` alone, for anything else. Thread safe as
 /// long as `turn` is the caller's own.
 bool route_without_session(const context& ctx, size_t& turn, const origin& o,

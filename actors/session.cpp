@@ -54,10 +54,10 @@ struct router {
     auto token = new_token();
     auto a = spawn_assembler(self->home_system(), ctx, token, std::move(r),
                              reservation);
-    if (!ctx->uploads->insert(token, a, lim.max_uploads)) {
+    if (!ctx->uploads->insert(token, a)) {
       // The assembler owns the reservation now and gives it back as it dies.
       anon_send_exit(a, caf::exit_reason::user_shutdown);
-      fail(o, errc::busy, "too many uploads in progress; retry later");
+      fail(o, errc::busy, "too many uploads in progress or just finished; retry later");
       return;
     }
     answer(o, schema::upload_reply{token, lim.chunk_max, lim.window});

@@ -163,6 +163,7 @@ struct figures {
   std::optional<measure> small_up_detect;  // without a declared mime
   std::optional<measure> small_up_before_busy;  // until the first `busy`
   std::optional<uint64_t> rss_peak, rss_hwm, rss_samples;
+  std::optional<uint64_t> small_rss;  // depotd's VmRSS after the 4 KiB uploads
   uint64_t small_dedups = 0;
   std::vector<std::string> warnings;
   std::map<std::string, std::string> failed;  // part -> why
@@ -304,6 +305,8 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
                                    std::nullopt);
         f.small_up_detect = metered(detect.time, cpu);
       });
+      // Every upload of the last 60 s still answers retries (PROTOCOL.md).
+      f.small_rss = proc_status_bytes(depotd.pid(), "VmRSS:");
       attempt(f, "small_down", [&] {
         progress("depot 4 KiB downloads, " + std::to_string(o.clients) +
                  " clients...");
@@ -482,6 +485,12 @@ void print_table(const options& o, const figures& f, summary& sum) {
            per_s(m.rate()), "", "", "", ""});
     sum["small_upload_detect_per_s"] = std::to_string(m.rate());
     cost_row(m, "small_upload_detect", m.count, "file", 1e6, "us");
+  }
+  if (f.small_rss) {
+    t.add({"  depotd VmRSS right after them (each finished upload answers "
+           "retries for 60 s)",
+           mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
+    sum["small_upload_rss_bytes"] = std::to_string(*f.small_rss);
   }
   if (f.small_down) {
     double rate = f.small_down->rate();

@@ -28,6 +28,8 @@ struct flags {
   uint64_t idle_timeout = 60;
   uint64_t memory_budget = uint64_t{512} << 20;
   uint64_t ram_threshold = uint64_t{4} << 20;
+  uint64_t max_uploads = 10000;
+  uint64_t max_finished = 300000;
   std::optional<unsigned> id_bits;
   uint32_t max_candidates = 16;
   size_t threads = 0;
@@ -58,6 +60,15 @@ int parse(int argc, char** argv, flags& f) {
   app.add_option("--ram-threshold", f.ram_threshold,
                  "bytes one upload holds in RAM before streaming to disk")
       ->capture_default_str();
+  app.add_option("--max-uploads", f.max_uploads,
+                 "uploads in progress at once; past it new uploads get busy")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
+  app.add_option("--max-finished", f.max_finished,
+                 "finished uploads still answering retries (60 s each, ~0.5 KB); "
+                 "past it new uploads get busy")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   app.add_option("--id-bits", f.id_bits,
                  "narrow ids to B bits so contents collide (testing only)")
       ->check(CLI::Range(1u, 128u));
@@ -108,6 +119,8 @@ int main(int argc, char** argv) {
   lim.idle_timeout = std::chrono::seconds(f.idle_timeout);
   lim.memory_budget = f.memory_budget;
   lim.ram_threshold = f.ram_threshold;
+  lim.max_uploads = f.max_uploads;
+  lim.max_finished = f.max_finished;
   if (depot::actors::upload_reservation(lim, std::nullopt) > lim.memory_budget) {
     spdlog::error("--memory-budget {} cannot hold one upload of unknown size ({} bytes)",
                   lim.memory_budget, depot::actors::upload_reservation(lim, std::nullopt));

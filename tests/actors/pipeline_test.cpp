@@ -356,6 +356,83 @@ TEST_F(Pipeline, ARetriedLastChunkGetsTheSameCompletionForTheLinger) {
   EXPECT_EQ(error_of(chunk(token, 0, true, "last")), errc::unknown_upload);
 }
 
+TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
+  start();
+  one(schema::ping_request{});  // the client's session is there
+  auto actors_before = sys.registry().running();
+  auto token = begin({"r.bin", {}, {}, {}});
+  chunk(token, 0, false, "abc");
+  chunk(token, 1, false, "defg");
+  EXPECT_GT(sys.registry().running(), actors_before);  // an assembler and a hasher
+  auto done = chunk(token, 2, true, "h");
+  ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(done.body));
+  EXPECT_EQ(sys.registry().running(), actors_before);  // both ended
+  auto& uploads = *pipe->ctx().uploads;
+  EXPECT_EQ(uploads.active(), 0u);
+  EXPECT_EQ(uploads.finished(), 1u);
+  EXPECT_TRUE(uploads.all().empty());
+  // What the upload answered, the record answers.
+  auto again = chunk(token, 1, false, "defg");
+  ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(again.body));
+  EXPECT_EQ(std::get<schema::chunk_reply>(again.body).received, 7u);
+  auto last = chunk(token, 2, true, "h");
+  ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(last.body));
+  EXPECT_EQ(std::get<schema::chunk_done_reply>(last.body).file,
+            std::get<schema::chunk_done_reply>(done.body).file);
+  auto past = chunk(token, 3, false, "i");
+  EXPECT_EQ(error_of(past), errc::out_of_order);
+  EXPECT_EQ(std::get<schema::error_reply>(past.body).next, std::optional<uint64_t>{3});
+  auto st = one(schema::upload_status_request{token});
+  ASSERT_TRUE(std::holds_alternative<schema::upload_status_reply>(st.body));
+  EXPECT_EQ(std::get<schema::upload_status_reply>(st.body).next, 3u);
+  EXPECT_EQ(std::get<schema::upload_status_reply>(st.body).received, 8u);
+  EXPECT_TRUE(std::holds_alternative<schema::abort_reply>(
+      one(schema::abort_request{token}).body));
+  EXPECT_EQ(listing().size(), 1u);  // the abort changed nothing
+  sched.advance_time(std::chrono::seconds(61));
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(uploads.finished(), 0u);
+}
+
+TEST_F(Pipeline, RequestsQueuedBeforeTheCompletionAreAnsweredByTheEndingActor) {
+  start();
+  auto token = begin({"q.bin", {}, {}, {}});
+  chunk(token, 0, false, "abc");
+  // The last chunk, its retry and a status request reach the assembler
+  // before it completes; none is lost as it ends.
+  size_t before = sink.replies.size();
+  pipe->handle({"c1", false}, {++rid, schema::chunk_request{token, 1, true,
+                                                            schema::buffer::copy_of("d")}});
+  pipe->handle({"c1", false}, {++rid, schema::chunk_request{token, 1, true,
+                                                            schema::buffer::copy_of("d")}});
+  pipe->handle({"c1", false}, {++rid, schema::upload_status_request{token}});
+  sched.run();
+  ASSERT_EQ(sink.replies.size(), before + 3);
+  size_t done = 0, status = 0;
+  for (size_t i = before; i < sink.replies.size(); ++i) {
+    done += std::holds_alternative<schema::chunk_done_reply>(sink.replies[i].second.body);
+    status += std::holds_alternative<schema::upload_status_reply>(sink.replies[i].second.body);
+  }
+  EXPECT_EQ(done, 2u);
+  EXPECT_EQ(status, 1u);
+  EXPECT_EQ(listing().size(), 1u);
+  EXPECT_EQ(listing()[0].refs, 1u);
+}
+
+TEST_F(Pipeline, NewUploadsAreBusyWhileTheFinishedOnesFillTheirCap) {
+  auto lim = small_limits();
+  lim.max_finished = 2;
+  start(lim);
+  for (int i = 0; i < 2; ++i) {
+    auto token = begin({"f" + std::to_string(i), {}, {}, {}});
+    chunk(token, 0, true, "content " + std::to_string(i));
+  }
+  EXPECT_EQ(error_of(one(schema::upload_request{"f2", {}, {}, {}})), errc::busy);
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+  sched.advance_time(std::chrono::seconds(61));
+  EXPECT_FALSE(begin({"f2", {}, {}, {}}).empty());
+}
+
 TEST_F(Pipeline, AbortFreesAnUploadButNotACompletedFile) {
   start();
   auto token = begin({"a.bin", {}, {}, {}});

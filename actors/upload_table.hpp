@@ -1,0 +1,107 @@
+#pragma once
+
+// The table of upload tokens, shared by the sessions (which add them), the
+// I/O thread (which routes requests naming one: actors/routing.hpp) and the
+// assemblers (which own them).
+//
+// A token in progress maps to its assembler. A finished one maps to a
+// compact record of what PROTOCOL.md still promises for it (a retried last
+// chunk gets the same reply, upload_status shows the file, abort is ok) for
+// `completion_linger`: its actor ends at completion, so a finished upload
+// costs a few hundred bytes instead of an actor. Records are answered on the
+// I/O thread, expire by themselves, and are capped in number: at the cap
+// new uploads are refused (busy) rather than old promises broken.
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/actor_clock.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "schema/messages.hpp"
+
+namespace depot::actors {
+
+/// What a finished upload still answers, without its actor.
+struct finished_upload {
+  uint64_t last_seq = 0;
+  uint64_t received = 0;              ///< bytes the upload took
+  schema::reply_body completion;      ///< chunk_done_reply, or the error it ended with
+  std::vector<std::pair<uint64_t, uint64_t>> acked;  ///< last acks (seq, received then)
+
+  /// The reply to a chunk `seq` of this upload (a retry, or one past the end).
+  schema::reply_body chunk_reply(const std::string& token, uint64_t seq) const;
+  /// The reply to upload_status.
+  schema::reply_body status_reply(const std::string& token) const;
+};
+
+/// Upload tokens, thread safe. See the file comment.
+class upload_table {
+ public:
+  using time_point = caf::actor_clock::time_point;
+
+  /// `max_active` uploads in progress and `max_finished` records at most;
+  /// a record lives `linger` by the clock `now` (the actor system's, so
+  /// tests under virtual time see records expire).
+  upload_table(size_t max_active, size_t max_finished, std::chrono::milliseconds linger,
+               std::function<time_point()> now);
+
+  /// Adds `token` in progress under its assembler `a`. False if
+  /// `max_active` uploads are in progress or `max_finished` records are
+  /// live already.
+  bool insert(const std::string& token, caf::actor a);
+
+  /// What a request naming `token` goes to: its assembler, or its record
+  /// once finished; neither if unknown, withdrawn or expired.
+  struct found {
+    caf::actor actor;
+    std::shared_ptr<const finished_upload> finished;
+  };
+  found find(const std::string& token);
+
+  /// Upload `token` of assembler `a` has finished: from now on `record`
+  /// answers for it, until `linger` has passed.
+  void finish(const std::string& token, const caf::actor_addr& a,
+              std::shared_ptr<const finished_upload> record);
+
+  /// Removes `token` if it is still in progress under `a` (aborted,
+  /// expired, failed or shut down): it answers unknown_upload from now on.
+  void withdraw(const std::string& token, const caf::actor_addr& a);
+
+  /// Uploads in progress.
+  size_t active() const;
+  /// Live records of finished uploads.
+  size_t finished();
+  /// Every assembler of an upload in progress (for shutdown).
+  std::vector<caf::actor> all() const;
+
+ private:
+  struct entry {
+    caf::actor actor;  // in progress
+    std::shared_ptr<const finished_upload> record;  // finished
+    time_point expires;
+  };
+  void purge(time_point now);  // with mutex_ held
+
+  size_t max_active_;
+  size_t max_finished_;
+  std::chrono::milliseconds linger_;
+  std::function<time_point()> now_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, entry> map_;
+  size_t active_ = 0;
+  // Finished tokens in the order they expire (every record lives as long).
+  std::deque<std::pair<time_point, std::string>> expiry_;
+};
+
+}  // namespace depot::actors
