@@ -412,7 +412,6 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
   st.reservation = reservation;
   st.writer = ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
   st.last_request = self->clock().now();
-  self->delayed_send(self, ctx->lim.idle_timeout, tick_atom::value);
   self->set_default_handler(caf::drop);
   st.self_addr = self->address();
   return {
@@ -440,24 +439,14 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
         send_reply(self, o, schema::abort_reply{});
       },
       [self](leave_atom) { self->quit(caf::exit_reason::normal); },
-      [self](tick_atom) {
+      [self](tick_atom) {  // the janitor found no request for the idle timeout
         auto& st = self->state;
-        auto& lim = st.ctx->lim;
-        auto now = self->clock().now();
-        using std::chrono::duration_cast;
-        using ms = std::chrono::milliseconds;
-        if (st.now == phase::gone || st.now == phase::done) return;  // draining
-        if (st.now == phase::finishing) {  // the store is working; not idle
-          self->delayed_send(self, lim.idle_timeout, tick_atom::value);
-          return;
-        }
-        auto idle = duration_cast<ms>(now - st.last_request);
-        if (idle >= lim.idle_timeout) {
-          spdlog::debug("upload {} idle: aborted", st.token);
-          discard(self, errc::unknown_upload, "upload expired");
-          return;
-        }
-        self->delayed_send(self, lim.idle_timeout - idle, tick_atom::value);
+        // Only an upload still receiving can be idle: once the last chunk
+        // is in, the store is working on it.
+        if (st.now != phase::receiving) return;
+        if (self->clock().now() - st.last_request < st.ctx->lim.idle_timeout) return;
+        spdlog::debug("upload {} idle: aborted", st.token);
+        discard(self, errc::unknown_upload, "upload expired");
       },
   };
 }

@@ -26,12 +26,15 @@ uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size);
 /// - (chunk_atom, origin, schema::chunk_request)
 /// - (status_atom, origin)  → upload_status reply
 /// - (abort_atom, origin)   → {"ok": true}; frees everything unless done
-/// and its own tick_atom timers. After `idle_timeout` without a request it
-/// aborts itself. At completion it hands a finished_upload record to
-/// ctx->uploads (which answers retries and status from then on, for
-/// `completion_linger`) and ends; aborted or failed, it withdraws its token
-/// and ends. Either way it gives its `reservation` back to ctx->budget
-/// first, and answers what is already in its mailbox before it goes.
+/// - (tick_atom) from the janitor (actors/janitor.hpp): after
+///   `idle_timeout` without a request it aborts itself. It keeps no timer.
+///
+/// At completion it hands a finished_upload record to ctx->uploads (which
+/// answers retries and status from then on, for `completion_linger`) and
+/// ends; aborted or failed, it withdraws its token and ends. Either way it
+/// gives its `reservation` back to ctx->budget first, and answers what is
+/// already in its mailbox before it goes.
+///
 /// Spawns the assembler of upload `token` which owns `reservation` bytes of
 /// the memory budget from now on (given back whenever it ends).
 caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,

@@ -67,6 +67,7 @@ struct context {
   std::vector<caf::actor> namers;   ///< commit to the store
   std::vector<caf::actor> readers;  ///< downloads, stat, list
   caf::actor catalog;               ///< deletes
+  caf::actor janitor;               ///< expires idle uploads
 };
 
 using context_ptr = std::shared_ptr<const context>;

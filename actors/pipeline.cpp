@@ -4,6 +4,7 @@
 
 #include "actors/catalog.hpp"
 #include "actors/disk_writer.hpp"
+#include "actors/janitor.hpp"
 #include "actors/messages.hpp"
 #include "actors/namer.hpp"
 #include "actors/reader.hpp"
@@ -43,6 +44,7 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
     ctx_->namers.push_back(spawn_namer(sys, ctx, opts.detached));
   ctx_->readers = spawn_pool(sys, opts.readers, opts.detached, reader, ctx);
   ctx_->catalog = spawn_pool(sys, 1, opts.detached, catalog, ctx).front();
+  ctx_->janitor = sys.spawn(janitor, ctx);
   last_sweep_ = std::chrono::steady_clock::now();
 }
 
@@ -83,6 +85,7 @@ void pipeline::shutdown() {
   for (auto* pool : {&ctx_->writers, &ctx_->namers, &ctx_->readers})
     for (auto& a : *pool) stop(a);
   stop(ctx_->catalog);
+  stop(ctx_->janitor);
 }
 
 }  // namespace depot::actors

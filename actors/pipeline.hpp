@@ -1,10 +1,11 @@
 #pragma once
 
 // The server's actors, wired: pools of disk writers, namers and readers, a
-// catalog, and one session per client. The transport's I/O thread hands
-// every decoded request to pipeline::handle(): reads and requests naming
-// an upload go straight to a reader or the upload's assembler
-// (actors/routing.hpp); the rest through the client's session.
+// catalog, a janitor (idle uploads), and one session per client. The
+// transport's I/O thread hands every decoded request to pipeline::handle():
+// reads and requests naming an upload go straight to a reader or the
+// upload's assembler (actors/routing.hpp); the rest through the client's
+// session.
 
 #include <caf/actor_system.hpp>
 

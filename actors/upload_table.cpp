@@ -31,70 +31,75 @@ upload_table::upload_table(size_t max_active, size_t max_finished,
 
 void upload_table::purge(time_point now) {
   while (!expiry_.empty() && expiry_.front().first <= now) {
-    auto i = map_.find(expiry_.front().second);
-    if (i != map_.end() && i->second.record && i->second.expires <= now) map_.erase(i);
+    finished_.erase(finished_.find(*expiry_.front().second));
     expiry_.pop_front();
   }
 }
 
 bool upload_table::insert(const std::string& token, caf::actor a) {
   std::lock_guard<std::mutex> guard{mutex_};
-  purge(now_());
-  if (active_ >= max_active_ || expiry_.size() >= max_finished_) return false;
-  if (!map_.emplace(token, entry{std::move(a), nullptr, {}}).second) return false;
-  ++active_;
-  return true;
+  auto now = now_();
+  purge(now);
+  if (active_.size() >= max_active_ || finished_.size() >= max_finished_) return false;
+  if (finished_.count(token)) return false;
+  return active_.emplace(token, in_progress{std::move(a), now}).second;
 }
 
 upload_table::found upload_table::find(const std::string& token) {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto i = map_.find(token);
-  if (i == map_.end()) return {};
-  if (i->second.record) {
-    if (i->second.expires <= now_()) return {};
-    return {caf::actor{}, i->second.record};
+  auto now = now_();
+  if (auto i = active_.find(token); i != active_.end()) {
+    i->second.last_request = now;
+    return {i->second.actor, nullptr};
   }
-  return {i->second.actor, nullptr};
+  auto i = finished_.find(token);
+  if (i == finished_.end() || i->second.expires <= now) return {};
+  return {caf::actor{}, i->second.record};
+}
+
+std::vector<caf::actor> upload_table::idle(std::chrono::milliseconds idle) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto now = now_();
+  purge(now);
+  std::vector<caf::actor> out;
+  for (auto& [token, u] : active_)
+    if (now - u.last_request >= idle) out.push_back(u.actor);
+  return out;
 }
 
 void upload_table::finish(const std::string& token, const caf::actor_addr& a,
                           std::shared_ptr<const finished_upload> record) {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto i = map_.find(token);
-  if (i == map_.end() || !i->second.actor || i->second.actor.address() != a) return;
+  auto i = active_.find(token);
+  if (i == active_.end() || i->second.actor.address() != a) return;
+  active_.erase(i);
   auto now = now_();
   purge(now);
-  i->second.actor = caf::actor{};
-  i->second.record = std::move(record);
-  i->second.expires = now + linger_;
-  expiry_.emplace_back(i->second.expires, token);
-  --active_;
+  auto [j, added] = finished_.emplace(token, done{std::move(record), now + linger_});
+  if (added) expiry_.emplace_back(j->second.expires, &j->first);
 }
 
 void upload_table::withdraw(const std::string& token, const caf::actor_addr& a) {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto i = map_.find(token);
-  if (i == map_.end() || !i->second.actor || i->second.actor.address() != a) return;
-  map_.erase(i);
-  --active_;
+  auto i = active_.find(token);
+  if (i != active_.end() && i->second.actor.address() == a) active_.erase(i);
 }
 
 size_t upload_table::active() const {
   std::lock_guard<std::mutex> guard{mutex_};
-  return active_;
+  return active_.size();
 }
 
 size_t upload_table::finished() {
   std::lock_guard<std::mutex> guard{mutex_};
   purge(now_());
-  return expiry_.size();
+  return finished_.size();
 }
 
 std::vector<caf::actor> upload_table::all() const {
   std::lock_guard<std::mutex> guard{mutex_};
   std::vector<caf::actor> out;
-  for (auto& [token, e] : map_)
-    if (e.actor) out.push_back(e.actor);
+  for (auto& [token, u] : active_) out.push_back(u.actor);
   return out;
 }
 

@@ -11,6 +11,11 @@
 // costs a few hundred bytes instead of an actor. Records are answered on the
 // I/O thread, expire by themselves, and are capped in number: at the cap
 // new uploads are refused (busy) rather than old promises broken.
+//
+// The table also notes when a request last named each upload in progress,
+// so that one janitor (actors/janitor.hpp) finds the idle ones: no upload
+// keeps a timer of its own (a CAF delayed message keeps its receiver
+// alive until it fires).
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
@@ -60,13 +65,18 @@ class upload_table {
   /// live already.
   bool insert(const std::string& token, caf::actor a);
 
-  /// What a request naming `token` goes to: its assembler, or its record
-  /// once finished; neither if unknown, withdrawn or expired.
+  /// What a request naming `token` goes to: its assembler (and the upload
+  /// counts as requested now), or its record once finished; neither if
+  /// unknown, withdrawn or expired.
   struct found {
     caf::actor actor;
     std::shared_ptr<const finished_upload> finished;
   };
   found find(const std::string& token);
+
+  /// Assemblers of uploads in progress that no request has named for
+  /// `idle` or longer.
+  std::vector<caf::actor> idle(std::chrono::milliseconds idle);
 
   /// Upload `token` of assembler `a` has finished: from now on `record`
   /// answers for it, until `linger` has passed.
@@ -85,9 +95,12 @@ class upload_table {
   std::vector<caf::actor> all() const;
 
  private:
-  struct entry {
-    caf::actor actor;  // in progress
-    std::shared_ptr<const finished_upload> record;  // finished
+  struct in_progress {
+    caf::actor actor;
+    time_point last_request;
+  };
+  struct done {
+    std::shared_ptr<const finished_upload> record;
     time_point expires;
   };
   void purge(time_point now);  // with mutex_ held
@@ -98,10 +111,11 @@ class upload_table {
   std::function<time_point()> now_;
 
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, entry> map_;
-  size_t active_ = 0;
-  // Finished tokens in the order they expire (every record lives as long).
-  std::deque<std::pair<time_point, std::string>> expiry_;
+  std::unordered_map<std::string, in_progress> active_;
+  std::unordered_map<std::string, done> finished_;
+  // Keys of finished_ (nodes do not move) in the order they expire: every
+  // record lives equally long.
+  std::deque<std::pair<time_point, const std::string*>> expiry_;
 };
 
 }  // namespace depot::actors

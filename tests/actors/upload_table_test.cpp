@@ -95,6 +95,19 @@ TEST_F(UploadTable, OnlyTheOwnerFinishesOrWithdrawsAToken) {
   EXPECT_TRUE(t.find("u").finished);
 }
 
+TEST_F(UploadTable, AnUploadIsIdleWhenNoRequestNamedItForTheIdleTime) {
+  auto t = table(10, 10);
+  ASSERT_TRUE(t.insert("a", a));
+  ASSERT_TRUE(t.insert("b", b));
+  now += 40s;
+  t.find("b");  // a request names b
+  now += 20s;
+  EXPECT_EQ(t.idle(60s), std::vector<caf::actor>{a});
+  EXPECT_EQ(t.idle(20s).size(), 2u);
+  t.finish("a", a.address(), done(0, 1));  // finished uploads are never idle
+  EXPECT_TRUE(t.idle(60s).empty());
+}
+
 TEST_F(UploadTable, CapsUploadsInProgressAndLiveRecordsApart) {
   auto t = table(1, 2);
   ASSERT_TRUE(t.insert("1", a));
