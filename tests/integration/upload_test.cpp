@@ -557,6 +557,25 @@ TEST(Busy, CompletedUploadGivesItsReservationBackBeforeTheNextBegins) {
   }
 }
 
+TEST(Busy, FinishedUploadsStillAnsweringRetriesAreCappedByMaxFinished) {
+  depotd_process d({"--max-finished", "2"});
+  wire_client c(d.endpoint());
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 2; ++i) {
+    tokens.push_back(begin_upload(c));
+    auto r = c.call(make_chunk(tokens.back(), 0, true, "file " + std::to_string(i)));
+    ASSERT_EQ(code(r), "ok") << describe(r);
+  }
+  // Both tokens still answer; a third upload would be a promise too many.
+  auto r = c.call(declared("third", std::nullopt));
+  EXPECT_EQ(code(r), "busy") << describe(r);
+  for (auto& t : tokens) {
+    auto st = c.call(schema::upload_status_request{t});
+    ASSERT_EQ(code(st), "ok") << describe(st);
+    EXPECT_TRUE(as<schema::upload_status_reply>(st).file.has_value());
+  }
+}
+
 TEST(IdleTimeout, UploadWithoutRequestsExpiresAndItsTokenIsUnknown) {
   depotd_process d({"--idle-timeout", "1"});
   wire_client c(d.endpoint());
