@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/unread_quota.hpp"
 #include "actors/upload_table.hpp"
 #include "storage/store.hpp"
 #include "transport/reply_sink.hpp"
@@ -31,6 +32,8 @@ struct limits {
   uint64_t ram_threshold = uint64_t{4} << 20;       ///< per upload; beyond it, staging file
   uint64_t max_uploads = 10000;              ///< uploads in progress
   uint64_t max_finished = 300000;            ///< finished uploads answering retries
+  /// Download bytes a client may leave unread (0: 4 × window × chunk_max).
+  uint64_t unread_max = 0;
   std::string server_name = "depotd/0.1";
 };
 
@@ -63,6 +66,7 @@ struct context {
   transport::reply_sink* sink = nullptr;  ///< outlives every actor
   std::shared_ptr<memory_budget> budget;
   std::shared_ptr<upload_table> uploads;
+  std::shared_ptr<unread_quota> unread;  ///< download bytes each client has yet to take
   std::vector<caf::actor> writers;  ///< disk writers; an upload sticks to one
   std::vector<caf::actor> namers;   ///< commit to the store
   std::vector<caf::actor> readers;  ///< downloads, stat, list

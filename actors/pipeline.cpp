@@ -36,6 +36,9 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
   ctx_->uploads = std::make_shared<upload_table>(
       ctx_->lim.max_uploads, ctx_->lim.max_finished, ctx_->lim.completion_linger,
       [&sys] { return sys.clock().now(); });
+  const auto& l = ctx_->lim;
+  ctx_->unread = std::make_shared<unread_quota>(
+      l.unread_max > 0 ? l.unread_max : 4 * l.window * l.chunk_max);
   // The actors hold the context; it is complete before any of them runs
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;

@@ -31,6 +31,13 @@ caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
         uint64_t size = (*file)->size();
         uint64_t want = std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
         if (r.offset <= size) want = std::min(want, size - r.offset);
+        auto charge = ctx->unread->charge(o.peer.routing_id, want);
+        if (!charge)
+          return answer(o, schema::error_reply{
+                               schema::errc::busy,
+                               "too many download bytes not yet read by this client; read "
+                               "the replies before asking for more",
+                               std::nullopt});
         schema::buffer payload;
         if (want >= pooled_from) {
           auto block = pool->take();
@@ -45,7 +52,10 @@ caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
           payload = {std::move(bytes), data, *got};
         }
         bool eof = r.offset + payload.size() >= size;
-        answer(o, schema::download_reply{r.file, r.offset, size, eof, std::move(payload)});
+        // The charge is given back when the transport has written the
+        // payload out (or dropped it).
+        answer(o, schema::download_reply{r.file, r.offset, size, eof,
+                                         payload.keeping(std::move(charge))});
       },
       [ctx, answer](request_atom, const origin& o, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);

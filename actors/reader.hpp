@@ -9,7 +9,9 @@ namespace depot::actors {
 /// A reader: serves the read-only operations straight from the store and
 /// answers the client itself through ctx->sink. Downloads are ranged reads
 /// (pread) of at most chunk_max bytes into a fresh buffer that travels to
-/// the socket without another copy. Blocks on disk I/O: runs detached.
+/// the socket without another copy. A client with more than its quota of
+/// download bytes still unwritten to its connection (ctx->unread) gets
+/// `busy` instead. Blocks on disk I/O: runs detached.
 ///
 /// Takes (no response to the sender; the client gets the reply):
 /// - (request_atom, origin, schema::download_request)

@@ -40,6 +40,8 @@ class buffer {
   buffer slice(size_t offset, size_t length) const {
     return {owner_, data_ + offset, length};
   }
+  /// The same bytes, also keeping `also` alive until the last copy goes.
+  buffer keeping(std::shared_ptr<const void> also) const;
 
  private:
   std::shared_ptr<const void> owner_;
@@ -52,6 +54,14 @@ inline buffer buffer::from_vector(std::vector<std::byte> bytes) {
   const std::byte* data = owner->data();
   size_t size = owner->size();
   return {std::move(owner), data, size};
+}
+
+inline buffer buffer::keeping(std::shared_ptr<const void> also) const {
+  struct both {
+    std::shared_ptr<const void> owner, also;
+  };
+  auto owner = std::make_shared<both>(both{owner_, std::move(also)});
+  return {std::move(owner), data_, size_};
 }
 
 inline buffer buffer::copy_of(std::string_view text) {

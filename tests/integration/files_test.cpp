@@ -57,6 +57,35 @@ TEST(Download, RangesReturnTheRightBytesAndEof) {
   EXPECT_TRUE(r.eof);
 }
 
+TEST(Download, AClientThatDoesNotReadGetsBusyInsteadOfMoreBytesQueued) {
+  // Quota: 4 × window × chunk_max = 512 KiB unwritten per client.
+  depotd_process d({"--chunk-max", "65536", "--window", "2"});
+  wire_client greedy(d.endpoint());
+  auto f = store_content(greedy, random_bytes(65536, 5));
+  // 3,000 × 64 KiB asked for, none read yet: ~190 MiB, far more than this
+  // client's ZeroMQ and kernel buffers take in.
+  constexpr int asked = 3000;
+  std::vector<uint64_t> rids;
+  for (int i = 0; i < asked; ++i) rids.push_back(greedy.send(range(f.id, 0, 65536)));
+  // Everyone else is served meanwhile.
+  wire_client other(d.endpoint());
+  EXPECT_EQ(code(other.call(schema::ping_request{})), "ok");
+  auto r = other.call(range(f.id, 0, 65536));
+  EXPECT_EQ(code(r), "ok") << describe(r);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int ok = 0, busy = 0;
+  for (auto rid : rids) {
+    auto c = code(greedy.receive(rid));
+    ok += c == "ok";
+    busy += c == "busy";
+  }
+  EXPECT_EQ(ok + busy, asked);
+  EXPECT_GT(busy, 0);
+  EXPECT_GT(ok, 0);
+  // Read, the quota is back.
+  EXPECT_EQ(code(greedy.call(range(f.id, 0, 65536))), "ok");
+}
+
 TEST(Download, OffsetEqualToTheSizeIsEmptyWithEofAndBeyondIsOutOfRange) {
   depotd_process d;
   wire_client c(d.endpoint());

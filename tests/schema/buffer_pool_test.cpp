@@ -47,5 +47,21 @@ TEST(BufferPool, BuffersOutliveTheirPoolAndComeBackFromOtherThreads) {
   EXPECT_EQ(kept.size(), 10u);  // freed normally later (ASan checks)
 }
 
+TEST(Buffer, KeepingHoldsTheExtraOwnerUntilTheLastCopyGoes) {
+  auto extra = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = extra;
+  buffer b = buffer::copy_of("payload");
+  buffer kept = b.keeping(std::move(extra));
+  EXPECT_EQ(kept.view(), "payload");
+  EXPECT_EQ(kept.data(), b.data());  // the same bytes, not a copy
+  b = buffer{};
+  buffer copy = kept;
+  kept = buffer{};
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(copy.view(), "payload");
+  copy = buffer{};
+  EXPECT_TRUE(watch.expired());
+}
+
 }  // namespace
 }  // namespace depot::schema

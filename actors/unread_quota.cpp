@@ -1,0 +1,51 @@
+#include "actors/unread_quota.hpp"
+
+namespace depot::actors {
+
+// One charge: gives its bytes back when the payload holding it is freed
+// (by ZeroMQ, once the reply is written to the socket, or when dropped).
+struct unread_quota::charged {
+  charged(std::shared_ptr<account> a, uint64_t n) : acct(std::move(a)), n(n) {}
+  charged(const charged&) = delete;
+  charged& operator=(const charged&) = delete;
+  ~charged() { acct->bytes.fetch_sub(n, std::memory_order_relaxed); }
+  std::shared_ptr<account> acct;
+  uint64_t n;
+};
+
+std::shared_ptr<const void> unread_quota::charge(const std::string& client, uint64_t n) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto& slot = accounts_[client];
+  auto acct = slot.lock();
+  if (!acct) {
+    acct = std::make_shared<account>();
+    slot = acct;
+  }
+  uint64_t now = acct->bytes.load(std::memory_order_relaxed);
+  if (now > 0 && now + n > per_client_) return nullptr;
+  acct->bytes.fetch_add(n, std::memory_order_relaxed);
+  // An account lives as long as its charges; forget the ones gone by.
+  if (accounts_.size() > swept_at_) {
+    for (auto i = accounts_.begin(); i != accounts_.end();)
+      i = i->second.expired() ? accounts_.erase(i) : std::next(i);
+    swept_at_ = std::max<size_t>(64, 2 * accounts_.size());
+  }
+  return std::make_shared<charged>(std::move(acct), n);
+}
+
+uint64_t unread_quota::unread(const std::string& client) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto i = accounts_.find(client);
+  if (i == accounts_.end()) return 0;
+  auto acct = i->second.lock();
+  return acct ? acct->bytes.load(std::memory_order_relaxed) : 0;
+}
+
+size_t unread_quota::clients() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  size_t n = 0;
+  for (auto& [client, a] : accounts_) n += !a.expired();
+  return n;
+}
+
+}  // namespace depot::actors
