@@ -15,11 +15,12 @@ void answer(const context& ctx, const origin& o, schema::reply_body body) {
 template <class Answer, class Atom, class... Ts>
 void to_upload(const context& ctx, const origin& o, const std::string& token,
                Answer finished, Atom atom, Ts&&... xs) {
-  auto to = ctx.uploads->find(token);
-  if (to.actor) {
-    caf::anon_send(to.actor, atom, o, std::forward<Ts>(xs)...);
-  } else if (to.finished) {
-    answer(ctx, o, finished(*to.finished));
+  auto [delivered, record] = ctx.uploads->deliver(token, [&](const caf::actor& a) {
+    caf::anon_send(a, atom, o, std::forward<Ts>(xs)...);
+  });
+  if (delivered) return;
+  if (record) {
+    answer(ctx, o, finished(*record));
   } else {
     answer(ctx, o, schema::error_reply{schema::errc::unknown_upload, "no upload " + token,
                                        std::nullopt});

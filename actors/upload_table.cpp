@@ -46,15 +46,9 @@ bool upload_table::insert(const std::string& token, caf::actor a) {
 }
 
 upload_table::found upload_table::find(const std::string& token) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  auto now = now_();
-  if (auto i = active_.find(token); i != active_.end()) {
-    i->second.last_request = now;
-    return {i->second.actor, nullptr};
-  }
-  auto i = finished_.find(token);
-  if (i == finished_.end() || i->second.expires <= now) return {};
-  return {caf::actor{}, i->second.record};
+  found out;
+  out.finished = deliver(token, [&](const caf::actor& a) { out.actor = a; }).second;
+  return out;
 }
 
 std::vector<caf::actor> upload_table::idle(std::chrono::milliseconds idle) {

@@ -74,6 +74,26 @@ class upload_table {
   };
   found find(const std::string& token);
 
+  /// As find(), but an upload in progress gets `deliver(actor)` called
+  /// under the table's lock, so it cannot finish or be withdrawn between
+  /// the look-up and the delivery: what is delivered is in its mailbox
+  /// before it starts to drain, and gets answered. Returns whether it was
+  /// delivered, else the record of a finished upload (null if unknown).
+  template <class Deliver>
+  std::pair<bool, std::shared_ptr<const finished_upload>> deliver(
+      const std::string& token, Deliver&& deliver) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto now = now_();
+    if (auto i = active_.find(token); i != active_.end()) {
+      i->second.last_request = now;
+      deliver(i->second.actor);
+      return {true, nullptr};
+    }
+    auto i = finished_.find(token);
+    if (i == finished_.end() || i->second.expires <= now) return {false, nullptr};
+    return {false, i->second.record};
+  }
+
   /// Assemblers of uploads in progress that no request has named for
   /// `idle` or longer.
   std::vector<caf::actor> idle(std::chrono::milliseconds idle);
