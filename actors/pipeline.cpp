@@ -38,7 +38,7 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
       [&sys] { return sys.clock().now(); });
   const auto& l = ctx_->lim;
   ctx_->unread = std::make_shared<unread_quota>(
-      l.unread_max > 0 ? l.unread_max : 4 * l.window * l.chunk_max);
+      l.unread_max > 0 ? l.unread_max : 64 * l.chunk_max);
   // The actors hold the context; it is complete before any of them runs
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;

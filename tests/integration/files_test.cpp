@@ -58,8 +58,8 @@ TEST(Download, RangesReturnTheRightBytesAndEof) {
 }
 
 TEST(Download, AClientThatDoesNotReadGetsBusyInsteadOfMoreBytesQueued) {
-  // Quota: 4 × window × chunk_max = 512 KiB unwritten per client.
-  depotd_process d({"--chunk-max", "65536", "--window", "2"});
+  // Quota: 64 × chunk_max = 4 MiB unwritten per client.
+  depotd_process d({"--chunk-max", "65536"});
   wire_client greedy(d.endpoint());
   auto f = store_content(greedy, random_bytes(65536, 5));
   // 3,000 × 64 KiB asked for, none read yet: ~190 MiB, far more than this
