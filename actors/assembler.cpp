@@ -255,13 +255,6 @@ void advance(self_ptr self) {
   }
 }
 
-// What the ack of `seq` reported, for the recent ones; else the total now.
-uint64_t acked_total(const assembler_state& st, uint64_t seq) {
-  for (auto& [s, total] : st.acked)
-    if (s == seq) return total;
-  return st.received;
-}
-
 pending_chunk* find_pending(assembler_state& st, uint64_t seq) {
   for (auto& p : st.pending)
     if (p.seq == seq) return &p;
@@ -392,7 +385,7 @@ void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
       p->waiters.push_back(o);
       return;
     }
-    send_reply(self, o, schema::chunk_reply{st.token, c.seq, acked_total(st, c.seq)});
+    send_reply(self, o, schema::chunk_reply{st.token, c.seq, acked_total(st.acked, c.seq, st.received)});
     return;
   }
   if (c.seq > st.next || st.now != phase::receiving) {

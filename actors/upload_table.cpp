@@ -10,9 +10,7 @@ schema::reply_body finished_upload::chunk_reply(const std::string& token,
                                last_seq + 1};
   // A retry of an earlier chunk: acknowledged again as before, where that
   // ack is still known.
-  for (auto& [s, total] : acked)
-    if (s == seq) return schema::chunk_reply{token, seq, total};
-  return schema::chunk_reply{token, seq, received};
+  return schema::chunk_reply{token, seq, acked_total(acked, seq, received)};
 }
 
 schema::reply_body finished_upload::status_reply(const std::string& token) const {

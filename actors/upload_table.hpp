@@ -36,6 +36,15 @@
 
 namespace depot::actors {
 
+/// What the ack of chunk `seq` reported, if it is among the recent `acked`
+/// (seq, received then); else `otherwise`.
+template <class Acks>
+uint64_t acked_total(const Acks& acked, uint64_t seq, uint64_t otherwise) {
+  for (auto& [s, total] : acked)
+    if (s == seq) return total;
+  return otherwise;
+}
+
 /// What a finished upload still answers, without its actor.
 struct finished_upload {
   uint64_t last_seq = 0;
