@@ -129,7 +129,8 @@ struct options {
   /// Uploads and downloads: how many times in a row a timed-out step is
   /// retried on a fresh socket (a new routing id) before the call fails.
   unsigned retries = 3;
-  /// Downloads: how many range requests are kept in flight.
+  /// Downloads: how many range requests are kept in flight (1 to 64: depotd
+  /// answers `busy` to a client with more than 64 ranges unwritten).
   unsigned download_depth = 8;
   /// Largest frame accepted from the server (ZMQ_MAXMSGSIZE, plus room for
   /// headers); download ranges and upload chunks are cut to it.

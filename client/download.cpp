@@ -24,7 +24,7 @@ class fetcher {
       : rq_(rq),
         meta_(meta),
         range_(std::max<uint64_t>(range, 1)),
-        depth_(std::max(rq.opts().download_depth, 1u)),
+        depth_(std::clamp(rq.opts().download_depth, 1u, 64u)),
         out_(out),
         opts_(opts) {}
 
