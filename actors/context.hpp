@@ -32,9 +32,6 @@ struct limits {
   uint64_t ram_threshold = uint64_t{4} << 20;       ///< per upload; beyond it, staging file
   uint64_t max_uploads = 10000;              ///< uploads in progress
   uint64_t max_finished = 300000;            ///< finished uploads answering retries
-  /// Download bytes a client may leave unread (0: 64 × chunk_max, so a
-  /// client with up to 64 ranges in flight never meets it).
-  uint64_t unread_max = 0;
   std::string server_name = "depotd/0.1";
 };
 

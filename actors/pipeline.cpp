@@ -33,12 +33,11 @@ pipeline::pipeline(caf::actor_system& sys, limits lim,
   ctx_->store = std::move(store);
   ctx_->sink = sink;
   ctx_->budget = std::make_shared<memory_budget>(ctx_->lim.memory_budget);
-  ctx_->uploads = std::make_shared<upload_table>(
-      ctx_->lim.max_uploads, ctx_->lim.max_finished, ctx_->lim.completion_linger,
-      [&sys] { return sys.clock().now(); });
   const auto& l = ctx_->lim;
-  ctx_->unread = std::make_shared<unread_quota>(
-      l.unread_max > 0 ? l.unread_max : 64 * l.chunk_max);
+  ctx_->uploads = std::make_shared<upload_table>(
+      l.max_uploads, l.max_finished, l.completion_linger, [&sys] { return sys.clock().now(); });
+  // A client with up to 64 ranges in flight never meets its quota.
+  ctx_->unread = std::make_shared<unread_quota>(64 * l.chunk_max);
   // The actors hold the context; it is complete before any of them runs
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;
