@@ -56,6 +56,7 @@ struct options {
   std::string summary_path;
   std::string perf_path;
   std::string log_level = "warn";
+  bool keep = false;
   std::vector<std::string> depotd_flags;
 };
 
@@ -77,7 +78,7 @@ void install_signal_handlers() {
 // A directory made with mkdtemp and removed with everything in it.
 class temp_dir {
  public:
-  explicit temp_dir(const std::string& base) {
+  temp_dir(const std::string& base, bool keep) : keep_(keep) {
     std::string pattern = base + "/depot-bench-XXXXXX";
     if (!::mkdtemp(pattern.data()))
       throw std::runtime_error("cannot create a temp dir under " + base);
@@ -85,13 +86,14 @@ class temp_dir {
   }
   ~temp_dir() {
     std::error_code ec;
-    fs::remove_all(path_, ec);
+    if (!keep_) fs::remove_all(path_, ec);
   }
   temp_dir(const temp_dir&) = delete;
   temp_dir& operator=(const temp_dir&) = delete;
   const std::string& path() const { return path_; }
 
  private:
+  bool keep_;
   std::string path_;
 };
 
@@ -322,7 +324,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
     progress("depotd stopped: " + f.upload_stop);
   }
   std::error_code ec;
-  fs::remove_all(root, ec);
+  if (!o.keep) fs::remove_all(root, ec);
 
   if (!skipped(o, "rss")) {
     const std::string root2 = dir + "/root-rss";
@@ -349,7 +351,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
       f.warnings.push_back("depotd's log (RSS test, end):\n" +
                            depotd.log_tail(1500));
     progress("depotd stopped: " + f.rss_stop);
-    fs::remove_all(root2, ec);
+    if (!o.keep) fs::remove_all(root2, ec);
   }
 }
 
@@ -594,6 +596,10 @@ int run(int argc, char** argv) {
       "--perf-record", o.perf_path,
       "run `perf record -e cpu-clock` on depotd during the timed large upload, "
       "writing this file");
+  app.add_flag("--keep", o.keep,
+               "leave every file in place (for runs in a row: on an ext4 without "
+               "a journal, freeing many inodes slows the creates after it for "
+               "minutes; see README.md)");
   app.add_option("depotd_flags", o.depotd_flags,
                  "extra depotd flags (after --)");
   try {
@@ -622,7 +628,7 @@ int run(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   install_signal_handlers();
 
-  temp_dir dir(o.dir);
+  temp_dir dir(o.dir, o.keep);
   print_machine(o, dir.path());
   std::cout.flush();
   figures f;

@@ -503,10 +503,26 @@ void posix_store::recover_instance(const std::string& name) {
       name, rolled_back, removed);
 }
 
+// ROOT/ab and ROOT/ab/cd as indexes into the synced_ bitmaps.
+std::pair<size_t, size_t> shard_indexes(const std::string& id) {
+  size_t i1 = base62_value(id[0]) * 62 + base62_value(id[1]);
+  size_t i2 = i1 * 62 * 62 + base62_value(id[2]) * 62 + base62_value(id[3]);
+  return {i1, i2};
+}
+
+// Shard directories are never removed, so one known durable needs no mkdir.
 caf::error posix_store::ensure_dirs(const std::string& id) {
+  auto [i1, i2] = shard_indexes(id);
+  bool l1_known;
+  {
+    std::lock_guard<std::mutex> guard{dirs_mutex_};
+    if (synced_l2_[i2]) return {};
+    l1_known = synced_l1_[i1];
+  }
   std::string l1 = root_ + "/" + id.substr(0, 2);
   std::string l2 = l1 + "/" + id.substr(2, 2);
   for (auto* dir : {&l1, &l2}) {
+    if (dir == &l1 && l1_known) continue;
     int err = fs_->mkdir(*dir);
     if (err && err != EEXIST) return io_failure(err, "mkdir", *dir);
   }
@@ -517,8 +533,7 @@ caf::error posix_store::ensure_dirs(const std::string& id) {
 // process flushes the parents of a shard once, the first time it commits
 // there, whoever created it.
 caf::error posix_store::sync_new_dirs(const std::string& id, bool already_flushed) {
-  size_t i1 = base62_value(id[0]) * 62 + base62_value(id[1]);
-  size_t i2 = i1 * 62 * 62 + base62_value(id[2]) * 62 + base62_value(id[3]);
+  auto [i1, i2] = shard_indexes(id);
   bool l1_synced;
   {
     std::lock_guard<std::mutex> guard{dirs_mutex_};
@@ -661,16 +676,24 @@ void posix_store::place(group& g, const caf::error& barrier_failure) {
 std::vector<expected<commit_result>> posix_store::settle(
     group& g, const caf::error& barrier_failure) {
   auto& b = static_cast<batch&>(g);
+  // A fresh claim's references are ours and those of the batch's uploads
+  // that joined it; when none did, it has one, known without a listing.
+  std::map<std::string, size_t> placed_at;
+  for (auto& it : b.items)
+    if (it->placed) ++placed_at[it->placed->id];
   for (auto& it : b.items) {
     if (!it->placed) continue;
     auto& pl = *it->placed;
+    bool alone = pl.how == placed::stored && placed_at[pl.id] == 1;
     caf::error err = b.whole_fs ? barrier_failure : caf::error{};
     if (!err && !b.whole_fs) {
       auto p = paths_of(pl.id);
       if (int e = fs_->sync_dir(p.dir)) err = io_failure(e, "fsync", p.dir);
     }
     if (!err) err = sync_new_dirs(pl.id, b.whole_fs);
-    expected<file_meta> file = err ? expected<file_meta>{err} : describe(pl.id, pl.meta);
+    expected<file_meta> file = err     ? expected<file_meta>{err}
+                               : alone ? to_file_meta(pl.id, pl.meta, 1)
+                                       : describe(pl.id, pl.meta);
     // Past journal_end a crash leaves the file stored: only then is it
     // ours to acknowledge.
     if (file) err = journal_end(pl.op);

@@ -636,6 +636,48 @@ TEST(PosixStoreGroupCommit, ABatchSharesTwoFlushesAndAnswersEachUpload) {
   EXPECT_EQ(results[8]->file.refs, 2u);
 }
 
+TEST(PosixStoreGroupCommit, AFreshFileIsCountedWithoutListingItsDirectory) {
+  test::temp_dir dir;
+  auto fsys = std::make_shared<fault_fs>(posix_file_system());
+  auto s = open_store(dir.path(), fsys);
+  std::vector<commit_request> batch;
+  batch.push_back(staged(*s, "shared", "first"));
+  batch.push_back(staged(*s, "alone one", "a"));
+  batch.push_back(staged(*s, "alone two", "b"));
+  batch.push_back(staged(*s, "shared", "second"));  // joins the first
+  int lists_before = fsys->calls(fs_op::list_dir);
+  auto results = s->commit_batch(std::move(batch));
+  for (auto& r : results) ASSERT_OK(r);
+  // Only the shared id's directory is listed, once for each of its uploads.
+  EXPECT_EQ(fsys->calls(fs_op::list_dir) - lists_before, 2);
+  EXPECT_EQ(results[0]->file.refs, 2u);
+  EXPECT_EQ(results[3]->file.refs, 2u);
+  EXPECT_TRUE(results[3]->dedup);
+  EXPECT_EQ(results[1]->file.refs, 1u);
+  EXPECT_EQ(results[2]->file.refs, 1u);
+  auto st = s->stat(results[1]->file.id);
+  ASSERT_OK(st);
+  EXPECT_EQ(st->refs, 1u);
+}
+
+TEST(PosixStore, AShardDirectoryKnownDurableIsNotMadeAgain) {
+  test::temp_dir dir;
+  auto fsys = std::make_shared<fault_fs>(posix_file_system());
+  auto s = open_store(dir.path(), fsys);
+  ASSERT_OK(put(*s, "same bytes"));
+  int mkdirs = fsys->calls(fs_op::mkdir);
+  auto again = put(*s, "same bytes", "b.txt");  // same id, same shard
+  ASSERT_OK(again);
+  EXPECT_EQ(fsys->calls(fs_op::mkdir), mkdirs);
+  EXPECT_EQ(again->file.refs, 2u);
+  // A reopened store knows nothing yet and makes sure of them again.
+  s.reset();
+  s = open_store(dir.path(), fsys);
+  mkdirs = fsys->calls(fs_op::mkdir);
+  ASSERT_OK(put(*s, "same bytes", "c.txt"));
+  EXPECT_GT(fsys->calls(fs_op::mkdir), mkdirs);
+}
+
 TEST(PosixStoreGroupCommit, OneFailedUploadDoesNotFailTheOthers) {
   test::temp_dir dir;
   auto fsys = std::make_shared<fault_fs>(posix_file_system());
