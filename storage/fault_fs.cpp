@@ -164,6 +164,11 @@ int fault_fs::rename(const std::string& from, const std::string& to) {
   return base_->rename(from, to);
 }
 
+int fault_fs::rename_exclusive(const std::string& from, const std::string& to) {
+  if (int err = check(fs_op::rename, to)) return err;
+  return base_->rename_exclusive(from, to);
+}
+
 int fault_fs::try_lock(const std::string& path, bool create,
                        std::unique_ptr<file_lock>* out) {
   if (int err = check(fs_op::lock, path)) return err;

@@ -71,6 +71,7 @@ class fault_fs final : public file_system {
                std::vector<std::string>* names) override;
   int stat(const std::string& path, file_status* out) override;
   int rename(const std::string& from, const std::string& to) override;
+  int rename_exclusive(const std::string& from, const std::string& to) override;
   int try_lock(const std::string& path, bool create,
                std::unique_ptr<file_lock>* out) override;
 

@@ -85,6 +85,10 @@ class file_system {
   virtual int stat(const std::string& path, file_status* out) = 0;
   /// rename(2).
   virtual int rename(const std::string& from, const std::string& to) = 0;
+  /// Moves `from` to `to` unless `to` exists (EEXIST, nothing moved):
+  /// renameat2 with RENAME_NOREPLACE, or link and unlink where the file
+  /// system lacks it.
+  virtual int rename_exclusive(const std::string& from, const std::string& to) = 0;
   /// Takes an exclusive flock on `path` without waiting: EWOULDBLOCK while
   /// another open file description holds it. With `create`, a missing file
   /// is created; without, it is ENOENT.

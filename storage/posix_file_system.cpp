@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "storage/file_system.hpp"
@@ -191,6 +192,16 @@ class posix_fs final : public file_system {
 
   int rename(const std::string& from, const std::string& to) override {
     return retry_eintr(::rename(from.c_str(), to.c_str()));
+  }
+
+  int rename_exclusive(const std::string& from, const std::string& to) override {
+    int err = retry_eintr(
+        ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE));
+    if (err != EINVAL && err != ENOSYS) return err;
+    // No RENAME_NOREPLACE here: link(2) refuses an existing name too.
+    if ((err = retry_eintr(::link(from.c_str(), to.c_str())))) return err;
+    ::unlink(from.c_str());
+    return 0;
   }
 
   int try_lock(const std::string& path, bool create,

@@ -150,7 +150,7 @@ class posix_staging final : public staging_file {
 
   ~posix_staging() override {
     if (file_) file_->close();
-    fs_->unlink(path_);
+    if (!moved_) fs_->unlink(path_);
   }
 
   caf::error append(const std::byte* data, size_t size) override {
@@ -184,9 +184,17 @@ class posix_staging final : public staging_file {
 
   const std::string& path() const { return path_; }
 
+  // Puts the staged bytes at `to` unless it exists (EEXIST, still staged).
+  int move_to(const std::string& to) {
+    int err = fs_->rename_exclusive(path_, to);
+    moved_ = err == 0;
+    return err;
+  }
+
  private:
   std::shared_ptr<file_system> fs_;
   std::string path_;
+  bool moved_ = false;
   std::unique_ptr<writable_file> file_;
   uint64_t size_ = 0;
   uint64_t written_back_ = 0;
@@ -221,11 +229,22 @@ class posix_reader final : public object_reader {
 
 // Removes a temp file when the scope ends.
 struct temp_guard {
+  temp_guard(file_system* f, std::string p) : fs(f), path(std::move(p)) {}
+  temp_guard(const temp_guard&) = delete;
+  temp_guard& operator=(const temp_guard&) = delete;
+  ~temp_guard() {
+    if (!moved) fs->unlink(path);
+  }
+  // Renames the file to `to` unless it exists (EEXIST, nothing moved).
+  int move_to(const std::string& to) {
+    int err = fs->rename_exclusive(path, to);
+    moved = err == 0;
+    return err;
+  }
+
   file_system* fs;
   std::string path;
-  ~temp_guard() {
-    if (!path.empty()) fs->unlink(path);
-  }
+  bool moved = false;
 };
 
 class posix_store final : public store {
@@ -289,11 +308,13 @@ class posix_store final : public store {
     return instance_dir_ + "/" + prefix + std::to_string(++counter_);
   }
 
-  expected<placement> place(const std::string& id, const std::string& data_temp,
-                            const std::string& meta_temp, const stored_meta& m);
-  expected<placement> claim(const std::string& id, const std::string& data_temp,
-                            const std::string& meta_temp, const stored_meta& m);
-  expected<placement> join(const std::string& id, const std::string& data_temp,
+  // The staged bytes and metadata are renamed into place where they are
+  // used last, else linked (and removed with their temp names later).
+  expected<placement> place(const std::string& id, posix_staging& data,
+                            temp_guard& meta_temp, const stored_meta& m);
+  expected<placement> claim(const std::string& id, posix_staging& data,
+                            temp_guard& meta_temp, const stored_meta& m);
+  expected<placement> join(const std::string& id, posix_staging& data,
                            const std::string& meta_temp, const stored_meta& existing);
   expected<std::pair<uint64_t, std::string>> add_ref(const std::string& id,
                                                      const std::string& gen,
@@ -640,7 +661,7 @@ std::unique_ptr<store::group> posix_store::stage(std::vector<commit_request> req
     if ((it->err = it->staging->finish(!b->whole_fs))) continue;
     it->meta = {it->info.name, it->staging->size(), to_hex(it->info.sha256),
                 it->info.mime, it->info.created_ms, random_hex(16)};
-    it->meta_temp.emplace(temp_guard{fs_.get(), next_name("m.")});
+    it->meta_temp.emplace(fs_.get(), next_name("m."));
     it->err = write_small(it->meta_temp->path, encode_meta(it->meta), !b->whole_fs);
   }
   return b;
@@ -658,7 +679,7 @@ void posix_store::place(group& g, const caf::error& barrier_failure) {
     }
     for (uint32_t k = 0; k < opts_.max_candidates && !it->placed && !it->err; ++k) {
       std::string id = candidate_id(it->info.sha256, k, opts_.id_bits);
-      auto r = place(id, it->staging->path(), it->meta_temp->path, it->meta);
+      auto r = place(id, *it->staging, *it->meta_temp, it->meta);
       if (!r)
         it->err = r.error();
       else if (r->how != placed::collision)
@@ -736,14 +757,14 @@ void posix_store::roll_back(const placement& pl) {
 }
 
 expected<posix_store::placement> posix_store::place(const std::string& id,
-                                                    const std::string& data_temp,
-                                                    const std::string& meta_temp,
+                                                    posix_staging& data,
+                                                    temp_guard& meta_temp,
                                                     const stored_meta& m) {
   // The candidate is tried again when it changed under us (deleted between
   // our look and our claim); each retry means another process made
   // progress, so this ends in practice; the bound is a safety net.
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    auto r = claim(id, data_temp, meta_temp, m);
+    auto r = claim(id, data, meta_temp, m);
     if (!r || r->how != placed::retry) return r;
   }
   return make_error(errc::busy, "id " + id + " keeps changing; retry");
@@ -765,29 +786,29 @@ expected<std::pair<uint64_t, std::string>> posix_store::add_ref(
 }
 
 expected<posix_store::placement> posix_store::claim(const std::string& id,
-                                                    const std::string& data_temp,
-                                                    const std::string& meta_temp,
+                                                    posix_staging& data,
+                                                    temp_guard& meta_temp,
                                                     const stored_meta& m) {
   if (auto err = ensure_dirs(id)) return err;
   auto p = paths_of(id);
   // Our reference exists before our claim, so that nobody ever sees this
   // incarnation with no references while we are still working on it.
-  auto ref = add_ref(id, m.gen, meta_temp);
+  auto ref = add_ref(id, m.gen, meta_temp.path);
   if (!ref) return ref.error();
   placement pl{placed::stored, id, m, ref->first, ref->second, {}};
-  int err = fs_->link(meta_temp, p.meta());
+  int err = meta_temp.move_to(p.meta());
   if (err == 0) {
     // The id is ours. Content ⇒ metadata always holds: the bytes go last.
-    err = fs_->link(data_temp, p.content());
+    err = data.move_to(p.content());
     if (err && err != EEXIST) {
       roll_back(pl);
-      return io_failure(err, "link", p.content());
+      return io_failure(err, "rename", p.content());
     }
     return pl;
   }
   if (err != EEXIST) {
     roll_back(pl);
-    return io_failure(err, "link", p.meta());
+    return io_failure(err, "rename", p.meta());
   }
   // Someone holds the id; our reference carries a generation that never
   // became visible, so it counts for nothing and just goes.
@@ -799,11 +820,11 @@ expected<posix_store::placement> posix_store::claim(const std::string& id,
   if (err == ENOENT) return outcome(placed::retry);  // deleted meanwhile
   if (err) return io_failure(err, "read", p.meta());
   if (existing.sha256 != m.sha256) return outcome(placed::collision);
-  return join(id, data_temp, meta_temp, existing);
+  return join(id, data, meta_temp.path, existing);
 }
 
 expected<posix_store::placement> posix_store::join(const std::string& id,
-                                                   const std::string& data_temp,
+                                                   posix_staging& data,
                                                    const std::string& meta_temp,
                                                    const stored_meta& existing) {
   auto p = paths_of(id);
@@ -828,10 +849,10 @@ expected<posix_store::placement> posix_store::join(const std::string& id,
     return io_failure(err, "read", p.meta());
   }
   // The claimer may not have linked the bytes yet; ours are the same.
-  err = fs_->link(data_temp, p.content());
+  err = data.move_to(p.content());
   if (err && err != EEXIST) {
     roll_back(pl);
-    return io_failure(err, "link", p.content());
+    return io_failure(err, "rename", p.content());
   }
   return pl;
 }

@@ -660,6 +660,52 @@ TEST(PosixStoreGroupCommit, AFreshFileIsCountedWithoutListingItsDirectory) {
   EXPECT_EQ(st->refs, 1u);
 }
 
+TEST(PosixStore, AFreshFileIsRenamedIntoPlaceNotLinkedAndUnlinked) {
+  test::temp_dir dir;
+  auto fsys = std::make_shared<fault_fs>(posix_file_system());
+  auto s = open_store(dir.path(), fsys);
+  int links = fsys->calls(fs_op::link), unlinks = fsys->calls(fs_op::unlink);
+  int renames = fsys->calls(fs_op::rename);
+  auto r = put(*s, "moved, not copied");
+  ASSERT_OK(r);
+  // Its reference is the one link; bytes and metadata are renamed.
+  EXPECT_EQ(fsys->calls(fs_op::link) - links, 1);
+  EXPECT_EQ(fsys->calls(fs_op::rename) - renames, 2);
+  EXPECT_EQ(fsys->calls(fs_op::unlink) - unlinks, 0);
+  EXPECT_EQ(staging_files(dir.path()), 0u);
+  EXPECT_EQ(get(*s, r->file.id), "moved, not copied");
+  // A dedup renames nothing: its staged copies go, with the reference its
+  // lost claim had taken.
+  unlinks = fsys->calls(fs_op::unlink);
+  auto again = put(*s, "moved, not copied", "b.txt");
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->dedup);
+  EXPECT_EQ(fsys->calls(fs_op::unlink) - unlinks, 3);
+  EXPECT_EQ(staging_files(dir.path()), 0u);
+}
+
+TEST(PosixFileSystem, RenameExclusiveRefusesAnExistingName) {
+  test::temp_dir dir;
+  auto fsys = posix_file_system();
+  std::string a = dir.path() + "/a", b = dir.path() + "/b", c = dir.path() + "/c";
+  for (auto* p : {&a, &b}) {
+    std::unique_ptr<writable_file> f;
+    ASSERT_EQ(fsys->create_exclusive(*p, false, &f), 0);
+    ASSERT_EQ(f->append(p->data(), p->size()), 0);
+    ASSERT_EQ(f->close(), 0);
+  }
+  EXPECT_EQ(fsys->rename_exclusive(a, b), EEXIST);
+  std::string bytes;
+  ASSERT_EQ(fsys->read_small(b, 100, &bytes), 0);
+  EXPECT_EQ(bytes, b);  // untouched
+  ASSERT_EQ(fsys->read_small(a, 100, &bytes), 0);  // still there
+  EXPECT_EQ(fsys->rename_exclusive(a, c), 0);
+  ASSERT_EQ(fsys->read_small(c, 100, &bytes), 0);
+  EXPECT_EQ(bytes, a);
+  file_status st;
+  EXPECT_EQ(fsys->stat(a, &st), ENOENT);
+}
+
 TEST(PosixStore, AShardDirectoryKnownDurableIsNotMadeAgain) {
   test::temp_dir dir;
   auto fsys = std::make_shared<fault_fs>(posix_file_system());
