@@ -191,8 +191,14 @@ void commit(self_ptr self, content_digest& content) {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());
+  // Uploads held in RAM share the first namer, whose group commits grow
+  // with the load (one barrier for all of a batch); streamed ones take the
+  // others, so that a big file's flush never holds the small ones back.
   auto& namers = st.ctx->namers;
-  auto namer = namers[std::hash<std::string>{}(st.token) % namers.size()];
+  size_t lane = 0;
+  if (st.streaming && namers.size() > 1)
+    lane = 1 + std::hash<std::string>{}(st.token) % (namers.size() - 1);
+  auto namer = namers[lane];
   self->request(namer, caf::infinite, commit_atom::value, std::move(order))
       .then(
           [self](storage::commit_result& r) {

@@ -10,6 +10,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "actors/assembler.hpp"
@@ -33,6 +34,7 @@ struct flags {
   std::optional<unsigned> id_bits;
   uint32_t max_candidates = 16;
   size_t threads = 0;
+  size_t namers = 2;
   std::string log_level = "info";
 };
 
@@ -76,7 +78,14 @@ int parse(int argc, char** argv, flags& f) {
                  "naming candidates tried before name_exhausted")
       ->capture_default_str()
       ->check(CLI::Range(uint32_t{16}, uint32_t{1024}));
-  app.add_option("--threads", f.threads, "actor scheduler threads (default: max(cores, 4))");
+  app.add_option("--namers", f.namers,
+                 "commit lanes: the first group-commits uploads held in RAM, the "
+                 "others share those streamed to disk (past --ram-threshold)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{64}));
+  app.add_option("--threads", f.threads,
+                 "actor scheduler threads (default: the cores; blocking work has "
+                 "threads of its own)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -136,7 +145,11 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
-  if (f.threads > 0) cfg.set("scheduler.max-threads", f.threads);
+  // CAF's default, max(cores, 4), only adds wake-ups on a small machine:
+  // nothing on the scheduler blocks.
+  size_t threads = f.threads > 0 ? f.threads
+                                 : std::max<size_t>(2, std::thread::hardware_concurrency());
+  cfg.set("scheduler.max-threads", threads);
   caf::actor_system sys{cfg};
 
   depot::actors::pipeline* route = nullptr;
@@ -147,7 +160,9 @@ int main(int argc, char** argv) {
       sopts, [&route](const depot::transport::peer& p, depot::schema::request r) {
         route->handle(p, std::move(r));
       }};
-  depot::actors::pipeline pipe{sys, lim, *store, &server};
+  depot::actors::pipeline_options popts;
+  popts.namers = f.namers;
+  depot::actors::pipeline pipe{sys, lim, *store, &server, popts};
   route = &pipe;
   if (auto err = server.bind()) {
     spdlog::error("{}", depot::schema::message_of(err));
@@ -158,9 +173,9 @@ int main(int argc, char** argv) {
   for (auto& e : server.endpoints()) endpoints += (endpoints.empty() ? "" : " ") + e;
   spdlog::info(
       "depotd serving on {} | root {} | chunk_max {} window {} max_file_size {} "
-      "idle_timeout {}s memory_budget {} ram_threshold {}{}",
+      "idle_timeout {}s memory_budget {} ram_threshold {} threads {} namers {}{}",
       endpoints, f.root, lim.chunk_max, lim.window, lim.max_file_size, f.idle_timeout,
-      lim.memory_budget, lim.ram_threshold,
+      lim.memory_budget, lim.ram_threshold, threads, f.namers,
       f.id_bits ? " id_bits " + std::to_string(*f.id_bits) + " (TESTING ONLY)" : "");
 
   std::thread io{[&server] { server.run(); }};

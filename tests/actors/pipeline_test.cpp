@@ -98,13 +98,13 @@ limits small_limits() {
 
 class Pipeline : public ::testing::Test {
  protected:
-  void start(limits lim = small_limits(), std::optional<unsigned> bits = std::nullopt) {
+  void start(limits lim = small_limits(), std::optional<unsigned> bits = std::nullopt,
+             pipeline_options opts = {1, 1, 1, false}) {
     fsys = std::make_shared<storage::fault_fs>(storage::posix_file_system());
     auto s = storage::open_posix_store({dir.path(), bits, 16, fsys});
     ASSERT_TRUE(s);
     store = std::make_shared<logging_store>(*s, log);
-    pipe = std::make_unique<pipeline>(sys, lim, store, &sink,
-                                      pipeline_options{1, 1, 1, false});
+    pipe = std::make_unique<pipeline>(sys, lim, store, &sink, opts);
     sched.run();
   }
 
@@ -285,6 +285,28 @@ TEST_F(Pipeline, StreamsPastTheRamThresholdToAStagingFile) {
   ASSERT_TRUE(rd);
   EXPECT_EQ(back, all);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+}
+
+// Lanes: every upload held in RAM goes to the first namer (its batches grow
+// with the load); streamed ones to the others. With the second namer gone,
+// small uploads all still commit and a streamed one cannot.
+TEST_F(Pipeline, UploadsHeldInRamCommitInTheFirstLaneAndStreamedOnesInTheOthers) {
+  start(small_limits(), std::nullopt, pipeline_options{1, 2, 1, false});
+  ASSERT_EQ(pipe->ctx().namers.size(), 2u);
+  caf::anon_send_exit(pipe->ctx().namers[1], caf::exit_reason::user_shutdown);
+  sched.run();
+  for (int i = 0; i < 12; ++i) {
+    auto token = begin({"small" + std::to_string(i), std::nullopt, std::nullopt, std::nullopt});
+    auto r = chunk(token, 0, true, "small upload " + std::to_string(i));
+    EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body)) << i;
+  }
+  auto token = begin({"big.bin", std::nullopt, std::nullopt, std::nullopt});
+  for (uint64_t i = 0; i < 4; ++i) {  // 4000 bytes: past ram_threshold 2048
+    auto r = chunk(token, i, i == 3, std::string(1000, static_cast<char>('k' + i)));
+    if (i < 3) ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
+    else EXPECT_TRUE(std::holds_alternative<schema::error_reply>(r.body));
+  }
+  EXPECT_EQ(listing().size(), 12u);
 }
 
 TEST_F(Pipeline, AnIdleUploadExpiresInVirtualTimeAndFreesItsMemory) {
