@@ -83,9 +83,7 @@ int parse(int argc, char** argv, flags& f) {
                  "others share those streamed to disk (past --ram-threshold)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{64}));
-  app.add_option("--threads", f.threads,
-                 "actor scheduler threads (default: the cores; blocking work has "
-                 "threads of its own)");
+  app.add_option("--threads", f.threads, "actor scheduler threads (default: max(cores, 4))");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -145,10 +143,9 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
-  // CAF's default, max(cores, 4), only adds wake-ups on a small machine:
-  // nothing on the scheduler blocks.
+  // CAF's default: max(cores, 4).
   size_t threads = f.threads > 0 ? f.threads
-                                 : std::max<size_t>(2, std::thread::hardware_concurrency());
+                                 : std::max<size_t>(4, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", threads);
   caf::actor_system sys{cfg};
 
