@@ -3,25 +3,24 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
-#include "schema/buffer_pool.hpp"
 
 namespace depot::actors {
 
 namespace {
 
-// Ranges this large come from the pool; smaller ones are allocated to size.
-constexpr size_t pooled_from = 64 * 1024;
+// Ranges this large are mapped; smaller ones are read into a buffer of
+// their size.
+constexpr size_t mapped_from = 64 * 1024;
 
 }  // namespace
 
 caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
   self->set_default_handler(caf::drop);
-  auto pool = schema::buffer_pool::make(ctx->lim.chunk_max, 32);
   auto answer = [ctx](const origin& o, schema::reply_body body) {
     ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
   };
   return {
-      [ctx, answer, pool](request_atom, const origin& o,
+      [ctx, answer](request_atom, const origin& o,
                           const schema::download_request& r) {
         auto fail = [&](const caf::error& err) {
           answer(o, schema::error_from(o.rid, err).body);
@@ -38,12 +37,14 @@ caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
                                "too many download bytes not yet read by this client; read "
                                "the replies before asking for more",
                                std::nullopt});
+        // Large ranges are the file's own bytes, mapped: ZeroMQ writes them
+        // to the socket straight from the page cache (no copy here); small
+        // ones are cheaper copied than mapped.
         schema::buffer payload;
-        if (want >= pooled_from) {
-          auto block = pool->take();
-          auto got = (*file)->read(r.offset, want, block.data());
-          if (!got) return fail(got.error());
-          payload = std::move(block).seal(*got);
+        if (want >= mapped_from) {
+          auto view = (*file)->view(r.offset, want);
+          if (!view) return fail(view.error());
+          payload = std::move(*view);
         } else {
           std::shared_ptr<std::byte[]> bytes{new std::byte[std::max<uint64_t>(want, 1)]};
           auto got = (*file)->read(r.offset, want, bytes.get());

@@ -39,6 +39,11 @@ class readable_file {
                       size_t* got) = 0;
   /// The file's size when it was opened.
   virtual uint64_t size() const = 0;
+  /// Maps `size` bytes at `offset` (within the file) read-only and loads
+  /// them, so that `*out` points at the file's bytes without a copy and
+  /// keeps the mapping until its last copy goes. A read error is an error
+  /// here, never a SIGBUS later. ENOTSUP where that cannot be had: read_at.
+  virtual int map(uint64_t offset, size_t size, std::shared_ptr<const std::byte>* out) = 0;
 };
 
 /// An exclusive advisory lock, released on destruction.

@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +76,26 @@ class posix_readable final : public readable_file {
   }
 
   uint64_t size() const override { return size_; }
+
+  int map(uint64_t offset, size_t size, std::shared_ptr<const std::byte>* out) override {
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    if (size == 0 || offset + size > size_) return EINVAL;
+    const uint64_t start = offset & ~(page - 1);
+    const size_t length = static_cast<size_t>(offset - start) + size;
+    void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(start));
+    // ENOMEM: past vm.max_map_count (one mapping per range in flight).
+    if (p == MAP_FAILED) return errno == ENODEV || errno == ENOMEM ? ENOTSUP : errno;
+    // MADV_POPULATE_READ (Linux 5.14) reports what a fault would: EFAULT
+    // past the end, EIO, ENOMEM. Older kernels say EINVAL.
+    if (::madvise(p, length, MADV_POPULATE_READ) != 0) {
+      int err = errno;
+      ::munmap(p, length);
+      return err == EINVAL ? ENOTSUP : err == EFAULT ? EIO : err;
+    }
+    std::shared_ptr<void> mapping{p, [length](void* q) { ::munmap(q, length); }};
+    *out = {mapping, static_cast<const std::byte*>(p) + (offset - start)};
+    return 0;
+  }
 
  private:
   int fd_;

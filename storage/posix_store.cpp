@@ -209,20 +209,41 @@ class posix_reader final : public object_reader {
   uint64_t size() const override { return file_->size(); }
 
   expected<size_t> read(uint64_t offset, size_t length, std::byte* out) override {
-    if (offset > size())
-      return make_error(errc::out_of_range, "offset " + std::to_string(offset) +
-                                                " is past the end (" +
-                                                std::to_string(size()) + " bytes)");
-    size_t want = static_cast<size_t>(std::min<uint64_t>(length, size() - offset));
+    auto want = in_range(offset, length);
+    if (!want) return want.error();
     size_t got = 0;
-    if (want > 0) {
-      if (int err = file_->read_at(offset, want, out, &got))
+    if (*want > 0) {
+      if (int err = file_->read_at(offset, *want, out, &got))
         return io_failure(err, "read", path_);
     }
     return got;
   }
 
+  expected<schema::buffer> view(uint64_t offset, size_t length) override {
+    auto want = in_range(offset, length);
+    if (!want) return want.error();
+    if (*want == 0) return schema::buffer{};
+    std::shared_ptr<const std::byte> bytes;
+    int err = file_->map(offset, *want, &bytes);
+    if (err == 0) return schema::buffer{bytes, bytes.get(), *want};
+    if (err != ENOTSUP) return io_failure(err, "map", path_);
+    std::vector<std::byte> copy(*want);
+    auto got = read(offset, *want, copy.data());
+    if (!got) return got.error();
+    copy.resize(*got);
+    return schema::buffer::from_vector(std::move(copy));
+  }
+
  private:
+  // How many of `length` bytes at `offset` there are to read.
+  expected<size_t> in_range(uint64_t offset, size_t length) const {
+    if (offset > size())
+      return make_error(errc::out_of_range, "offset " + std::to_string(offset) +
+                                                " is past the end (" +
+                                                std::to_string(size()) + " bytes)");
+    return static_cast<size_t>(std::min<uint64_t>(length, size() - offset));
+  }
+
   std::unique_ptr<readable_file> file_;
   std::string path_;
 };

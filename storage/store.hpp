@@ -68,6 +68,9 @@ class object_reader {
   /// beyond it: out_of_range.
   virtual schema::expected<size_t> read(uint64_t offset, size_t length,
                                         std::byte* out) = 0;
+  /// The same range as a buffer over the file's bytes in memory: mapped,
+  /// not copied (copied only where the file system cannot map).
+  virtual schema::expected<schema::buffer> view(uint64_t offset, size_t length) = 0;
 };
 
 /// One page of `list`.

@@ -13,6 +13,7 @@
 
 #include "storage/fault_fs.hpp"
 #include "storage/naming.hpp"
+#include "tests/support/content.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace depot::storage {
@@ -199,6 +200,49 @@ TEST(PosixStore, ReadsRangesAndRejectsOffsetsPastTheEnd) {
   EXPECT_EQ(r->bytes, 0u);
   EXPECT_EQ(schema::code_of(s->read(a->file.id, 11, 4, b).error()),
             errc::out_of_range);
+}
+
+// view() gives a range as the file's own bytes, mapped: any offset (pages
+// are 4 KiB, ranges need not be), fewer at the end, empty at the size.
+TEST(PosixStore, ViewsRangesAsMappedBytesAtAnyOffset) {
+  test::temp_dir dir;
+  auto s = open_store(dir.path());
+  auto content = test::random_bytes(3 * 4096 + 123, 7);
+  auto a = put(*s, content);
+  ASSERT_OK(a);
+  auto f = s->open(a->file.id);
+  ASSERT_OK(f);
+  for (auto [offset, length] : std::vector<std::pair<uint64_t, size_t>>{
+           {0, 4096}, {1, 5000}, {4095, 2}, {8192, 100000}, {12000, 1}, {0, 1 << 20}}) {
+    auto v = (*f)->view(offset, length);
+    ASSERT_OK(v);
+    EXPECT_EQ(std::string(v->view()), content.substr(offset, length))
+        << offset << "+" << length;
+  }
+  auto at_end = (*f)->view(content.size(), 10);
+  ASSERT_OK(at_end);
+  EXPECT_TRUE(at_end->empty());
+  auto past = (*f)->view(content.size() + 1, 10);
+  ASSERT_FALSE(past);
+  EXPECT_EQ(schema::code_of(past.error()), errc::out_of_range);
+}
+
+// A download in flight holds a view; the file's last reference going
+// meanwhile changes nothing for it.
+TEST(PosixStore, AViewOutlivesTheDeletionOfItsFile) {
+  test::temp_dir dir;
+  auto s = open_store(dir.path());
+  auto content = test::random_bytes(200000, 8);
+  auto a = put(*s, content);
+  ASSERT_OK(a);
+  auto f = s->open(a->file.id);
+  ASSERT_OK(f);
+  auto v = (*f)->view(70000, 100000);
+  ASSERT_OK(v);
+  f->reset();
+  ASSERT_OK(s->remove(a->file.id));
+  EXPECT_EQ(schema::code_of(s->stat(a->file.id).error()), errc::not_found);
+  EXPECT_EQ(std::string(v->view()), content.substr(70000, 100000));
 }
 
 TEST(PosixStore, MalformedIdsAreRejectedBeforeTouchingTheDisk) {
@@ -396,11 +440,32 @@ TEST(PosixStoreFaults, ReadErrorsBecomeIoErrors) {
   faulty_store f;
   auto a = put(*f.s, "unreadable");
   ASSERT_OK(a);
-  f.fsys->inject({fs_op::read, EIO, "", 0, 1});
+  f.fsys->inject({fs_op::read, EIO, "", 0, 2});
   std::byte b[4];
   auto r = f.s->read(a->file.id, 0, 4, b);
   ASSERT_FALSE(r);
   EXPECT_EQ(schema::code_of(r.error()), errc::io_error);
+  auto file = f.s->open(a->file.id);
+  ASSERT_OK(file);
+  auto v = (*file)->view(0, 4);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(schema::code_of(v.error()), errc::io_error);
+}
+
+// Where the file system cannot map (ENOTSUP), a view is read instead.
+TEST(PosixStoreFaults, AViewIsReadWhereMappingIsNotSupported) {
+  faulty_store f;
+  auto content = test::random_bytes(100000, 9);
+  auto a = put(*f.s, content);
+  ASSERT_OK(a);
+  auto file = f.s->open(a->file.id);
+  ASSERT_OK(file);
+  int reads = f.fsys->calls(fs_op::read);
+  f.fsys->inject({fs_op::read, ENOTSUP, "", 0, 1});  // the map only
+  auto v = (*file)->view(10, 90000);
+  ASSERT_OK(v);
+  EXPECT_EQ(std::string(v->view()), content.substr(10, 90000));
+  EXPECT_EQ(f.fsys->calls(fs_op::read) - reads, 2);  // map, then read
 }
 
 // A crash at every step of a commit, a dedup and a delete, in both flush
