@@ -42,7 +42,10 @@ class readable_file {
   /// Maps `size` bytes at `offset` (within the file) read-only and loads
   /// them, so that `*out` points at the file's bytes without a copy and
   /// keeps the mapping until its last copy goes. A read error is an error
-  /// here, never a SIGBUS later. ENOTSUP where that cannot be had: read_at.
+  /// here, not a SIGBUS in whoever touches the bytes (the one way left to
+  /// one: the kernel reclaims the loaded pages before they are sent and the
+  /// disk then fails to read them again). Stored files are never truncated.
+  /// ENOTSUP where mapping cannot be had: use read_at.
   virtual int map(uint64_t offset, size_t size, std::shared_ptr<const std::byte>* out) = 0;
 };
 
