@@ -561,14 +561,16 @@ caf::error posix_store::ensure_dirs(const std::string& id) {
     if (synced_l2_[i2]) return {};
     l1_known = synced_l1_[i1];
   }
+  auto make = [this](const std::string& dir) -> caf::error {
+    int err = fs_->mkdir(dir);
+    if (err && err != EEXIST) return io_failure(err, "mkdir", dir);
+    return {};
+  };
   std::string l1 = root_ + "/" + id.substr(0, 2);
-  std::string l2 = l1 + "/" + id.substr(2, 2);
-  for (auto* dir : {&l1, &l2}) {
-    if (dir == &l1 && l1_known) continue;
-    int err = fs_->mkdir(*dir);
-    if (err && err != EEXIST) return io_failure(err, "mkdir", *dir);
+  if (!l1_known) {
+    if (auto err = make(l1)) return err;
   }
-  return {};
+  return make(l1 + "/" + id.substr(2, 2));
 }
 
 // A new shard directory is durable only once its parent is flushed. Each
