@@ -702,51 +702,47 @@ TEST(PosixStoreGroupCommit, ABatchSharesTwoFlushesAndAnswersEachUpload) {
 }
 
 TEST(PosixStoreGroupCommit, AFreshFileIsCountedWithoutListingItsDirectory) {
-  test::temp_dir dir;
-  auto fsys = std::make_shared<fault_fs>(posix_file_system());
-  auto s = open_store(dir.path(), fsys);
+  faulty_store f{whole_fs};
   std::vector<commit_request> batch;
-  batch.push_back(staged(*s, "shared", "first"));
-  batch.push_back(staged(*s, "alone one", "a"));
-  batch.push_back(staged(*s, "alone two", "b"));
-  batch.push_back(staged(*s, "shared", "second"));  // joins the first
-  int lists_before = fsys->calls(fs_op::list_dir);
-  auto results = s->commit_batch(std::move(batch));
+  batch.push_back(staged(*f.s, "shared", "first"));
+  batch.push_back(staged(*f.s, "alone one", "a"));
+  batch.push_back(staged(*f.s, "alone two", "b"));
+  batch.push_back(staged(*f.s, "shared", "second"));  // joins the first
+  int lists_before = f.fsys->calls(fs_op::list_dir);
+  auto results = f.s->commit_batch(std::move(batch));
   for (auto& r : results) ASSERT_OK(r);
   // Only the shared id's directory is listed, once for each of its uploads.
-  EXPECT_EQ(fsys->calls(fs_op::list_dir) - lists_before, 2);
+  EXPECT_EQ(f.fsys->calls(fs_op::list_dir) - lists_before, 2);
   EXPECT_EQ(results[0]->file.refs, 2u);
   EXPECT_EQ(results[3]->file.refs, 2u);
   EXPECT_TRUE(results[3]->dedup);
   EXPECT_EQ(results[1]->file.refs, 1u);
   EXPECT_EQ(results[2]->file.refs, 1u);
-  auto st = s->stat(results[1]->file.id);
+  auto st = f.s->stat(results[1]->file.id);
   ASSERT_OK(st);
   EXPECT_EQ(st->refs, 1u);
 }
 
 TEST(PosixStore, AFreshFileIsRenamedIntoPlaceNotLinkedAndUnlinked) {
-  test::temp_dir dir;
-  auto fsys = std::make_shared<fault_fs>(posix_file_system());
-  auto s = open_store(dir.path(), fsys);
-  int links = fsys->calls(fs_op::link), unlinks = fsys->calls(fs_op::unlink);
-  int renames = fsys->calls(fs_op::rename);
-  auto r = put(*s, "moved, not copied");
+  faulty_store f{whole_fs};
+  int links = f.fsys->calls(fs_op::link), unlinks = f.fsys->calls(fs_op::unlink);
+  int renames = f.fsys->calls(fs_op::rename);
+  auto r = put(*f.s, "moved, not copied");
   ASSERT_OK(r);
   // Its reference is the one link; bytes and metadata are renamed.
-  EXPECT_EQ(fsys->calls(fs_op::link) - links, 1);
-  EXPECT_EQ(fsys->calls(fs_op::rename) - renames, 2);
-  EXPECT_EQ(fsys->calls(fs_op::unlink) - unlinks, 0);
-  EXPECT_EQ(staging_files(dir.path()), 0u);
-  EXPECT_EQ(get(*s, r->file.id), "moved, not copied");
+  EXPECT_EQ(f.fsys->calls(fs_op::link) - links, 1);
+  EXPECT_EQ(f.fsys->calls(fs_op::rename) - renames, 2);
+  EXPECT_EQ(f.fsys->calls(fs_op::unlink) - unlinks, 0);
+  EXPECT_EQ(staging_files(f.dir.path()), 0u);
+  EXPECT_EQ(get(*f.s, r->file.id), "moved, not copied");
   // A dedup renames nothing: its staged copies go, with the reference its
   // lost claim had taken.
-  unlinks = fsys->calls(fs_op::unlink);
-  auto again = put(*s, "moved, not copied", "b.txt");
+  unlinks = f.fsys->calls(fs_op::unlink);
+  auto again = put(*f.s, "moved, not copied", "b.txt");
   ASSERT_OK(again);
   EXPECT_TRUE(again->dedup);
-  EXPECT_EQ(fsys->calls(fs_op::unlink) - unlinks, 3);
-  EXPECT_EQ(staging_files(dir.path()), 0u);
+  EXPECT_EQ(f.fsys->calls(fs_op::unlink) - unlinks, 3);
+  EXPECT_EQ(staging_files(f.dir.path()), 0u);
 }
 
 TEST(PosixFileSystem, RenameExclusiveRefusesAnExistingName) {
@@ -772,21 +768,19 @@ TEST(PosixFileSystem, RenameExclusiveRefusesAnExistingName) {
 }
 
 TEST(PosixStore, AShardDirectoryKnownDurableIsNotMadeAgain) {
-  test::temp_dir dir;
-  auto fsys = std::make_shared<fault_fs>(posix_file_system());
-  auto s = open_store(dir.path(), fsys);
-  ASSERT_OK(put(*s, "same bytes"));
-  int mkdirs = fsys->calls(fs_op::mkdir);
-  auto again = put(*s, "same bytes", "b.txt");  // same id, same shard
+  faulty_store f{whole_fs};
+  ASSERT_OK(put(*f.s, "same bytes"));
+  int mkdirs = f.fsys->calls(fs_op::mkdir);
+  auto again = put(*f.s, "same bytes", "b.txt");  // same id, same shard
   ASSERT_OK(again);
-  EXPECT_EQ(fsys->calls(fs_op::mkdir), mkdirs);
+  EXPECT_EQ(f.fsys->calls(fs_op::mkdir), mkdirs);
   EXPECT_EQ(again->file.refs, 2u);
   // A reopened store knows nothing yet and makes sure of them again.
-  s.reset();
-  s = open_store(dir.path(), fsys);
-  mkdirs = fsys->calls(fs_op::mkdir);
-  ASSERT_OK(put(*s, "same bytes", "c.txt"));
-  EXPECT_GT(fsys->calls(fs_op::mkdir), mkdirs);
+  f.s.reset();
+  f.s = open_store(f.dir.path(), f.fsys);
+  mkdirs = f.fsys->calls(fs_op::mkdir);
+  ASSERT_OK(put(*f.s, "same bytes", "c.txt"));
+  EXPECT_GT(f.fsys->calls(fs_op::mkdir), mkdirs);
 }
 
 TEST(PosixStoreGroupCommit, OneFailedUploadDoesNotFailTheOthers) {
