@@ -8,8 +8,7 @@ namespace depot::actors {
 
 namespace {
 
-// Ranges this large are mapped; smaller ones are read into a buffer of
-// their size.
+// Ranges this large are mapped; smaller ones are copied.
 constexpr size_t mapped_from = 64 * 1024;
 
 }  // namespace
@@ -20,8 +19,7 @@ caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
     ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
   };
   return {
-      [ctx, answer](request_atom, const origin& o,
-                          const schema::download_request& r) {
+      [ctx, answer](request_atom, const origin& o, const schema::download_request& r) {
         auto fail = [&](const caf::error& err) {
           answer(o, schema::error_from(o.rid, err).body);
         };
@@ -40,23 +38,14 @@ caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
         // Large ranges are the file's own bytes, mapped: ZeroMQ writes them
         // to the socket straight from the page cache (no copy here); small
         // ones are cheaper copied than mapped.
-        schema::buffer payload;
-        if (want >= mapped_from) {
-          auto view = (*file)->view(r.offset, want);
-          if (!view) return fail(view.error());
-          payload = std::move(*view);
-        } else {
-          std::shared_ptr<std::byte[]> bytes{new std::byte[std::max<uint64_t>(want, 1)]};
-          auto got = (*file)->read(r.offset, want, bytes.get());
-          if (!got) return fail(got.error());
-          const std::byte* data = bytes.get();
-          payload = {std::move(bytes), data, *got};
-        }
-        bool eof = r.offset + payload.size() >= size;
+        auto payload = want >= mapped_from ? (*file)->view(r.offset, want)
+                                           : (*file)->copy(r.offset, want);
+        if (!payload) return fail(payload.error());
+        bool eof = r.offset + payload->size() >= size;
         // The charge is given back when the transport has written the
         // payload out (or dropped it).
         answer(o, schema::download_reply{r.file, r.offset, size, eof,
-                                         payload.keeping(std::move(charge))});
+                                         payload->keeping(std::move(charge))});
       },
       [ctx, answer](request_atom, const origin& o, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);

@@ -227,11 +227,7 @@ class posix_reader final : public object_reader {
     int err = file_->map(offset, *want, &bytes);
     if (err == 0) return schema::buffer{bytes, bytes.get(), *want};
     if (err != ENOTSUP) return io_failure(err, "map", path_);
-    std::vector<std::byte> copy(*want);
-    auto got = read(offset, *want, copy.data());
-    if (!got) return got.error();
-    copy.resize(*got);
-    return schema::buffer::from_vector(std::move(copy));
+    return copy(offset, *want);
   }
 
  private:

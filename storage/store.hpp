@@ -11,6 +11,7 @@
 #include "schema/messages.hpp"
 #include "storage/sha256.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -71,6 +72,16 @@ class object_reader {
   /// The same range as a buffer over the file's bytes in memory: mapped,
   /// not copied (copied only where the file system cannot map).
   virtual schema::expected<schema::buffer> view(uint64_t offset, size_t length) = 0;
+  /// The same range read into a buffer of its own: for small ranges, which
+  /// are cheaper copied than mapped.
+  schema::expected<schema::buffer> copy(uint64_t offset, size_t length) {
+    uint64_t left = offset < size() ? size() - offset : 0;
+    std::vector<std::byte> bytes(static_cast<size_t>(std::min<uint64_t>(length, left)));
+    auto got = read(offset, bytes.size(), bytes.data());
+    if (!got) return got.error();
+    bytes.resize(*got);
+    return schema::buffer::from_vector(std::move(bytes));
+  }
 };
 
 /// One page of `list`.
