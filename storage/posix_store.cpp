@@ -377,6 +377,31 @@ class posix_store final : public store {
   std::vector<bool> synced_l1_;  // ROOT/ab known durable
   std::vector<bool> synced_l2_;  // ROOT/ab/cd known durable
   std::mutex recover_mutex_;
+
+  // Ids this store claimed fresh and has not settled yet, and whether one
+  // of its own uploads joined the claim meanwhile (any batch, any lane).
+  // A claim nobody joined has one reference, ours: known without listing
+  // its directory.
+  std::mutex claims_mutex_;
+  std::map<std::string, bool> fresh_claims_;
+
+  void note_placed(const placement& pl) {
+    std::lock_guard<std::mutex> guard{claims_mutex_};
+    if (pl.how == placed::stored) {
+      fresh_claims_[pl.id] = false;
+    } else if (auto c = fresh_claims_.find(pl.id); c != fresh_claims_.end()) {
+      c->second = true;
+    }
+  }
+  // Whether the fresh claim of `id` is still ours alone; forgets it.
+  bool settle_claim(const std::string& id) {
+    std::lock_guard<std::mutex> guard{claims_mutex_};
+    auto c = fresh_claims_.find(id);
+    if (c == fresh_claims_.end()) return false;
+    bool joined = c->second;
+    fresh_claims_.erase(c);
+    return !joined;
+  }
 };
 
 caf::error posix_store::open() {
@@ -704,6 +729,7 @@ void posix_store::place(group& g, const caf::error& barrier_failure) {
       else if (r->how != placed::collision)
         it->placed = std::move(*r);
     }
+    if (it->placed) note_placed(*it->placed);
     if (!it->placed && !it->err)
       it->err = make_error(errc::name_exhausted,
                            "all " + std::to_string(opts_.max_candidates) +
@@ -716,15 +742,10 @@ void posix_store::place(group& g, const caf::error& barrier_failure) {
 std::vector<expected<commit_result>> posix_store::settle(
     group& g, const caf::error& barrier_failure) {
   auto& b = static_cast<batch&>(g);
-  // A fresh claim's references are ours and those of the batch's uploads
-  // that joined it; when none did, it has one, known without a listing.
-  std::map<std::string, size_t> placed_at;
-  for (auto& it : b.items)
-    if (it->placed) ++placed_at[it->placed->id];
   for (auto& it : b.items) {
     if (!it->placed) continue;
     auto& pl = *it->placed;
-    bool alone = pl.how == placed::stored && placed_at[pl.id] == 1;
+    bool alone = pl.how == placed::stored && settle_claim(pl.id);
     caf::error err = b.whole_fs ? barrier_failure : caf::error{};
     if (!err && !b.whole_fs) {
       auto p = paths_of(pl.id);

@@ -723,6 +723,34 @@ TEST(PosixStoreGroupCommit, AFreshFileIsCountedWithoutListingItsDirectory) {
   EXPECT_EQ(st->refs, 1u);
 }
 
+// Two commit lanes share the store: a batch of one may join a fresh claim
+// of another batch before that one is settled. The claim then has two
+// references and says so (it used to count only its own batch: 1).
+TEST(PosixStoreGroupCommit, AFreshClaimJoinedFromAnotherBatchCountsBothReferences) {
+  faulty_store f{whole_fs};
+  std::vector<commit_request> one, other;
+  one.push_back(staged(*f.s, "same content", "first"));
+  other.push_back(staged(*f.s, "same content", "second"));
+  auto g1 = f.s->stage(std::move(one));
+  auto g2 = f.s->stage(std::move(other));
+  f.s->place(*g1, f.s->barrier());
+  f.s->place(*g2, caf::error{});
+  auto barrier = f.s->barrier();
+  auto first = f.s->settle(*g1, barrier);
+  auto second = f.s->settle(*g2, barrier);
+  ASSERT_OK(first[0]);
+  ASSERT_OK(second[0]);
+  EXPECT_FALSE(first[0]->dedup);
+  EXPECT_TRUE(second[0]->dedup);
+  EXPECT_EQ(first[0]->file.id, second[0]->file.id);
+  EXPECT_EQ(first[0]->file.refs, 2u);
+  EXPECT_EQ(second[0]->file.refs, 2u);
+  // Settled, the claim is forgotten: a later upload of it is a plain dedup.
+  auto third = put(*f.s, "same content");
+  ASSERT_OK(third);
+  EXPECT_EQ(third->file.refs, 3u);
+}
+
 TEST(PosixStore, AFreshFileIsRenamedIntoPlaceNotLinkedAndUnlinked) {
   faulty_store f{whole_fs};
   int links = f.fsys->calls(fs_op::link), unlinks = f.fsys->calls(fs_op::unlink);
