@@ -455,10 +455,8 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
 caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
                            std::string token, schema::upload_request decl,
                            uint64_t reservation) {
-  // Started by its first message (a chunk, or an exit): spawning schedules
-  // nothing, so a new upload costs no hand-off to a worker thread.
-  return sys.spawn<caf::lazy_init>(assembler, std::move(ctx), std::move(token),
-                                   std::move(decl), reservation);
+  return sys.spawn(assembler, std::move(ctx), std::move(token), std::move(decl),
+                   reservation);
 }
 
 }  // namespace depot::actors

@@ -328,6 +328,20 @@ TEST_F(Pipeline, AnIdleUploadExpiresInVirtualTimeAndFreesItsMemory) {
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
 
+// An upload that never gets a chunk expires after the idle timeout too,
+// counted from its `upload` request, not from its actor's first message.
+TEST_F(Pipeline, AnUploadWithoutAChunkExpiresAfterTheIdleTimeout) {
+  start();
+  auto token = begin({"never.bin", std::nullopt, std::nullopt, std::nullopt});
+  EXPECT_GT(pipe->ctx().budget->used(), 0u);
+  sched.advance_time(std::chrono::seconds(62));
+  sched.run();
+  sched.advance_time(std::chrono::seconds(1));
+  sched.run();
+  EXPECT_EQ(pipe->ctx().budget->used(), 0u);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+}
+
 TEST_F(Pipeline, AFullMemoryBudgetAnswersBusyUntilMemoryIsFreed) {
   auto lim = small_limits();
   lim.memory_budget = upload_reservation(lim, std::nullopt);
