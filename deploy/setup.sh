@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libspdlog-dev
-  libgtest-dev libssl-dev libmagic-dev libcli11-dev
+  libgtest-dev libssl-dev libmagic-dev libcli11-dev libgoogle-perftools-dev
 )
 missing=()
 for p in "${packages[@]}"; do
