@@ -187,7 +187,7 @@ void rss_sampler::stop() {
 
 perf_recorder::perf_recorder(pid_t target, const std::string& out,
                              const std::string& log_path) {
-  pid_ = spawn({"perf", "record", "-e", "cpu-clock", "-F", "999", "-p",
+  pid_ = spawn({"perf", "record", "-g", "-e", "cpu-clock", "-F", "999", "-p",
                 std::to_string(target), "-o", out},
                log_path, SIGINT);
   // Give perf a moment to attach before the workload starts.

@@ -619,7 +619,7 @@ int run(int argc, char** argv) {
                  "also write the figures as key=value lines here");
   app.add_option(
       "--perf-record", o.perf_path,
-      "run `perf record -e cpu-clock` on depotd during the timed large upload, "
+      "run `perf record -g -e cpu-clock` on depotd during the timed large upload, "
       "writing this file, and during the large download, writing FILE.download");
   app.add_flag("--keep", o.keep,
                "leave every file in place (for runs in a row: on an ext4 without "
