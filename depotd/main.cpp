@@ -67,7 +67,7 @@ int parse(int argc, char** argv, flags& f) {
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
   app.add_option("--max-finished", f.max_finished,
-                 "finished uploads still answering retries (60 s each, ~1.2 KB); "
+                 "finished uploads still answering retries (60 s each, under 1 KB); "
                  "past it new uploads get busy")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
