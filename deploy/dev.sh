@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's two commands:
 #   deploy/dev.sh run    install what is missing, build, start depotd on ./data and tcp://127.0.0.1:5570
-#   deploy/dev.sh test   install what is missing, build, run every test
+#   deploy/dev.sh test   install what is missing, check the formatting, build, run every test
 # BUILD_DIR (default build) and BUILD_TYPE (default RelWithDebInfo) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +9,10 @@ what=${1:-}
 shift || true
 build=${BUILD_DIR:-build}
 deploy/setup.sh
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_ARGS:-} >/dev/null
+# The test command checks the formatting first: a difference fails it.
+if [[ $what == test ]]; then deploy/format.sh --check; fi
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "$(nproc)"
 case "$what" in
   run)

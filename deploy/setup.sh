@@ -3,7 +3,7 @@
 # Installs only the packages that are missing; safe to run again.
 set -euo pipefail
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config clang-format ccache
   libcaf-dev cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libspdlog-dev
   libgtest-dev libssl-dev libmagic-dev libcli11-dev libgoogle-perftools-dev
 )
