@@ -1,6 +1,6 @@
 #pragma once
 
-// Hand-made msgpack for integration tests: headers the project's encoder
+// Hand-made msgpack for tests: headers the project's encoder
 // would never write (wrong key types, unknown keys, nil values, v=2, ...).
 
 #include <msgpack.hpp>
