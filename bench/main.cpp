@@ -1,7 +1,7 @@
 // depot_bench: measures the ceilings of this machine (raw ZeroMQ, SHA-256,
 // the storage file system), then depot itself against them, and prints one
-// table. It starts its own depotd on a free loopback port with its root in a
-// temp dir, stops it with SIGTERM and removes every file it made, also when
+// table. It starts its own depotd on a loopback port it picks with its root in
+// a temp dir, stops it with SIGTERM and removes every file it made, also when
 // it fails or is interrupted. See bench/README.md.
 
 #include "bench/ceilings.hpp"
@@ -325,7 +325,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
                                    std::nullopt);
         f.small_up_detect = metered(detect.time, cpu);
       });
-      // Every upload of the last 60 s still answers retries (PROTOCOL.md).
+      // Every upload of the last 60 s still answers retries (docs/protocol.md).
       f.small_rss = proc_status_bytes(depotd.pid(), "VmRSS:");
       attempt(f, "small_down", [&] {
         progress("depot 4 KiB downloads, " + std::to_string(o.clients) +
