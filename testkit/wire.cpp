@@ -20,13 +20,6 @@ zmq::socket_t connect_socket(zmq::context_t& ctx, const std::string& endpoint,
   return s;
 }
 
-std::vector<zmq::message_t> request_frames(const schema::request& r) {
-  std::vector<zmq::message_t> out;
-  for (const auto& b : schema::encode_request(r))
-    out.emplace_back(b.data(), b.size());
-  return out;
-}
-
 zmq::message_t header_frame(const schema::request& r) {
   auto frames = schema::encode_request(r);
   return zmq::message_t(frames.front().data(), frames.front().size());

@@ -28,10 +28,6 @@ namespace depot::test {
 zmq::socket_t connect_socket(zmq::context_t& ctx, const std::string& endpoint,
                              zmq::socket_type type = zmq::socket_type::dealer);
 
-/// The frames of `r` as encoded by schema::encode_request (a chunk's
-/// payload is the second frame).
-std::vector<zmq::message_t> request_frames(const schema::request& r);
-
 /// The header frame of `r` alone (a chunk's payload is left out, for a
 /// caller that sends its own zero-copy payload frame).
 zmq::message_t header_frame(const schema::request& r);

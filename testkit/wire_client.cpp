@@ -1,5 +1,6 @@
 #include "testkit/wire_client.hpp"
 
+#include "schema/codec.hpp"
 #include "testkit/content.hpp"
 
 #include <zmq_addon.hpp>
@@ -30,14 +31,12 @@ uint64_t wire_client::send(schema::request_body body) {
 void wire_client::send_with_rid(std::optional<uint64_t> rid,
                                 schema::request_body body) {
   std::string op(schema::op_name(body));
-  auto msgs = request_frames(schema::request{rid, std::move(body)});
+  frames f;
+  for (const auto& b :
+       schema::encode_request(schema::request{rid, std::move(body)}))
+    f.emplace_back(b.view());
   if (rid) pending_[*rid] = op;
-  for (size_t i = 0; i < msgs.size(); ++i) {
-    auto flags =
-        i + 1 < msgs.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
-    if (!socket_.send(msgs[i], flags))
-      throw std::runtime_error("send timed out");
-  }
+  send_frames(f);
 }
 
 schema::reply wire_client::receive(uint64_t rid) {

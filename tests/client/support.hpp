@@ -13,9 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -33,10 +31,12 @@ inline bool depotd_exists() {
   return ::access(depotd_binary().c_str(), X_OK) == 0;
 }
 
+/// All of the file at `path` ("" if it cannot be read).
 inline std::string read_text(const std::string& path) {
   return read_file(path);
 }
 
+/// Replaces the file at `path` with `bytes`.
 inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
