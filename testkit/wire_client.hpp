@@ -107,10 +107,10 @@ class wire_client {
 
 /// What upload_content does.
 struct upload_options {
-  std::string name = "file.bin";
-  std::optional<uint64_t> size;  ///< declared size; none by default
-  std::optional<std::string> sha256;
-  std::optional<std::string> mime;
+  std::string name = "file.bin";      ///< the upload's `name`
+  std::optional<uint64_t> size;       ///< declared size; none by default
+  std::optional<std::string> sha256;  ///< declared hex SHA-256; none by default
+  std::optional<std::string> mime;    ///< declared type; none: depotd detects
   uint64_t chunk = 0;    ///< bytes per chunk; 0: the server's chunk_max
   uint64_t window = 0;   ///< chunks in flight; 0: the server's window
   bool declare = false;  ///< declare size and sha256 computed from the content
