@@ -1,10 +1,10 @@
 #include "bench/ceilings.hpp"
 
-#include "bench/content.hpp"
 #include "bench/wire.hpp"
 #include "schema/codec.hpp"
 #include "schema/messages.hpp"
 #include "storage/sha256.hpp"
+#include "testkit/content.hpp"
 
 #include <zmq.hpp>
 
@@ -103,7 +103,7 @@ measure transport_bulk(const std::vector<std::byte>& block, uint64_t total,
   echo_router router(
       encoded_reply({1, schema::chunk_reply{token, 1, 1 << 20}}));
   zmq::context_t ctx(1);
-  auto s = connect_socket(ctx, router.endpoint());
+  auto s = test::connect_socket(ctx, router.endpoint());
   const size_t slots = block.size() / chunk;
   if (slots == 0)
     throw std::runtime_error("chunk larger than the content block");
@@ -115,7 +115,7 @@ measure transport_bulk(const std::vector<std::byte>& block, uint64_t total,
     while (acked < n) {
       while (sent < n && sent - acked < window) {
         schema::request r{sent, schema::chunk_request{token, sent, false, {}}};
-        s.send(header_frame(r), zmq::send_flags::sndmore);
+        s.send(test::header_frame(r), zmq::send_flags::sndmore);
         size_t len = static_cast<size_t>(
             std::min<uint64_t>(chunk, bytes - sent * chunk));
         // Constant message: sent from `block` without a copy.
@@ -139,7 +139,7 @@ measure transport_tiny(int clients, uint64_t ops, double cap_s) {
   zmq::context_t ctx(1);
   std::vector<zmq::socket_t> sockets;
   for (int i = 0; i < clients; ++i)
-    sockets.push_back(connect_socket(ctx, router.endpoint()));
+    sockets.push_back(test::connect_socket(ctx, router.endpoint()));
   const auto header = [] {
     auto frames = schema::encode_request(
         {1, schema::download_request{"0123456789ab", 0, {}}});
@@ -221,14 +221,14 @@ measure small_file_fsync(const std::string& dir, int threads, uint64_t count,
   std::mutex error_mutex;
   auto t0 = steady::now();
   auto worker = [&] {
-    rng r;
+    test::rng r;
     std::vector<std::byte> data(4096);
     r.fill(data.data(), data.size());
     for (;;) {
       uint64_t i = next.fetch_add(1);
       if (i >= count || failed || stop_requested || seconds_since(t0) >= cap_s)
         return;
-      stamp(data.data(), i, r.next());
+      test::stamp(data.data(), i, r.next());
       std::string name = "f" + std::to_string(i);
       int fd = ::openat(dfd, name.c_str(),
                         O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

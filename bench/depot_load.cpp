@@ -1,8 +1,8 @@
 #include "bench/depot_load.hpp"
 
-#include "bench/content.hpp"
 #include "bench/wire.hpp"
 #include "schema/messages.hpp"
+#include "testkit/content.hpp"
 
 #include <zmq.hpp>
 
@@ -35,7 +35,7 @@ class chunk_source {
         slots_(std::max<size_t>(64 * mib / chunk, 4 * window)),
         block_(slots_ * chunk),
         busy_(slots_) {
-    rng r;
+    test::rng r;
     r.fill(block_.data(), block_.size());
   }
 
@@ -47,7 +47,7 @@ class chunk_source {
       std::this_thread::yield();
     }
     std::byte* p = block_.data() + slot * chunk_;
-    if (len >= 16) stamp(p, nonce, index);
+    if (len >= 16) test::stamp(p, nonce, index);
     busy_[slot].store(true, std::memory_order_relaxed);
     return zmq::message_t(p, len, &release, &busy_[slot]);
   }
@@ -68,22 +68,22 @@ class chunk_source {
 
 upload_outcome upload_big(const std::string& endpoint, uint64_t size,
                           size_t window) {
-  rng r;
+  test::rng r;
   const uint64_t nonce = r.next();
   // Declared before the context: queued messages reference its block, and
   // the context (linger 0) drops them when it is destroyed, before it.
   std::optional<chunk_source> source;
   zmq::context_t ctx(1);
-  auto s = connect_socket(ctx, endpoint);
+  auto s = test::connect_socket(ctx, endpoint);
   uint64_t rid = 0;
 
   auto t0 = steady::now();
   schema::upload_request begin;
   begin.name = "bench-" + std::to_string(size) + ".bin";
   begin.size = size;
-  s.send(header_frame({++rid, begin}), zmq::send_flags::none);
-  auto accepted = expect<schema::upload_reply>(
-      decode(receive(s, "upload"), "upload"), "upload");
+  s.send(test::header_frame({++rid, begin}), zmq::send_flags::none);
+  auto accepted = test::as<schema::upload_reply>(
+      test::decode_reply(receive(s, "upload"), "upload"), "upload");
   const size_t chunk = static_cast<size_t>(accepted.chunk_max);
   window = std::min<size_t>(window, static_cast<size_t>(accepted.window));
   if (chunk < 16 || window == 0)
@@ -108,13 +108,13 @@ upload_outcome upload_big(const std::string& endpoint, uint64_t size,
           static_cast<size_t>(std::min<uint64_t>(chunk, size - next * chunk));
       const bool last = next + 1 == n;
       s.send(
-          header_frame(
+          test::header_frame(
               {++rid, schema::chunk_request{accepted.upload, next, last, {}}}),
           zmq::send_flags::sndmore);
       s.send(source->next(nonce, next, len), zmq::send_flags::none);
       in_flight[rid] = next++;
     }
-    auto reply = decode(receive(s, "chunk"), "chunk");
+    auto reply = test::decode_reply(receive(s, "chunk"), "chunk");
     auto it = reply.rid ? in_flight.find(*reply.rid) : in_flight.end();
     if (it == in_flight.end())
       throw std::runtime_error("chunk: a reply with an unknown rid");
@@ -131,7 +131,7 @@ upload_outcome upload_big(const std::string& endpoint, uint64_t size,
       uint64_t from = e->next.value_or(seq);
       rewind = std::min(rewind, from);
     } else {
-      expect<schema::chunk_reply>(reply, "chunk");
+      test::as<schema::chunk_reply>(reply, "chunk");
       last_taken = steady::now();
     }
     if (rewind != no_rewind && in_flight.empty()) {
@@ -155,18 +155,18 @@ upload_outcome upload_big(const std::string& endpoint, uint64_t size,
 measure download_big(const std::string& endpoint, const std::string& id,
                      uint64_t size, size_t chunk, size_t window) {
   zmq::context_t ctx(1);
-  auto s = connect_socket(ctx, endpoint);
+  auto s = test::connect_socket(ctx, endpoint);
   const uint64_t n = std::max<uint64_t>(1, (size + chunk - 1) / chunk);
   uint64_t sent = 0, received = 0, bytes = 0;
   auto t0 = steady::now();
   while (received < n) {
     while (sent < n && sent - received < window) {
       schema::download_request d{id, sent * chunk, chunk};
-      s.send(header_frame({sent, d}), zmq::send_flags::none);
+      s.send(test::header_frame({sent, d}), zmq::send_flags::none);
       ++sent;
     }
-    auto reply = decode(receive(s, "download"), "download");
-    const auto& d = expect<schema::download_reply>(reply, "download");
+    auto reply = test::decode_reply(receive(s, "download"), "download");
+    const auto& d = test::as<schema::download_reply>(reply, "download");
     bytes += d.data.size();
     ++received;
   }
@@ -184,33 +184,33 @@ small_outcome upload_small(const std::string& endpoint, int clients,
     std::vector<std::byte> content;
     bool sent_chunk = false;
   };
-  rng r;
+  test::rng r;
   const uint64_t nonce = r.next();
   zmq::context_t ctx(1);
   std::vector<zmq::socket_t> sockets;
   std::vector<client_state> state(static_cast<size_t>(clients));
-  for (auto& c : state) c.content = random_block(small_size, r);
+  for (auto& c : state) c.content = test::random_block(small_size, r);
   for (int i = 0; i < clients; ++i)
-    sockets.push_back(connect_socket(ctx, endpoint));
+    sockets.push_back(test::connect_socket(ctx, endpoint));
 
   small_outcome out;
   out.ids.reserve(static_cast<size_t>(count));
   uint64_t files = 0, rid = 0;
   auto start = [&](size_t i) {
     auto& c = state[i];
-    stamp(c.content.data(), nonce, files++);
+    test::stamp(c.content.data(), nonce, files++);
     c.sent_chunk = false;
     schema::upload_request begin;
     begin.name = "small-" + std::to_string(files) + ".bin";
     begin.size = small_size;
     begin.mime = mime;
-    sockets[i].send(header_frame({++rid, begin}), zmq::send_flags::none);
+    sockets[i].send(test::header_frame({++rid, begin}), zmq::send_flags::none);
   };
   auto t0 = steady::now();
   auto on_reply = [&](size_t i, std::vector<zmq::message_t> msgs) {
     auto& c = state[i];
     if (!c.sent_chunk) {
-      auto reply = decode(std::move(msgs), "upload");
+      auto reply = test::decode_reply(std::move(msgs), "upload");
       if (auto* e = std::get_if<schema::error_reply>(&reply.body);
           e && e->code == schema::errc::busy) {
         if (out.busy++ == 0) {
@@ -220,18 +220,18 @@ small_outcome upload_small(const std::string& endpoint, int clients,
         }
         return step::retry;
       }
-      const auto& accepted = expect<schema::upload_reply>(reply, "upload");
+      const auto& accepted = test::as<schema::upload_reply>(reply, "upload");
       c.sent_chunk = true;
       sockets[i].send(
-          header_frame(
+          test::header_frame(
               {++rid, schema::chunk_request{accepted.upload, 0, true, {}}}),
           zmq::send_flags::sndmore);
       sockets[i].send(zmq::message_t(c.content.data(), c.content.size()),
                       zmq::send_flags::none);
       return step::sent;
     }
-    const auto& done = expect<schema::chunk_done_reply>(
-        decode(std::move(msgs), "chunk"), "chunk");
+    const auto& done = test::as<schema::chunk_done_reply>(
+        test::decode_reply(std::move(msgs), "chunk"), "chunk");
     out.ids.push_back(done.file.id);
     if (done.dedup) ++out.dedups;
     return step::done;
@@ -248,17 +248,18 @@ measure download_small(const std::string& endpoint, int clients,
   zmq::context_t ctx(1);
   std::vector<zmq::socket_t> sockets;
   for (int i = 0; i < clients; ++i)
-    sockets.push_back(connect_socket(ctx, endpoint));
+    sockets.push_back(test::connect_socket(ctx, endpoint));
   uint64_t next = 0;
   auto start = [&](size_t i) {
     const std::string& id = ids[next % ids.size()];
-    sockets[i].send(header_frame({next, schema::download_request{id, 0, {}}}),
-                    zmq::send_flags::none);
+    sockets[i].send(
+        test::header_frame({next, schema::download_request{id, 0, {}}}),
+        zmq::send_flags::none);
     ++next;
   };
   auto on_reply = [&](size_t, std::vector<zmq::message_t> msgs) {
-    auto reply = decode(std::move(msgs), "download");
-    const auto& d = expect<schema::download_reply>(reply, "download");
+    auto reply = test::decode_reply(std::move(msgs), "download");
+    const auto& d = test::as<schema::download_reply>(reply, "download");
     if (d.data.size() != small_size)
       throw std::runtime_error("download of a 4 KiB file gave " +
                                std::to_string(d.data.size()) + " bytes");

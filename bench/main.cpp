@@ -1,15 +1,18 @@
 // depot_bench: measures the ceilings of this machine (raw ZeroMQ, SHA-256,
 // the storage file system), then depot itself against them, and prints one
-// table. It starts its own depotd on a free loopback port with its root in a
-// temp dir, stops it with SIGTERM and removes every file it made, also when
+// table. It starts its own depotd on a loopback port it picks with its root in
+// a temp dir, stops it with SIGTERM and removes every file it made, also when
 // it fails or is interrupted. See bench/README.md.
 
 #include "bench/ceilings.hpp"
-#include "bench/content.hpp"
 #include "bench/depot_load.hpp"
-#include "bench/depotd_process.hpp"
+#include "bench/process_stats.hpp"
 #include "bench/report.hpp"
 #include "bench/wire.hpp"
+#include "testkit/child_process.hpp"
+#include "testkit/content.hpp"
+#include "testkit/depotd_process.hpp"
+#include "testkit/temp_dir.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -31,10 +34,6 @@
 #include <unistd.h>
 #include <vector>
 
-#ifndef DEPOTD_PATH
-#define DEPOTD_PATH "depotd"
-#endif
-
 namespace depot::bench {
 namespace {
 
@@ -50,13 +49,14 @@ template <class Fn>
 measure median_run(Fn run) {
   std::vector<measure> runs;
   for (int i = 0; i < short_runs; ++i) runs.push_back(run());
-  std::sort(runs.begin(), runs.end(),
-            [](const measure& a, const measure& b) { return a.rate() < b.rate(); });
+  std::sort(runs.begin(), runs.end(), [](const measure& a, const measure& b) {
+    return a.rate() < b.rate();
+  });
   return runs[runs.size() / 2];
 }
 
 struct options {
-  std::string depotd = DEPOTD_PATH;
+  std::string depotd = test::depotd_binary();
   std::string dir;  // empty: $TMPDIR or /tmp
   uint64_t size_mib = 1024;
   uint64_t big_mib = 4096;
@@ -70,7 +70,7 @@ struct options {
   std::vector<std::string> skip;
   std::string summary_path;
   std::string perf_path;
-  std::string log_level = "warn";
+  std::string log_level = "info";
   bool keep = false;
   std::vector<std::string> depotd_flags;
 };
@@ -89,28 +89,6 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
-
-// A directory made with mkdtemp and removed with everything in it.
-class temp_dir {
- public:
-  temp_dir(const std::string& base, bool keep) : keep_(keep) {
-    std::string pattern = base + "/depot-bench-XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-      throw std::runtime_error("cannot create a temp dir under " + base);
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    if (!keep_) fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  bool keep_;
-  std::string path_;
-};
 
 void progress(const std::string& text) {
   std::cerr << "[bench] " << text << std::endl;
@@ -174,10 +152,27 @@ std::vector<std::string> depotd_flags(const options& o) {
   return f;
 }
 
+// How every depotd of the run is started: root and log in the run's temp
+// dir, SIGTERM if the benchmark dies, 20 s to start (abandoned on an
+// interrupt), 30 s to stop.
+test::depotd_options depotd_setup(const options& o, const std::string& root,
+                                  const std::string& log) {
+  test::depotd_options d;
+  d.binary = o.depotd;
+  d.flags = depotd_flags(o);
+  d.root = root;
+  d.log = log;
+  d.ready_limit = std::chrono::seconds(20);
+  d.stop_grace = std::chrono::seconds(30);
+  d.death_signal = SIGTERM;
+  d.interrupted = [] { return stop_requested.load(); };
+  return d;
+}
+
 struct figures {
   std::optional<measure> transport, tiny, sha, write, fsync1, fsync16;
   std::optional<measure> upload, download, small_up, small_down, big_upload;
-  std::optional<measure> small_up_detect;  // without a declared mime
+  std::optional<measure> small_up_detect;       // without a declared mime
   std::optional<measure> small_up_before_busy;  // until the first `busy`
   std::optional<uint64_t> rss_peak, rss_hwm, rss_samples;
   std::optional<uint64_t> small_rss;  // depotd's VmRSS after the 4 KiB uploads
@@ -191,8 +186,8 @@ void measure_ceilings(const options& o, const std::string& dir, figures& f) {
   const uint64_t bytes = o.size_mib * mib;
   const uint64_t fsync_count =
       o.quick ? 200 : std::min<uint64_t>(o.small_count, 3000);
-  rng r;
-  auto block = random_block(64 * mib, r);
+  test::rng r;
+  auto block = test::random_block(64 * mib, r);
   progress("transport ceiling: ZeroMQ DEALER->ROUTER, " + mib_text(bytes) +
            ", " + std::to_string(short_runs) + " times...");
   f.transport = median_run(
@@ -254,7 +249,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
   const std::string root = dir + "/root";
   logs.push_back(dir + "/depotd.log");
   {
-    depotd_process depotd(o.depotd, root, logs.back(), depotd_flags(o));
+    test::depotd_process depotd(depotd_setup(o, root, logs.back()));
     progress("depotd pid " + std::to_string(depotd.pid()) + " on " +
              depotd.endpoint());
     if (!skipped(o, "large")) {
@@ -330,18 +325,19 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
                                    std::nullopt);
         f.small_up_detect = metered(detect.time, cpu);
       });
-      // Every upload of the last 60 s still answers retries (PROTOCOL.md).
+      // Every upload of the last 60 s still answers retries (docs/protocol.md).
       f.small_rss = proc_status_bytes(depotd.pid(), "VmRSS:");
       attempt(f, "small_down", [&] {
         progress("depot 4 KiB downloads, " + std::to_string(o.clients) +
                  " clients...");
         cpu_meter cpu(depotd.pid());
-        f.small_down = metered(download_small(depotd.endpoint(), o.clients,
-                                              small.ids, o.small_count, o.cap_s),
-                               cpu);
+        f.small_down =
+            metered(download_small(depotd.endpoint(), o.clients, small.ids,
+                                   o.small_count, o.cap_s),
+                    cpu);
       });
     }
-    f.upload_stop = depotd.stop();
+    f.upload_stop = test::exit_text(depotd.stop());
     if (f.upload_stop != "exit 0")
       f.warnings.push_back("depotd's log (end):\n" + depotd.log_tail(1500));
     progress("depotd stopped: " + f.upload_stop);
@@ -352,7 +348,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
   if (!skipped(o, "rss")) {
     const std::string root2 = dir + "/root-rss";
     logs.push_back(dir + "/depotd-rss.log");
-    depotd_process depotd(o.depotd, root2, logs.back(), depotd_flags(o));
+    test::depotd_process depotd(depotd_setup(o, root2, logs.back()));
     progress("depotd pid " + std::to_string(depotd.pid()) +
              " (fresh) for the RSS test");
     const uint64_t bytes = o.big_mib * mib;
@@ -369,7 +365,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
     f.rss_peak = sampler.peak();
     f.rss_samples = sampler.samples();
     f.rss_hwm = proc_status_bytes(depotd.pid(), "VmHWM:");
-    f.rss_stop = depotd.stop();
+    f.rss_stop = test::exit_text(depotd.stop());
     if (f.rss_stop != "exit 0")
       f.warnings.push_back("depotd's log (RSS test, end):\n" +
                            depotd.log_tail(1500));
@@ -445,7 +441,8 @@ void print_table(const options& o, const figures& f, summary& sum) {
     std::snprintf(text, sizeof text, "%.*f %s per %s", cost < 10 ? 2 : 0, cost,
                   unit, per);
     char steal[64];
-    std::snprintf(steal, sizeof steal, "  depotd CPU (host steal meanwhile %.0f%%)",
+    std::snprintf(steal, sizeof steal,
+                  "  depotd CPU (host steal meanwhile %.0f%%)",
                   100 * m.steal_fraction);
     t.add({steal, text, "", "", "", ""});
     sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
@@ -514,9 +511,10 @@ void print_table(const options& o, const figures& f, summary& sum) {
     cost_row(m, "small_upload_detect", m.count, "file", 1e6, "us");
   }
   if (f.small_rss) {
-    t.add({"  depotd VmRSS right after them (each finished upload answers "
-           "retries for 60 s)",
-           mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
+    t.add(
+        {"  depotd VmRSS right after them (each finished upload answers "
+         "retries for 60 s)",
+         mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
     sum["small_upload_rss_bytes"] = std::to_string(*f.small_rss);
   }
   if (f.small_down) {
@@ -606,7 +604,9 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--memory-budget", o.memory_budget, "depotd --memory-budget")
       ->capture_default_str();
-  app.add_option("--log-level", o.log_level, "depotd --log-level")
+  app.add_option("--log-level", o.log_level,
+                 "depotd --log-level (info or lower: the bench reads the port "
+                 "from depotd's start-up line)")
       ->capture_default_str();
   app.add_flag("--quick", o.quick,
                "smoke run of a few seconds (64 MiB, 256 MiB, 500 small "
@@ -617,14 +617,16 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"ceilings", "large", "small", "rss"}));
   app.add_option("--summary", o.summary_path,
                  "also write the figures as key=value lines here");
-  app.add_option(
-      "--perf-record", o.perf_path,
-      "run `perf record -g -e cpu-clock` on depotd during the timed large upload, "
-      "writing this file, and during the large download, writing FILE.download");
-  app.add_flag("--keep", o.keep,
-               "leave every file in place (for runs in a row: on an ext4 without "
-               "a journal, freeing many inodes slows the creates after it for "
-               "minutes; see README.md)");
+  app.add_option("--perf-record", o.perf_path,
+                 "run `perf record -g -e cpu-clock` on depotd during the timed "
+                 "large upload, "
+                 "writing this file, and during the large download, writing "
+                 "FILE.download");
+  app.add_flag(
+      "--keep", o.keep,
+      "leave every file in place (for runs in a row: on an ext4 without "
+      "a journal, freeing many inodes slows the creates after it for "
+      "minutes; see README.md)");
   app.add_option("depotd_flags", o.depotd_flags,
                  "extra depotd flags (after --)");
   try {
@@ -653,7 +655,7 @@ int run(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   install_signal_handlers();
 
-  temp_dir dir(o.dir, o.keep);
+  test::temp_dir dir(o.dir, "depot-bench", o.keep);
   print_machine(o, dir.path());
   std::cout.flush();
   figures f;
@@ -663,14 +665,9 @@ int run(int argc, char** argv) {
     measure_depot(o, dir.path(), f, logs);
   } catch (const std::exception& e) {
     std::cerr << "depot_bench failed: " << e.what() << "\n";
-    for (const auto& log : logs) {
-      std::ifstream in(log);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string text = ss.str();
-      if (text.size() > 4000) text = text.substr(text.size() - 4000);
-      std::cerr << "---- end of " << log << " ----\n" << text << "----\n";
-    }
+    for (const auto& log : logs)
+      std::cerr << "---- end of " << log << " ----\n"
+                << test::read_file_tail(log, 4000) << "----\n";
     return 1;
   }
   summary sum;

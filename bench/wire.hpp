@@ -1,15 +1,12 @@
 #pragma once
 
-// ZeroMQ plumbing shared by the ceilings and the depot workloads: frames to
-// schema buffers without copies, request encoding, and a driver that keeps
-// many DEALER sockets busy from one thread. Everything here throws
-// std::runtime_error (or zmq::error_t) on failure, and gives up on a peer
-// that stays silent for `silence_limit`.
+// The benchmark's side of the wire, on testkit/wire.hpp: waits bounded by
+// `silence_limit` that also stop when the user interrupts, and a driver that
+// keeps many DEALER sockets busy from one thread. Everything here throws
+// std::runtime_error (or zmq::error_t) on failure.
 
 #include "bench/report.hpp"
-#include "schema/buffer.hpp"
-#include "schema/codec.hpp"
-#include "schema/messages.hpp"
+#include "testkit/wire.hpp"
 
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -18,7 +15,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,72 +43,11 @@ inline double seconds_since(steady::time_point start) {
   return std::chrono::duration<double>(steady::now() - start).count();
 }
 
-/// A DEALER (or other) socket with linger 0, connected to `endpoint`.
-inline zmq::socket_t connect_socket(
-    zmq::context_t& ctx, const std::string& endpoint,
-    zmq::socket_type type = zmq::socket_type::dealer) {
-  zmq::socket_t s(ctx, type);
-  s.set(zmq::sockopt::linger, 0);
-  s.connect(endpoint);
-  return s;
-}
-
-/// Received frames as schema buffers sharing the messages (no copy).
-inline std::vector<schema::buffer> to_buffers(
-    std::vector<zmq::message_t> msgs) {
-  auto owner = std::make_shared<std::vector<zmq::message_t>>(std::move(msgs));
-  std::vector<schema::buffer> out;
-  out.reserve(owner->size());
-  for (auto& m : *owner)
-    out.emplace_back(owner, static_cast<const std::byte*>(m.data()), m.size());
-  return out;
-}
-
-/// Decodes a reply to `op`; throws if it does not decode.
-inline schema::reply decode(std::vector<zmq::message_t> msgs,
-                            std::string_view op) {
-  auto decoded = schema::decode_reply(to_buffers(std::move(msgs)), op);
-  if (auto* failure = std::get_if<schema::decode_failure>(&decoded))
-    throw std::runtime_error("undecodable reply to " + std::string(op) + ": " +
-                             failure->message);
-  return std::get<schema::reply>(std::move(decoded));
-}
-
-/// The body of `r` as a T; throws with the server's error otherwise.
-template <class T>
-const T& expect(const schema::reply& r, std::string_view what) {
-  if (auto* body = std::get_if<T>(&r.body)) return *body;
-  if (auto* e = std::get_if<schema::error_reply>(&r.body))
-    throw std::runtime_error(std::string(what) + ": depotd answered " +
-                             std::string(schema::to_string(e->code)) + ": " +
-                             e->message);
-  throw std::runtime_error(std::string(what) + ": unexpected reply");
-}
-
-/// The header frame of `r` (a chunk's payload is left out: callers send
-/// their own zero-copy payload frame).
-inline zmq::message_t header_frame(const schema::request& r) {
-  auto frames = schema::encode_request(r);
-  return zmq::message_t(frames.front().data(), frames.front().size());
-}
-
-/// Receives one multipart message, waiting at most silence_limit; throws on
-/// silence.
+/// Receives one multipart message, waiting at most silence_limit; throws
+/// on silence or when the user asks the benchmark to stop.
 inline std::vector<zmq::message_t> receive(zmq::socket_t& s,
                                            std::string_view what) {
-  zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
-  auto start = steady::now();
-  for (;;) {
-    check_stop();
-    std::vector<zmq::message_t> msgs;
-    if (zmq::recv_multipart(s, std::back_inserter(msgs),
-                            zmq::recv_flags::dontwait))
-      return msgs;
-    if (steady::now() - start > silence_limit)
-      throw std::runtime_error(std::string(what) + ": no reply for " +
-                               std::to_string(silence_limit.count()) + " s");
-    zmq::poll(&item, 1, std::chrono::milliseconds(100));
-  }
+  return test::receive_message(s, silence_limit, what, check_stop);
 }
 
 /// What a client's reply handler did with a reply (see drive_clients).

@@ -12,7 +12,7 @@
 #include "actors/pipeline.hpp"
 #include "storage/fault_fs.hpp"
 #include "storage/posix_store.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "testkit/temp_dir.hpp"
 
 namespace depot::actors {
 namespace {

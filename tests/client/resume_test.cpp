@@ -125,7 +125,7 @@ TEST(UploadResume, ContinuesFromNextAfterAReconnect) {
   log->drop_until_open = 2;  // until the first reconnect
   auto conn = tapped(server.endpoint(), log, std::chrono::milliseconds(500));
   auto up = conn.upload_file(dir / "file");
-  DEPOT_ASSERT_OK(up);
+  ASSERT_OK(up);
   EXPECT_EQ(up->file.sha256, sha256_hex(bytes));
   EXPECT_EQ(up->file.size, bytes.size());
   EXPECT_GE(up->resumes, 1u);
@@ -150,7 +150,7 @@ TEST(UploadResume, ContinuesFromNextAfterAReconnect) {
 
   auto check = plain(server.endpoint());
   std::ostringstream out;
-  DEPOT_ASSERT_OK(check.download(up->file.id, out));
+  ASSERT_OK(check.download(up->file.id, out));
   EXPECT_TRUE(out.str() == bytes);
 }
 
@@ -168,7 +168,7 @@ TEST(UploadResume, StartsOverWhenTheServerRestartsMidUpload) {
   o.endpoint = server.endpoint();
   o.timeout = std::chrono::seconds(2);
   auto conn = client::connection::open(o);
-  DEPOT_ASSERT_OK(conn);
+  ASSERT_OK(conn);
   bool restarted = false;
   ::testing::AssertionResult restart_ok = ::testing::AssertionSuccess();
   client::upload_options uo;
@@ -181,12 +181,12 @@ TEST(UploadResume, StartsOverWhenTheServerRestartsMidUpload) {
   auto up = conn->upload_file(dir / "file", uo);
   ASSERT_TRUE(restarted);
   ASSERT_TRUE(restart_ok);
-  DEPOT_ASSERT_OK(up);
+  ASSERT_OK(up);
   EXPECT_EQ(up->restarts, 1u);
   EXPECT_EQ(up->file.sha256, sha256_hex(bytes));
 
   std::string down = dir / "down";
-  DEPOT_ASSERT_OK(conn->download_file(up->file.id, down));
+  ASSERT_OK(conn->download_file(up->file.id, down));
   EXPECT_TRUE(read_text(down) == bytes);
 }
 
@@ -199,14 +199,14 @@ TEST(DownloadResume, AsksAgainForTheRangesItLost) {
   write_bytes(dir / "file", bytes);
   auto uploader = plain(server.endpoint());
   auto up = uploader.upload_file(dir / "file");
-  DEPOT_ASSERT_OK(up);
+  ASSERT_OK(up);
 
   auto log = std::make_shared<tap_log>();
   log->drop_after = 2 + 5;  // stat, ping, five ranges
   log->drop_until_open = 2;
   auto conn = tapped(server.endpoint(), log, std::chrono::milliseconds(500));
   std::string down = dir / "down";
-  DEPOT_ASSERT_OK(conn.download_file(up->file.id, down));
+  ASSERT_OK(conn.download_file(up->file.id, down));
   EXPECT_GT(log->dropped, 0);
   EXPECT_EQ(log->opens, 2);
   EXPECT_TRUE(read_text(down) == bytes);
@@ -223,7 +223,7 @@ TEST(UploadResume, FailsWithATimeoutWhenTheServerIsGone) {
   o.timeout = std::chrono::milliseconds(300);
   o.retries = 2;
   auto conn = client::connection::open(o);
-  DEPOT_ASSERT_OK(conn);
+  ASSERT_OK(conn);
   bool stopped = false;
   client::upload_options uo;
   uo.on_progress = [&](const client::progress& p) {

@@ -1,8 +1,9 @@
 // Several clients at once over real sockets: interleaved pipelined uploads
 // and downloads, each on its own socket and thread.
 
-#include "tests/support/depotd_process.hpp"
-#include "tests/support/wire_client.hpp"
+#include "testkit/content.hpp"
+#include "testkit/gtest_depotd.hpp"
+#include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +18,7 @@ namespace {
 TEST(MultiClient, InterleavedPipelinedUploadsAreAllCorrect) {
   // Files of 3 MiB stay under the default ram_threshold (4 MiB); streaming
   // uploads have their own test below.
-  depotd_process d({"--chunk-max", "131072", "--window", "4"});
+  test_depotd d({"--chunk-max", "131072", "--window", "4"});
   const int clients = 4;
   std::vector<std::string> contents;
   for (int i = 0; i < clients; ++i)
@@ -60,7 +61,7 @@ TEST(MultiClient, ConcurrentStreamingUploadsAreAllCorrect) {
   // chunk in flight per client: with more, the switch to streaming can give
   // a spurious busy, covered by
   // Chunk.ClientWithinItsWindowNeverSeesBusyAcrossTheRamThreshold.
-  depotd_process d(
+  test_depotd d(
       {"--chunk-max", "131072", "--window", "4", "--ram-threshold", "262144"});
   const int clients = 4;
   std::vector<std::string> contents;
@@ -91,7 +92,7 @@ TEST(MultiClient, ConcurrentStreamingUploadsAreAllCorrect) {
 }
 
 TEST(MultiClient, OneSocketInterleavesSeveralUploads) {
-  depotd_process d({"--chunk-max", "65536", "--window", "4"});
+  test_depotd d({"--chunk-max", "65536", "--window", "4"});
   wire_client c(d.endpoint());
   const int uploads = 3;
   std::vector<std::string> contents;
@@ -129,7 +130,7 @@ TEST(MultiClient, OneSocketInterleavesSeveralUploads) {
 }
 
 TEST(MultiClient, DownloadsWhileOthersUpload) {
-  depotd_process d({"--chunk-max", "131072", "--window", "4"});
+  test_depotd d({"--chunk-max", "131072", "--window", "4"});
   std::string stored = random_bytes(2 << 20, 80);
   schema::file_meta f;
   {

@@ -2,8 +2,9 @@
 // the middle of uploads and right after completions, and storage failures
 // (io_error on a full file system).
 
-#include "tests/support/depotd_process.hpp"
-#include "tests/support/wire_client.hpp"
+#include "testkit/content.hpp"
+#include "testkit/gtest_depotd.hpp"
+#include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -87,7 +88,7 @@ void send_partial(wire_client& c, const std::string& token,
 }
 
 TEST(Restart, KeepsFilesAndMetadata) {
-  depotd_process d({"--chunk-max", "65536", "--ram-threshold", "65536"});
+  test_depotd d({"--chunk-max", "65536", "--ram-threshold", "65536"});
   std::vector<std::string> contents = {"small one", "",
                                        random_bytes(700000, 41)};
   std::vector<schema::file_meta> before;
@@ -130,7 +131,7 @@ TEST(Restart, KeepsFilesAndMetadata) {
 }
 
 TEST(Restart, UploadInProgressIsUnknownAfterward) {
-  depotd_process d({"--chunk-max", "1000"});
+  test_depotd d({"--chunk-max", "1000"});
   std::string token;
   std::string content = random_bytes(5000, 42);
   {
@@ -151,7 +152,7 @@ TEST(Restart, UploadInProgressIsUnknownAfterward) {
 }
 
 TEST(Shutdown, SigtermExitsZeroWithinFiveSecondsWhileUploadsAreInProgress) {
-  depotd_process d(
+  test_depotd d(
       {"--chunk-max", "262144", "--window", "8", "--ram-threshold", "262144"});
   std::vector<std::unique_ptr<wire_client>> clients;
   std::string content = random_bytes(8 * 262144, 43);
@@ -172,7 +173,7 @@ TEST(Shutdown, SigtermExitsZeroWithinFiveSecondsWhileUploadsAreInProgress) {
 }
 
 TEST(Shutdown, SigintExitsZero) {
-  depotd_process d;
+  test_depotd d;
   ASSERT_GT(d.pid(), 0);
   ::kill(d.pid(), SIGINT);
   // stop() sends SIGTERM as well; the exit status must still be 0.
@@ -180,7 +181,7 @@ TEST(Shutdown, SigintExitsZero) {
 }
 
 TEST(Crash, KillDuringRamHeldUploadLeavesNothingAfterRestart) {
-  depotd_process d({"--chunk-max", "65536"});  // ram threshold: 4 MiB
+  test_depotd d({"--chunk-max", "65536"});  // ram threshold: 4 MiB
   std::string token;
   std::string content = random_bytes(5 * 65536, 44);
   schema::file_meta kept;
@@ -203,7 +204,7 @@ TEST(Crash, KillDuringRamHeldUploadLeavesNothingAfterRestart) {
 }
 
 TEST(Crash, KillDuringStreamingUploadLeavesNoStagingFilesAfterRestart) {
-  depotd_process d(
+  test_depotd d(
       {"--chunk-max", "65536", "--ram-threshold", "65536", "--window", "4"});
   std::string token;
   std::string content = random_bytes(12 * 65536, 45);
@@ -226,7 +227,7 @@ TEST(Crash, KillDuringStreamingUploadLeavesNoStagingFilesAfterRestart) {
 }
 
 TEST(Crash, KillDuringSeveralUploadsLeavesOnlyCompletedFiles) {
-  depotd_process d(
+  test_depotd d(
       {"--chunk-max", "65536", "--ram-threshold", "131072", "--window", "4"});
   std::vector<schema::file_meta> completed;
   {
@@ -259,7 +260,7 @@ TEST(Crash, KillDuringSeveralUploadsLeavesOnlyCompletedFiles) {
 }
 
 TEST(Crash, KillRightAfterAnAcknowledgedCompletionKeepsTheFile) {
-  depotd_process d({"--chunk-max", "65536", "--ram-threshold", "65536"});
+  test_depotd d({"--chunk-max", "65536", "--ram-threshold", "65536"});
   std::string small = "acknowledged, then killed";
   std::string large = random_bytes(600000, 47);
   schema::file_meta small_meta, large_meta, dedup_meta;
@@ -281,7 +282,7 @@ TEST(Crash, KillRightAfterAnAcknowledgedCompletionKeepsTheFile) {
 }
 
 TEST(Crash, KillRightAfterEachOfManyCompletionsKeepsThemAll) {
-  depotd_process d;
+  test_depotd d;
   for (int round = 0; round < 3; ++round) {
     std::string content = "round " + std::to_string(round) + " " +
                           random_bytes(3000, 480 + round);
@@ -341,7 +342,10 @@ void expect_io_error_on_full_disk(std::vector<std::string> flags) {
   if (!m.ok())
     GTEST_SKIP() << "cannot mount a tmpfs (" << m.error()
                  << "): io_error untested";
-  depotd_process d(depotd_config{std::move(flags), false, mnt + "/root"});
+  depotd_options options;
+  options.flags = std::move(flags);
+  options.root = mnt + "/root";
+  test_depotd d(std::move(options));
   wire_client c(d.endpoint());
   uint64_t free_before = m.free_bytes();
   std::string content = random_bytes(2 << 20, 49);

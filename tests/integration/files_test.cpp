@@ -1,9 +1,10 @@
 // PROTOCOL.md `download`, `stat`, `delete`, `list`, Naming and dedup over
 // real sockets.
 
-#include "tests/support/depotd_process.hpp"
-#include "tests/support/raw_msgpack.hpp"
-#include "tests/support/wire_client.hpp"
+#include "testkit/content.hpp"
+#include "testkit/gtest_depotd.hpp"
+#include "testkit/raw_msgpack.hpp"
+#include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,13 +25,13 @@ schema::download_request range(const std::string& id, uint64_t offset,
 }
 
 // Where id `abcdEFGH1234` lives: ROOT/ab/cd/EFGH1234.
-std::string path_of(const depotd_process& d, const std::string& id) {
+std::string path_of(const test_depotd& d, const std::string& id) {
   return d.root() + "/" + id.substr(0, 2) + "/" + id.substr(2, 2) + "/" +
          id.substr(4);
 }
 
 TEST(Download, RangesReturnTheRightBytesAndEof) {
-  depotd_process d({"--chunk-max", "65536"});
+  test_depotd d({"--chunk-max", "65536"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(300000, 21);
   auto f = store_content(c, content);
@@ -59,14 +60,15 @@ TEST(Download, RangesReturnTheRightBytesAndEof) {
 
 TEST(Download, AClientThatDoesNotReadGetsBusyInsteadOfMoreBytesQueued) {
   // Quota: 64 × chunk_max = 4 MiB unwritten per client.
-  depotd_process d({"--chunk-max", "65536"});
+  test_depotd d({"--chunk-max", "65536"});
   wire_client greedy(d.endpoint());
   auto f = store_content(greedy, random_bytes(65536, 5));
   // 3,000 × 64 KiB asked for, none read yet: ~190 MiB, far more than this
   // client's ZeroMQ and kernel buffers take in.
   constexpr int asked = 3000;
   std::vector<uint64_t> rids;
-  for (int i = 0; i < asked; ++i) rids.push_back(greedy.send(range(f.id, 0, 65536)));
+  for (int i = 0; i < asked; ++i)
+    rids.push_back(greedy.send(range(f.id, 0, 65536)));
   // Everyone else is served meanwhile.
   wire_client other(d.endpoint());
   EXPECT_EQ(code(other.call(schema::ping_request{})), "ok");
@@ -87,7 +89,7 @@ TEST(Download, AClientThatDoesNotReadGetsBusyInsteadOfMoreBytesQueued) {
 }
 
 TEST(Download, OffsetEqualToTheSizeIsEmptyWithEofAndBeyondIsOutOfRange) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto f = store_content(c, "0123456789");
   auto r = as<schema::download_reply>(c.call(range(f.id, 10, std::nullopt)));
@@ -100,7 +102,7 @@ TEST(Download, OffsetEqualToTheSizeIsEmptyWithEofAndBeyondIsOutOfRange) {
 }
 
 TEST(Download, LengthOverChunkMaxIsCutAndTheDefaultIsChunkMax) {
-  depotd_process d({"--chunk-max", "65536"});
+  test_depotd d({"--chunk-max", "65536"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(200000, 22);
   auto f = store_content(c, content);
@@ -120,7 +122,7 @@ TEST(Download, LengthOverChunkMaxIsCutAndTheDefaultIsChunkMax) {
 }
 
 TEST(Download, PipelinedRangesFetchAMultiMebibyteFile) {
-  depotd_process d({"--chunk-max", "262144"});
+  test_depotd d({"--chunk-max", "262144"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(4 << 20, 23);
   auto f = store_content(c, content);
@@ -129,7 +131,7 @@ TEST(Download, PipelinedRangesFetchAMultiMebibyteFile) {
 }
 
 TEST(Download, UnknownIdIsNotFoundAndMalformedIdsAreBadRequests) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   EXPECT_EQ(code(c.call(range("000000000000", 0, std::nullopt))), "not_found");
   EXPECT_EQ(code(c.call(range("zzzzzzzzzzzz", 0, std::nullopt))), "not_found");
@@ -143,7 +145,7 @@ TEST(Download, UnknownIdIsNotFoundAndMalformedIdsAreBadRequests) {
 }
 
 TEST(Stat, ReturnsTheSameMetadataAsTheCompletion) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   upload_options o;
   o.name = "stat-me.txt";
@@ -155,7 +157,7 @@ TEST(Stat, ReturnsTheSameMetadataAsTheCompletion) {
 }
 
 TEST(Delete, TakesReferencesAwayAndAtZeroTheFileIsGone) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   std::string content = "referenced twice";
   auto first = store_content(c, content);
@@ -185,13 +187,13 @@ TEST(Delete, TakesReferencesAwayAndAtZeroTheFileIsGone) {
 }
 
 TEST(Delete, UnknownIdIsNotFound) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   EXPECT_EQ(code(c.call(schema::delete_request{"000000000000"})), "not_found");
 }
 
 TEST(List, EmptyStoreGivesNoFilesAndNilNext) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto page =
       as<schema::list_reply>(c.call(schema::list_request{std::nullopt, 100}));
@@ -200,7 +202,7 @@ TEST(List, EmptyStoreGivesNoFilesAndNilNext) {
 }
 
 TEST(List, PagesFollowNextInAscendingByteOrderOfIds) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   std::map<std::string, schema::file_meta> stored;
   for (int i = 0; i < 7; ++i) {
@@ -253,7 +255,7 @@ TEST(List, PagesFollowNextInAscendingByteOrderOfIds) {
 }
 
 TEST(List, LimitZeroIsBadRequestAndAMalformedAfterToo) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   EXPECT_EQ(code(c.call(schema::list_request{std::nullopt, 0})), "bad_request");
   EXPECT_EQ(code(c.call(schema::list_request{std::string("short"), 10})),
@@ -261,7 +263,7 @@ TEST(List, LimitZeroIsBadRequestAndAMalformedAfterToo) {
 }
 
 TEST(List, LimitOver1000IsCutTo1000AndTheDefaultIs100) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   // 1005 small distinct files, uploads and chunks pipelined in batches.
   const int total = 1005;
@@ -309,7 +311,7 @@ TEST(List, LimitOver1000IsCutTo1000AndTheDefaultIs100) {
 }
 
 TEST(Naming, HelloDepotGetsTheTestVectorId) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto f = store_content(c, "hello depot\n");
   EXPECT_EQ(f.id, "rbWeBrTIp1Js");
@@ -317,7 +319,7 @@ TEST(Naming, HelloDepotGetsTheTestVectorId) {
 }
 
 TEST(Naming, EmptyContentGetsTheTestVectorId) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   EXPECT_EQ(store_content(c, "").id, "nciB6WIL2fIa");
 }
@@ -335,7 +337,7 @@ TEST(Naming, TestSupportAgreesWithTheProtocolsVectors) {
 }
 
 TEST(Naming, NarrowedIdsGiveTheTestVectorFirstCandidates) {
-  depotd_process d({"--id-bits", "5"});
+  test_depotd d({"--id-bits", "5"});
   wire_client c(d.endpoint());
   EXPECT_EQ(store_content(c, "hello depot\n").id, "00000000000S");
   EXPECT_EQ(store_content(c, "").id, "000000000004");
@@ -369,7 +371,7 @@ std::vector<std::string> expected_walk(const std::vector<std::string>& contents,
 }
 
 TEST(Naming, CollidingContentsGetDistinctIdsAndEachDownloadsItsOwnBytes) {
-  depotd_process d({"--id-bits", "5"});
+  test_depotd d({"--id-bits", "5"});
   wire_client c(d.endpoint());
   std::vector<std::string> contents;
   for (int i = 0; i < 12; ++i)
@@ -408,7 +410,7 @@ TEST(Naming, CollidingContentsGetDistinctIdsAndEachDownloadsItsOwnBytes) {
 TEST(Naming, EveryCandidateHeldByOtherContentIsNameExhausted) {
   // Two possible ids, 16 candidates each: two contents fill them, the third
   // distinct content finds no free one.
-  depotd_process d({"--id-bits", "1", "--max-candidates", "16"});
+  test_depotd d({"--id-bits", "1", "--max-candidates", "16"});
   wire_client c(d.endpoint());
   std::vector<std::string> contents = {"first", "second", "third"};
   auto expected = expected_walk(contents, 1, 16);
@@ -435,7 +437,7 @@ TEST(Naming, EveryCandidateHeldByOtherContentIsNameExhausted) {
 }
 
 TEST(Dedup, SameContentTwiceIsStoredOnceWithTwoReferences) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   upload_options o;
   o.name = "first-name.txt";
@@ -457,7 +459,7 @@ TEST(Dedup, SameContentTwiceIsStoredOnceWithTwoReferences) {
 }
 
 TEST(Dedup, TwoUploadsOfTheSameContentFinishingTogetherBothSucceed) {
-  depotd_process d({"--chunk-max", "65536", "--window", "8"});
+  test_depotd d({"--chunk-max", "65536", "--window", "8"});
   std::string content = random_bytes(1 << 20, 31);
   wire_client a(d.endpoint());
   wire_client b(d.endpoint());

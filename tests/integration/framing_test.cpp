@@ -6,9 +6,10 @@
 // serving") cannot be provoked by a client of a correct server; the codec
 // and actor tests cover how it is produced.
 
-#include "tests/support/depotd_process.hpp"
-#include "tests/support/raw_msgpack.hpp"
-#include "tests/support/wire_client.hpp"
+#include "testkit/content.hpp"
+#include "testkit/gtest_depotd.hpp"
+#include "testkit/raw_msgpack.hpp"
+#include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -60,7 +61,7 @@ void expect_all(wire_client& c, const std::vector<raw_case>& cases,
 }
 
 TEST(Ping, AnswersWithVersionServerAndChunkMax) {
-  depotd_process d({"--chunk-max", "65536"});
+  test_depotd d({"--chunk-max", "65536"});
   wire_client c(d.endpoint());
   auto p = as<schema::ping_reply>(c.call(schema::ping_request{}));
   EXPECT_EQ(p.version, 1u);
@@ -69,14 +70,16 @@ TEST(Ping, AnswersWithVersionServerAndChunkMax) {
 }
 
 TEST(Ping, DefaultChunkMaxIsOneMebibyte) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   EXPECT_EQ(as<schema::ping_reply>(c.call(schema::ping_request{})).chunk_max,
             uint64_t{1} << 20);
 }
 
 TEST(Transport, IpcEndpointServesLikeTcp) {
-  depotd_process d(depotd_config{{}, true, {}});
+  depotd_options options;
+  options.ipc = true;
+  test_depotd d(std::move(options));
   ASSERT_EQ(d.endpoint().rfind("ipc://", 0), 0u);
   wire_client c(d.endpoint());
   EXPECT_EQ(code(c.call(schema::ping_request{})), "ok");
@@ -87,7 +90,7 @@ TEST(Transport, IpcEndpointServesLikeTcp) {
 TEST(Transport, RepeatedListenServesOnEveryEndpoint) {
   temp_dir extra;
   std::string ipc = "ipc://" + (extra / "second.sock");
-  depotd_process d({"--listen", ipc});
+  test_depotd d({"--listen", ipc});
   wire_client tcp_client(d.endpoint());
   wire_client ipc_client(ipc);
   auto f = store_content(tcp_client, "seen on both");
@@ -95,7 +98,7 @@ TEST(Transport, RepeatedListenServesOnEveryEndpoint) {
 }
 
 TEST(Rid, IsEchoedUnchangedIncludingTheLargestUint) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   for (uint64_t rid :
        {uint64_t{0}, uint64_t{1}, uint64_t{4294967296}, ~uint64_t{0}}) {
@@ -112,7 +115,7 @@ TEST(Rid, IsEchoedUnchangedIncludingTheLargestUint) {
 }
 
 TEST(Rid, IsAbsentFromTheReplyWhenTheRequestHadNone) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   c.send_with_rid(std::nullopt, schema::ping_request{});
   auto r = decode_frames(c.receive_frames(), "ping");
@@ -125,7 +128,7 @@ TEST(Rid, IsAbsentFromTheReplyWhenTheRequestHadNone) {
 }
 
 TEST(Rid, RepliesToPipelinedRequestsAreMatchedByRid) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   std::vector<uint64_t> rids;
   for (int i = 0; i < 200; ++i)
@@ -138,7 +141,7 @@ TEST(Rid, RepliesToPipelinedRequestsAreMatchedByRid) {
 }
 
 TEST(ReqSocket, PingWorksAndTheDelimiterIsEchoed) {
-  depotd_process d;
+  test_depotd d;
   // A REQ socket drops any reply without the empty delimiter frame, so an
   // answer at all proves the delimiter came back.
   wire_client c(d.endpoint(), zmq::socket_type::req);
@@ -149,7 +152,7 @@ TEST(ReqSocket, PingWorksAndTheDelimiterIsEchoed) {
 }
 
 TEST(ReqSocket, SmallUploadAndDownloadWork) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint(), zmq::socket_type::req);
   upload_options o;
   o.window = 1;  // REQ: one request at a time
@@ -163,7 +166,7 @@ TEST(ReqSocket, SmallUploadAndDownloadWork) {
 }
 
 TEST(ReqSocket, DealerSendingAnEmptyFirstFrameGetsItBack) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   c.send_frames(
       {"", mp::header({{"op", mp::str("ping")}, {"rid", mp::uint(5)}})});
@@ -176,7 +179,7 @@ TEST(ReqSocket, DealerSendingAnEmptyFirstFrameGetsItBack) {
 }
 
 TEST(Framing, UndecodableHeadersAreBadRequests) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   std::string ping = mp::header({{"op", mp::str("ping")}});
   expect_all(
@@ -206,7 +209,7 @@ TEST(Framing, UndecodableHeadersAreBadRequests) {
 }
 
 TEST(Framing, MsgpackBombIsBadRequestAndTheServerStaysUp) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   // dd: array32 of 4 billion elements; df: map32 of as many pairs.
   for (std::string bomb : {std::string("\xdd\xff\xff\xff\xff", 5),
@@ -221,7 +224,7 @@ TEST(Framing, MsgpackBombIsBadRequestAndTheServerStaysUp) {
 }
 
 TEST(Framing, MissingAndExtraFramesAreBadRequestsWithTheRidEchoed) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   std::string ping =
@@ -252,7 +255,7 @@ TEST(Framing, MissingAndExtraFramesAreBadRequestsWithTheRidEchoed) {
 }
 
 TEST(Framing, AnEmptyMessageStillGetsAReply) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   // One empty frame: taken as a REQ delimiter followed by nothing.
   c.send_frames({""});
@@ -264,7 +267,7 @@ TEST(Framing, AnEmptyMessageStillGetsAReply) {
 }
 
 TEST(Framing, KnownKeysWithTheWrongTypeAreBadRequests) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   auto rid = mp::uint(3);
@@ -381,7 +384,7 @@ TEST(Framing, KnownKeysWithTheWrongTypeAreBadRequests) {
 }
 
 TEST(Framing, MissingRequiredKeysAreBadRequests) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   auto rid = mp::uint(4);
@@ -436,7 +439,7 @@ TEST(Framing, MissingRequiredKeysAreBadRequests) {
 }
 
 TEST(Framing, UnknownKeysAreIgnoredAndNilCountsAsAbsent) {
-  depotd_process d({"--chunk-max", "1000"});
+  test_depotd d({"--chunk-max", "1000"});
   wire_client c(d.endpoint());
   auto r = raw_call(
       c, {mp::header({{"op", mp::str("ping")},
@@ -497,7 +500,7 @@ TEST(Framing, UnknownKeysAreIgnoredAndNilCountsAsAbsent) {
 }
 
 TEST(Version, OtherThanOneIsUnsupportedVersion) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   expect_all(c,
              {
@@ -531,7 +534,7 @@ TEST(Version, OtherThanOneIsUnsupportedVersion) {
 }
 
 TEST(Op, NotOnThePageIsUnknownOp) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   expect_all(
       c,
@@ -555,7 +558,7 @@ TEST(Op, NotOnThePageIsUnknownOp) {
 }
 
 TEST(UploadName, BrokenNamesAreBadRequests) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"empty", ""},
@@ -597,7 +600,7 @@ TEST(UploadName, BrokenNamesAreBadRequests) {
 }
 
 TEST(UploadName, TheFirstUploadsNameIsStoredAsGiven) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   upload_options o;
   o.name = "h\xc3\xa9llo \xe6\x96\x87\xe4\xbb\xb6.txt";
@@ -607,7 +610,7 @@ TEST(UploadName, TheFirstUploadsNameIsStoredAsGiven) {
 }
 
 TEST(UploadDeclarations, BrokenSha256OrMimeAreBadRequests) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto with = [](std::optional<std::string> sha,
                  std::optional<std::string> mime) {
@@ -637,7 +640,7 @@ TEST(UploadDeclarations, BrokenSha256OrMimeAreBadRequests) {
 }
 
 TEST(Resilience, GarbageSenderKeepsGettingRepliesAndOthersAreServed) {
-  depotd_process d({"--chunk-max", "65536", "--window", "4"});
+  test_depotd d({"--chunk-max", "65536", "--window", "4"});
   std::string content = random_bytes(3 << 20, 11);
   std::string error;
   std::thread good([&] {

@@ -2,8 +2,9 @@
 // sockets: completions, the chunk rules, size and digest checks, memory
 // budget, idle expiry and reconnecting clients.
 
-#include "tests/support/depotd_process.hpp"
-#include "tests/support/wire_client.hpp"
+#include "testkit/content.hpp"
+#include "testkit/gtest_depotd.hpp"
+#include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -33,7 +34,7 @@ schema::upload_request declared(const std::string& name,
 }
 
 TEST(Upload, ReplyCarriesTokenChunkMaxAndWindow) {
-  depotd_process d({"--chunk-max", "70000", "--window", "5"});
+  test_depotd d({"--chunk-max", "70000", "--window", "5"});
   wire_client c(d.endpoint());
   auto up = as<schema::upload_reply>(c.call(declared("a.txt", std::nullopt)));
   EXPECT_FALSE(up.upload.empty());
@@ -46,7 +47,7 @@ TEST(Upload, ReplyCarriesTokenChunkMaxAndWindow) {
 }
 
 TEST(Upload, EmptyFileIsOneEmptyLastChunk) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c, declared("empty.txt", 0, sha256_hex("")));
   auto r = c.call(make_chunk(token, 0, true, ""));
@@ -68,7 +69,7 @@ TEST(Upload, EmptyFileIsOneEmptyLastChunk) {
 }
 
 TEST(Upload, SmallFileRoundTripsWithItsMetadata) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   uint64_t before = now_ms();
   upload_options o;
@@ -93,7 +94,7 @@ TEST(Upload, SmallFileRoundTripsWithItsMetadata) {
 }
 
 TEST(Upload, MimeIsDetectedFromTheContentWhenNotGiven) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto text = store_content(c, "just some plain words\nand another line\n");
   EXPECT_EQ(text.mime.rfind("text/plain", 0), 0u) << text.mime;
@@ -110,7 +111,7 @@ TEST(Upload, MimeIsDetectedFromTheContentWhenNotGiven) {
 }
 
 TEST(Upload, MultiMebibyteFileWithPipelinedChunksInTheWindow) {
-  depotd_process d({"--chunk-max", "262144", "--window", "4"});
+  test_depotd d({"--chunk-max", "262144", "--window", "4"});
   wire_client c(d.endpoint());
   std::string content = random_bytes((5 << 20) + 12345, 1);
   upload_options o;
@@ -124,7 +125,7 @@ TEST(Upload, MultiMebibyteFileWithPipelinedChunksInTheWindow) {
 }
 
 TEST(Upload, WholeWindowSentAtOnceNeverSeesOutOfOrder) {
-  depotd_process d({"--chunk-max", "65536", "--window", "16"});
+  test_depotd d({"--chunk-max", "65536", "--window", "16"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(16 * 65536, 2);
   auto token = begin_upload(c);
@@ -143,7 +144,7 @@ TEST(Upload, WholeWindowSentAtOnceNeverSeesOutOfOrder) {
 }
 
 TEST(UploadStatus, ReportsNextAndReceivedThenTheFileAfterCompletion) {
-  depotd_process d({"--chunk-max", "1000"});
+  test_depotd d({"--chunk-max", "1000"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(3500, 3);
   auto token = begin_upload(c);
@@ -177,7 +178,7 @@ TEST(UploadStatus, ReportsNextAndReceivedThenTheFileAfterCompletion) {
 }
 
 TEST(UploadStatus, NeverIssuedTokenIsUnknownUpload) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   for (std::string token : {std::string("nope"), std::string(64, 'z')}) {
     EXPECT_EQ(code(c.call(schema::upload_status_request{token})),
@@ -198,7 +199,7 @@ TEST(UploadStatus, NeverIssuedTokenIsUnknownUpload) {
 }
 
 TEST(Abort, FreesTheUploadAndItsTokenBecomesUnknown) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   ASSERT_EQ(code(c.call(make_chunk(token, 0, false, "first part"))), "ok");
@@ -212,7 +213,7 @@ TEST(Abort, FreesTheUploadAndItsTokenBecomesUnknown) {
 }
 
 TEST(Abort, AfterCompletionChangesNothingAndAnswersOk) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   auto done = as<schema::chunk_done_reply>(
@@ -232,7 +233,7 @@ TEST(Chunk, ClientWithinItsWindowNeverSeesBusyAcrossTheRamThreshold) {
   // bytes, with a full window of chunks in flight. The client never has
   // more than `window` chunks unacknowledged, so every chunk must be taken
   // (no busy, and hence no out_of_order for the chunks behind it).
-  depotd_process d(
+  test_depotd d(
       {"--chunk-max", "65536", "--window", "8", "--ram-threshold", "262144"});
   wire_client c(d.endpoint());
   for (int i = 0; i < 8; ++i) {
@@ -248,7 +249,7 @@ TEST(Chunk, ShortLastChunkIsTakenAfterTheSwitchToStreaming) {
   // upload past ram_threshold. Every full chunk is then acknowledged, and
   // the short last chunk, with nothing else in flight, must complete the
   // upload (it must not be refused as busy, now or on a retry).
-  depotd_process d(
+  test_depotd d(
       {"--chunk-max", "65536", "--window", "4", "--ram-threshold", "65536"});
   wire_client c(d.endpoint());
   for (int round = 0; round < 6; ++round) {
@@ -282,7 +283,7 @@ TEST(Chunk, ShortLastChunkIsTakenAfterTheSwitchToStreaming) {
 }
 
 TEST(Chunk, LowerSeqRetryIsReackedAndNotAppliedTwice) {
-  depotd_process d({"--chunk-max", "1000"});
+  test_depotd d({"--chunk-max", "1000"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(2600, 4);
   auto token = begin_upload(c);
@@ -313,7 +314,7 @@ TEST(Chunk, LowerSeqRetryIsReackedAndNotAppliedTwice) {
 }
 
 TEST(Chunk, HigherSeqIsOutOfOrderWithNextAndTheUploadStaysAlive) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   ASSERT_EQ(code(c.call(make_chunk(token, 0, false, "aaa"))), "ok");
@@ -331,7 +332,7 @@ TEST(Chunk, HigherSeqIsOutOfOrderWithNextAndTheUploadStaysAlive) {
 }
 
 TEST(Chunk, FirstChunkWithSeqOneIsOutOfOrderWithNextZero) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   auto r = c.call(make_chunk(token, 1, true, "x"));
@@ -342,7 +343,7 @@ TEST(Chunk, FirstChunkWithSeqOneIsOutOfOrderWithNextZero) {
 TEST(Chunk, PayloadOverChunkMaxIsTooLargeAndTheUploadStaysAlive) {
   // The transport drops frames over chunk_max + ~9 KiB (ZMQ_MAXMSGSIZE), so
   // the oversized payload stays below that.
-  depotd_process d({"--chunk-max", "65536"});
+  test_depotd d({"--chunk-max", "65536"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(65536 + 10, 5);
   auto token = begin_upload(c);
@@ -363,7 +364,7 @@ TEST(Chunk, PayloadOverChunkMaxIsTooLargeAndTheUploadStaysAlive) {
 }
 
 TEST(Chunk, RunningTotalOverTheDeclaredSizeIsTooLargeAndDiscardsTheUpload) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c, declared("a", 100));
   ASSERT_EQ(code(c.call(make_chunk(token, 0, false, std::string(80, 'a')))),
@@ -385,7 +386,7 @@ TEST(Chunk, RunningTotalOverTheDeclaredSizeIsTooLargeAndDiscardsTheUpload) {
 }
 
 TEST(Chunk, RunningTotalOverTheMaxFileSizeIsTooLargeAndDiscardsTheUpload) {
-  depotd_process d({"--chunk-max", "65536", "--max-file-size", "100000"});
+  test_depotd d({"--chunk-max", "65536", "--max-file-size", "100000"});
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   ASSERT_EQ(code(c.call(make_chunk(token, 0, false, std::string(65536, 'a')))),
@@ -402,7 +403,7 @@ TEST(Chunk, RunningTotalOverTheMaxFileSizeIsTooLargeAndDiscardsTheUpload) {
 }
 
 TEST(Upload, DeclaredSizeOverTheMaxFileSizeFailsAtOnce) {
-  depotd_process d({"--max-file-size", "100000"});
+  test_depotd d({"--max-file-size", "100000"});
   wire_client c(d.endpoint());
   EXPECT_EQ(code(c.call(declared("big", 100001))), "too_large");
   EXPECT_EQ(code(c.call(declared("huge", ~uint64_t{0}))), "too_large");
@@ -410,7 +411,7 @@ TEST(Upload, DeclaredSizeOverTheMaxFileSizeFailsAtOnce) {
 }
 
 TEST(Upload, DefaultMaxFileSizeIsFourGibibytes) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   EXPECT_EQ(code(c.call(declared("over", (uint64_t{4} << 30) + 1))),
             "too_large");
@@ -419,7 +420,7 @@ TEST(Upload, DefaultMaxFileSizeIsFourGibibytes) {
 }
 
 TEST(Upload, SizeMismatchStoresNothingAndTheRetryGetsTheSameError) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c, declared("short", 10));
   auto r = c.call(make_chunk(token, 0, true, "12345"));
@@ -432,7 +433,7 @@ TEST(Upload, SizeMismatchStoresNothingAndTheRetryGetsTheSameError) {
 }
 
 TEST(Upload, ChecksumMismatchStoresNothingAndTheRetryGetsTheSameError) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(
       c, declared("wrong", std::nullopt, sha256_hex("other content")));
@@ -447,7 +448,7 @@ TEST(Upload, ChecksumMismatchStoresNothingAndTheRetryGetsTheSameError) {
 }
 
 TEST(Upload, MatchingDeclarationsInUppercaseHexAreAccepted) {
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   std::string sha = sha256_hex("declared");
   std::string upper = sha;
@@ -460,7 +461,7 @@ TEST(Upload, MatchingDeclarationsInUppercaseHexAreAccepted) {
 }
 
 TEST(Upload, RetriedLastChunkGetsTheSameCompletion) {
-  depotd_process d({"--chunk-max", "1000"});
+  test_depotd d({"--chunk-max", "1000"});
   wire_client c(d.endpoint());
   std::string content = random_bytes(1500, 7);
   auto token = begin_upload(c);
@@ -490,7 +491,7 @@ TEST(Upload, RequestsRightAfterAnUploadEndsAreAnsweredNotDropped) {
   // must still be answered (unknown_upload), never met with silence: also
   // one pipelined right behind the request that ended it, and one sent as
   // soon as that request's reply arrived.
-  depotd_process d;
+  test_depotd d;
   wire_client c(d.endpoint());
   for (int i = 0; i < 10; ++i) {
     auto token = begin_upload(c, declared("d", 10));
@@ -526,8 +527,8 @@ TEST(Busy, SecondUnknownSizeUploadOverTheMemoryBudgetIsBusy) {
   //   ram_threshold + window * chunk_max + chunk_max
   //   = 131072 + 2 * 65536 + 65536 = 327680.
   // A budget of 400000 holds one, not two.
-  depotd_process d({"--chunk-max", "65536", "--window", "2", "--ram-threshold",
-                    "131072", "--memory-budget", "400000"});
+  test_depotd d({"--chunk-max", "65536", "--window", "2", "--ram-threshold",
+                 "131072", "--memory-budget", "400000"});
   wire_client c(d.endpoint());
   auto first = begin_upload(c);
   auto r = c.call(declared("second", std::nullopt));
@@ -548,8 +549,8 @@ TEST(Busy, CompletedUploadGivesItsReservationBackBeforeTheNextBegins) {
   // Room for one unknown-size upload (see above). Each upload (RAM-held,
   // under ram_threshold) completes before the next begins, so none of them
   // may be refused as busy.
-  depotd_process d({"--chunk-max", "65536", "--window", "2", "--ram-threshold",
-                    "131072", "--memory-budget", "400000"});
+  test_depotd d({"--chunk-max", "65536", "--window", "2", "--ram-threshold",
+                 "131072", "--memory-budget", "400000"});
   wire_client c(d.endpoint());
   for (int i = 0; i < 10; ++i) {
     auto r = upload_content(c, random_bytes(100000, 100 + i));
@@ -558,12 +559,13 @@ TEST(Busy, CompletedUploadGivesItsReservationBackBeforeTheNextBegins) {
 }
 
 TEST(Busy, FinishedUploadsStillAnsweringRetriesAreCappedByMaxFinished) {
-  depotd_process d({"--max-finished", "2"});
+  test_depotd d({"--max-finished", "2"});
   wire_client c(d.endpoint());
   std::vector<std::string> tokens;
   for (int i = 0; i < 2; ++i) {
     tokens.push_back(begin_upload(c));
-    auto r = c.call(make_chunk(tokens.back(), 0, true, "file " + std::to_string(i)));
+    auto r =
+        c.call(make_chunk(tokens.back(), 0, true, "file " + std::to_string(i)));
     ASSERT_EQ(code(r), "ok") << describe(r);
   }
   // Both tokens still answer; a third upload would be a promise too many.
@@ -577,7 +579,7 @@ TEST(Busy, FinishedUploadsStillAnsweringRetriesAreCappedByMaxFinished) {
 }
 
 TEST(IdleTimeout, UploadWithoutRequestsExpiresAndItsTokenIsUnknown) {
-  depotd_process d({"--idle-timeout", "1"});
+  test_depotd d({"--idle-timeout", "1"});
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   ASSERT_EQ(code(c.call(make_chunk(token, 0, false, "partial"))), "ok");
@@ -589,7 +591,7 @@ TEST(IdleTimeout, UploadWithoutRequestsExpiresAndItsTokenIsUnknown) {
 }
 
 TEST(IdleTimeout, RequestsNamingTheTokenKeepTheUploadAlive) {
-  depotd_process d({"--idle-timeout", "1"});
+  test_depotd d({"--idle-timeout", "1"});
   wire_client c(d.endpoint());
   auto token = begin_upload(c);
   for (int i = 0; i < 8; ++i) {
@@ -602,7 +604,7 @@ TEST(IdleTimeout, RequestsNamingTheTokenKeepTheUploadAlive) {
 }
 
 TEST(Reconnect, NewSocketContinuesTheSameTokenFromNext) {
-  depotd_process d({"--chunk-max", "65536", "--window", "4"});
+  test_depotd d({"--chunk-max", "65536", "--window", "4"});
   std::string content = random_bytes(6 * 65536 + 77, 8);
   std::string token;
   {
@@ -645,16 +647,20 @@ TEST(Reconnect, NewSocketContinuesTheSameTokenFromNext) {
 // first namer) and streamed to disk (the others, or the first when alone).
 TEST(Lanes, AnyNumberOfNamersCommitsSmallAndStreamedUploads) {
   for (const char* namers : {"1", "3"}) {
-    depotd_process d({"--namers", namers, "--threads", "2", "--chunk-max", "65536",
-                      "--ram-threshold", "131072"});
-    EXPECT_NE(d.log().find(std::string("threads 2 namers ") + namers), std::string::npos)
+    test_depotd d({"--namers", namers, "--threads", "2", "--chunk-max", "65536",
+                   "--ram-threshold", "131072"});
+    EXPECT_NE(d.log().find(std::string("threads 2 namers ") + namers),
+              std::string::npos)
         << d.log();
     wire_client c(d.endpoint());
-    for (size_t size : {size_t{1000}, size_t{500000}, size_t{2000}, size_t{300000}}) {
+    for (size_t size :
+         {size_t{1000}, size_t{500000}, size_t{2000}, size_t{300000}}) {
       auto content = random_bytes(size, size);
       auto r = upload_content(c, content);
-      ASSERT_EQ(code(r), "ok") << namers << " namers, " << size << " bytes: " << describe(r);
-      EXPECT_EQ(download_all(c, as<schema::chunk_done_reply>(r).file.id), content);
+      ASSERT_EQ(code(r), "ok")
+          << namers << " namers, " << size << " bytes: " << describe(r);
+      EXPECT_EQ(download_all(c, as<schema::chunk_done_reply>(r).file.id),
+                content);
     }
   }
 }

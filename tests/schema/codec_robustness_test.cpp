@@ -21,7 +21,6 @@ using test_support::from_hex;
 using test_support::map_builder;
 using test_support::to_spaced_hex;
 using test_support::valid_header;
-using test_support::value;
 
 bool printable_ascii(std::string_view text) {
   for (char c : text)

@@ -1,10 +1,12 @@
 #pragma once
 
 // Helpers shared by the codec tests: hand-made msgpack headers (to send what
-// encode_request never would) and unwrapping of decode results.
+// encode_request never would; values from testkit/raw_msgpack.hpp) and
+// unwrapping of decode results.
 
 #include "schema/buffer.hpp"
 #include "schema/codec.hpp"
+#include "testkit/raw_msgpack.hpp"
 
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
@@ -52,88 +54,32 @@ inline std::string to_spaced_hex(std::string_view bytes) {
   return out;
 }
 
-/// One msgpack value, encoded.
-class value {
- public:
-  static value str(std::string_view s) {
-    return make([&](auto& pk) {
-      pk.pack_str(static_cast<uint32_t>(s.size()));
-      pk.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
-    });
-  }
-  static value bin(std::string_view s) {
-    return make([&](auto& pk) {
-      pk.pack_bin(static_cast<uint32_t>(s.size()));
-      pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
-    });
-  }
-  static value uint(uint64_t v) {
-    return make([&](auto& pk) { pk.pack_uint64(v); });
-  }
-  static value sint(int64_t v) {
-    return make([&](auto& pk) { pk.pack_int64(v); });
-  }
-  static value boolean(bool v) {
-    return make([&](auto& pk) { v ? pk.pack_true() : pk.pack_false(); });
-  }
-  /// Always the 9-byte float 64 form (msgpack-c's pack_double would write
-  /// an integral value as an integer).
-  static value float64(double v) {
-    uint64_t bits = 0;
-    std::memcpy(&bits, &v, sizeof bits);
-    std::string out = "\xcb";
-    for (int shift = 56; shift >= 0; shift -= 8)
-      out += static_cast<char>(bits >> shift & 0xFF);
-    return value{std::move(out)};
-  }
-  static value nil() {
-    return make([&](auto& pk) { pk.pack_nil(); });
-  }
-  static value empty_array() { return raw("\x90"); }
-  static value empty_map() { return raw("\x80"); }
-  /// Bytes taken as an encoded value as they are.
-  static value raw(std::string bytes) { return value{std::move(bytes)}; }
-
-  const std::string& bytes() const { return bytes_; }
-
- private:
-  explicit value(std::string bytes) : bytes_(std::move(bytes)) {}
-
-  template <class F>
-  static value make(F&& f) {
-    msgpack::sbuffer sbuf;
-    msgpack::packer<msgpack::sbuffer> pk(sbuf);
-    f(pk);
-    return value{std::string(sbuf.data(), sbuf.size())};
-  }
-
-  std::string bytes_;
-};
+namespace mp = ::depot::test::mp;
 
 /// A msgpack map with string keys, built entry by entry in order.
 class map_builder {
  public:
   /// Sets `key` to `v`, in place if the key is already there.
-  map_builder& set(std::string_view key, const value& v) {
+  map_builder& set(std::string_view key, const mp::value& v) {
     for (auto& [k, existing] : entries_) {
       if (k == key) {
-        existing = v.bytes();
+        existing = v.bytes;
         return *this;
       }
     }
-    entries_.emplace_back(std::string{key}, v.bytes());
+    entries_.emplace_back(std::string{key}, v.bytes);
     return *this;
   }
   map_builder& str(std::string_view key, std::string_view v) {
-    return set(key, value::str(v));
+    return set(key, mp::str(v));
   }
   map_builder& uint(std::string_view key, uint64_t v) {
-    return set(key, value::uint(v));
+    return set(key, mp::uint(v));
   }
   map_builder& boolean(std::string_view key, bool v) {
-    return set(key, value::boolean(v));
+    return set(key, mp::boolean(v));
   }
-  map_builder& nil(std::string_view key) { return set(key, value::nil()); }
+  map_builder& nil(std::string_view key) { return set(key, mp::nil()); }
 
   /// Removes `key` if present.
   map_builder& erase(std::string_view key) {
@@ -147,11 +93,8 @@ class map_builder {
   }
 
   std::string bytes() const {
-    msgpack::sbuffer sbuf;
-    msgpack::packer<msgpack::sbuffer> pk(sbuf);
-    pk.pack_map(static_cast<uint32_t>(entries_.size()));
-    std::string out(sbuf.data(), sbuf.size());
-    for (const auto& [k, v] : entries_) out += value::str(k).bytes() + v;
+    std::string out = mp::map_header(entries_.size()).bytes;
+    for (const auto& [k, v] : entries_) out += mp::str(k).bytes + v;
     return out;
   }
 
@@ -188,7 +131,7 @@ inline map_builder valid_header(std::string_view op) {
   return b;
 }
 
-/// Every op of PROTOCOL.md.
+/// Every op of docs/protocol.md.
 inline const std::vector<std::string> all_ops = {
     "upload", "chunk",  "upload_status", "abort", "download",
     "stat",   "delete", "list",          "ping"};

@@ -14,7 +14,7 @@ namespace {
 using test_support::expect_reply;
 using test_support::file_id;
 using test_support::map_builder;
-using test_support::value;
+namespace mp = ::depot::test::mp;
 
 decode_failure expect_reply_failure(const std::vector<buffer>& frames,
                                     std::string_view op) {
@@ -86,15 +86,15 @@ TEST(ReplyDecoder, RejectsUnknownOpAsInternal) {
 TEST(ReplyDecoder, RejectsMistypedMetadataKeyNamingIt) {
   auto header = map_builder{}
                     .boolean("ok", true)
-                    .set("file", value::raw(map_builder{}
-                                                .str("id", file_id)
-                                                .str("name", "n")
-                                                .str("size", "12")
-                                                .str("sha256", "x")
-                                                .str("mime", "m")
-                                                .uint("created", 1)
-                                                .uint("refs", 1)
-                                                .bytes()));
+                    .set("file", mp::raw(map_builder{}
+                                             .str("id", file_id)
+                                             .str("name", "n")
+                                             .str("size", "12")
+                                             .str("sha256", "x")
+                                             .str("mime", "m")
+                                             .uint("created", 1)
+                                             .uint("refs", 1)
+                                             .bytes()));
   auto f = expect_reply_failure({header.frame()}, "stat");
   EXPECT_EQ(f.code, errc::bad_request);
   EXPECT_NE(f.message.find("'file.size'"), std::string::npos) << f.message;
@@ -103,7 +103,7 @@ TEST(ReplyDecoder, RejectsMistypedMetadataKeyNamingIt) {
 TEST(ReplyDecoder, RejectsListEntryThatIsNotAMap) {
   auto header = map_builder{}
                     .boolean("ok", true)
-                    .set("files", value::raw("\x91\x01"))
+                    .set("files", mp::raw("\x91\x01"))
                     .nil("next");
   auto f = expect_reply_failure({header.frame()}, "list");
   EXPECT_EQ(f.code, errc::bad_request);
@@ -111,8 +111,7 @@ TEST(ReplyDecoder, RejectsListEntryThatIsNotAMap) {
 }
 
 TEST(ReplyDecoder, TakesListReplyWithoutNextKey) {
-  auto header =
-      map_builder{}.boolean("ok", true).set("files", value::empty_array());
+  auto header = map_builder{}.boolean("ok", true).set("files", mp::array({}));
   auto ls = expect_reply<list_reply>({header.frame()}, "list");
   EXPECT_EQ(ls.next, std::nullopt);
 }
@@ -132,7 +131,7 @@ TEST(ReplyDecoder, IgnoresUnknownKeys) {
   auto header = map_builder{}
                     .boolean("ok", true)
                     .uint("refs", 4)
-                    .set("extra", value::raw("\x92\xc0\xc3"));
+                    .set("extra", mp::raw("\x92\xc0\xc3"));
   EXPECT_EQ(expect_reply<delete_reply>({header.frame()}, "delete").refs, 4u);
 }
 

@@ -19,7 +19,7 @@ using test_support::from_hex;
 using test_support::map_builder;
 using test_support::sha_lower;
 using test_support::valid_header;
-using test_support::value;
+namespace mp = ::depot::test::mp;
 
 bool mentions(const decode_failure& f, std::string_view text) {
   return f.message.find(text) != std::string::npos;
@@ -166,8 +166,8 @@ TEST(RequestDecoder, RejectsVersionZeroAsUnsupported) {
 }
 
 TEST(RequestDecoder, RejectsMistypedVersionAsBadRequest) {
-  for (const value& v : {value::str("1"), value::sint(-1), value::float64(1.0),
-                         value::boolean(true)}) {
+  for (const mp::value& v :
+       {mp::str("1"), mp::sint(-1), mp::real(1.0), mp::boolean(true)}) {
     auto f = expect_failure({valid_header("ping").set("v", v).frame()});
     EXPECT_EQ(f.code, errc::bad_request);
     EXPECT_TRUE(mentions(f, "'v'")) << f.message;
@@ -232,8 +232,8 @@ TEST(RequestDecoder, RejectsNilOpAsMissing) {
 }
 
 TEST(RequestDecoder, RejectsMistypedOp) {
-  for (const value& v : {value::uint(1), value::bin("ping"),
-                         value::empty_array(), value::empty_map()}) {
+  for (const mp::value& v :
+       {mp::uint(1), mp::bin("ping"), mp::array({}), mp::map_of({})}) {
     auto f = expect_failure({map_builder{}.set("op", v).frame()});
     EXPECT_EQ(f.code, errc::bad_request);
     EXPECT_TRUE(mentions(f, "'op'")) << f.message;
@@ -270,8 +270,7 @@ TEST(RequestDecoder, TreatsNilRidAsAbsent) {
 }
 
 TEST(RequestDecoder, RejectsMistypedRid) {
-  for (const value& v :
-       {value::str("7"), value::sint(-7), value::float64(7.0)}) {
+  for (const mp::value& v : {mp::str("7"), mp::sint(-7), mp::real(7.0)}) {
     auto f = expect_failure({valid_header("ping").set("rid", v).frame()});
     EXPECT_EQ(f.code, errc::bad_request);
     EXPECT_EQ(f.rid, std::nullopt);
@@ -301,17 +300,16 @@ struct typed_key {
   kind type;
 };
 
-std::vector<value> wrong_values(kind type) {
+std::vector<mp::value> wrong_values(kind type) {
   switch (type) {
     case kind::str:
-      return {value::uint(5),       value::boolean(true), value::bin("x"),
-              value::empty_array(), value::empty_map(),   value::float64(1)};
+      return {mp::uint(5),   mp::boolean(true), mp::bin("x"),
+              mp::array({}), mp::map_of({}),    mp::real(1)};
     case kind::uint:
-      return {value::str("5"),       value::sint(-1),    value::float64(1.5),
-              value::boolean(false), value::bin("\x05"), value::empty_map()};
+      return {mp::str("5"),       mp::sint(-1),    mp::real(1.5),
+              mp::boolean(false), mp::bin("\x05"), mp::map_of({})};
     case kind::boolean:
-      return {value::uint(1), value::str("true"), value::sint(-1),
-              value::empty_array()};
+      return {mp::uint(1), mp::str("true"), mp::sint(-1), mp::array({})};
   }
   return {};
 }
@@ -336,7 +334,7 @@ TEST(RequestDecoder, RejectsEveryKnownKeyWithTheWrongTypeNamingTheKey) {
       {"list", "limit", kind::uint},
   };
   for (const typed_key& k : keys) {
-    for (const value& v : wrong_values(k.type)) {
+    for (const mp::value& v : wrong_values(k.type)) {
       auto header = valid_header(k.op).set(k.key, v);
       auto f = expect_failure(frames_for(k.op, header));
       EXPECT_EQ(f.code, errc::bad_request) << k.op << "." << k.key;
@@ -398,13 +396,12 @@ TEST(RequestDecoder, TreatsNilOptionalKeysAsAbsent) {
 }
 
 TEST(RequestDecoder, IgnoresUnknownKeysOfAnyType) {
-  auto header =
-      valid_header("stat")
-          .set("future", value::raw(from_hex("82 a1 61 91 01 a1 62 c0")))
-          .set("flag", value::boolean(true))
-          .set("blob", value::bin(std::string_view("\x00\x01", 2)))
-          .set("neg", value::sint(-100))
-          .set("ext", value::raw(from_hex("d4 01 00")));
+  auto header = valid_header("stat")
+                    .set("future", mp::raw(from_hex("82 a1 61 91 01 a1 62 c0")))
+                    .set("flag", mp::boolean(true))
+                    .set("blob", mp::bin(std::string_view("\x00\x01", 2)))
+                    .set("neg", mp::sint(-100))
+                    .set("ext", mp::raw(from_hex("d4 01 00")));
   EXPECT_EQ(expect_request<stat_request>({header.frame()}).file, file_id);
 }
 

@@ -13,19 +13,15 @@
 
 #include "storage/fault_fs.hpp"
 #include "storage/naming.hpp"
-#include "tests/support/content.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "testkit/content.hpp"
+#include "testkit/gtest_status.hpp"
+#include "testkit/temp_dir.hpp"
 
 namespace depot::storage {
 namespace {
 
 namespace fs = std::filesystem;
 using schema::errc;
-
-// Prints the depot error when an expected<T> holds one.
-#define ASSERT_OK(x) \
-  ASSERT_TRUE(x) << schema::to_string(schema::code_of((x).error())) << ": " \
-                 << schema::message_of((x).error())
 
 // The two ways a commit is made durable: one syncfs per barrier (small
 // batches), or file by file (large ones).

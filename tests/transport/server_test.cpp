@@ -5,7 +5,7 @@
 #include "transport/server.hpp"
 
 #include "schema/codec.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "testkit/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 #include <zmq.hpp>

@@ -1,9 +1,10 @@
 #pragma once
 
-// The processes the benchmark starts: depotd itself, a thread sampling its
-// memory, and optionally `perf record` attached to it. Each is stopped by
-// its destructor, so nothing is left running when the benchmark ends or
-// fails. One thread at a time per object.
+// What the benchmark measures of the depotd it starts (testkit's
+// depotd_process): its memory and CPU time, from /proc, and optionally
+// `perf record` attached to it. Each sampler or recorder stops in its
+// destructor, so nothing is left running when the benchmark ends or fails.
+// One thread at a time per object.
 
 #include <atomic>
 #include <chrono>
@@ -11,46 +12,8 @@
 #include <string>
 #include <sys/types.h>
 #include <thread>
-#include <vector>
 
 namespace depot::bench {
-
-/// A depotd child process listening on a free tcp port of 127.0.0.1.
-class depotd_process {
- public:
-  /// Starts `binary --listen tcp://127.0.0.1:PORT --root root flags...` with
-  /// stdout and stderr appended to `log_path`, and waits until it answers
-  /// `ping` (20 s at most). It gets SIGTERM if the benchmark dies. Throws
-  /// std::runtime_error, with the end of its log, if it does not start.
-  depotd_process(std::string binary, std::string root, std::string log_path,
-                 std::vector<std::string> flags);
-
-  /// Stops it (as stop()) if it still runs.
-  ~depotd_process();
-
-  depotd_process(const depotd_process&) = delete;
-  depotd_process& operator=(const depotd_process&) = delete;
-
-  /// Where clients connect.
-  const std::string& endpoint() const { return endpoint_; }
-
-  /// Its pid while it runs, else -1.
-  pid_t pid() const { return pid_; }
-
-  /// SIGTERM, then waits up to 30 s (SIGKILL after that). Returns how it
-  /// ended: "exit 0", "exit 3", "signal 9", "killed after 30 s".
-  std::string stop();
-
-  /// The last `bytes` of its log.
-  std::string log_tail(size_t bytes = 4000) const;
-
- private:
-  bool launch();
-  std::string binary_, root_, log_path_;
-  std::vector<std::string> flags_;
-  std::string endpoint_;
-  pid_t pid_ = -1;
-};
 
 /// A value of /proc/PID/status in bytes (`key` like "VmRSS:" or "VmHWM:");
 /// 0 if the process or the key is gone.

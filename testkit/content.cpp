@@ -1,21 +1,11 @@
-#pragma once
+#include "testkit/content.hpp"
 
-// Test content and what the protocol derives from it, computed independently
-// of the server's code: SHA-256 (a small reference implementation, so the
-// integration tests need no crypto library) and PROTOCOL.md's naming walk.
-
-#include <array>
-#include <cstdint>
 #include <cstring>
-#include <optional>
 #include <random>
-#include <string>
-#include <string_view>
 
 namespace depot::test {
 
-/// The 32-byte SHA-256 digest of `data` (FIPS 180-4; slow but plain).
-inline std::array<uint8_t, 32> sha256_raw(std::string_view data) {
+std::array<uint8_t, 32> sha256_raw(std::string_view data) {
   static constexpr uint32_t k[64] = {
       0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
       0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
@@ -79,8 +69,7 @@ inline std::array<uint8_t, 32> sha256_raw(std::string_view data) {
   return out;
 }
 
-/// The SHA-256 of `data` as 64 lowercase hex digits.
-inline std::string sha256_hex(std::string_view data) {
+std::string sha256_hex(std::string_view data) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   for (uint8_t b : sha256_raw(data)) {
@@ -90,10 +79,8 @@ inline std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-/// The id of naming candidate `k` of `content`, per PROTOCOL.md's Naming
-/// section (`bits`: the server's --id-bits).
-inline std::string candidate_id(std::string_view content, uint32_t k,
-                                std::optional<unsigned> bits = std::nullopt) {
+std::string candidate_id(std::string_view content, uint32_t k,
+                         std::optional<unsigned> bits) {
   auto d = sha256_raw(content);
   std::array<uint8_t, 32> hk = d;
   if (k > 0) {
@@ -132,18 +119,67 @@ inline std::string candidate_id(std::string_view content, uint32_t k,
   return id;
 }
 
-/// `size` pseudo-random bytes, the same for the same `seed`.
-inline std::string random_bytes(size_t size, uint64_t seed) {
-  std::mt19937_64 gen{seed};
-  std::string out(size, '\0');
-  size_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    uint64_t v = gen();
-    std::memcpy(&out[i], &v, 8);
+namespace {
+
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+}  // namespace
+
+rng::rng()
+    : rng(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)) {}
+
+rng::rng(uint64_t seed) {
+  for (auto& s : s_) {
+    seed += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = seed;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    s = z ^ (z >> 31);
   }
-  for (uint64_t v = gen(); i < size; ++i, v >>= 8)
-    out[i] = static_cast<char>(v);
+}
+
+uint64_t rng::next() {
+  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+void rng::fill(void* out, size_t size) {
+  auto* p = static_cast<unsigned char*>(out);
+  while (size >= 8) {
+    uint64_t v = next();
+    std::memcpy(p, &v, 8);
+    p += 8;
+    size -= 8;
+  }
+  if (size > 0) {
+    uint64_t v = next();
+    std::memcpy(p, &v, size);
+  }
+}
+
+std::string random_bytes(size_t size, uint64_t seed) {
+  std::string out(size, '\0');
+  rng r(seed);
+  r.fill(out.data(), out.size());
   return out;
+}
+
+std::vector<std::byte> random_block(size_t size, rng& r) {
+  std::vector<std::byte> block(size);
+  r.fill(block.data(), block.size());
+  return block;
+}
+
+void stamp(std::byte* at, uint64_t a, uint64_t b) {
+  std::memcpy(at, &a, 8);
+  std::memcpy(at + 8, &b, 8);
 }
 
 }  // namespace depot::test

@@ -1,38 +1,23 @@
-#pragma once
-
-// Starting, waiting for and stopping child processes: the mechanics shared by
-// the depotd launchers of the integration tests (depotd_process.hpp), the
-// client tests (tests/client/support.hpp) and the benchmark
-// (bench/depotd_process.cpp). No gtest, so the benchmark can use it too.
-// Each launcher keeps its own readiness probe, as each talks to depotd with
-// its own client code. All calls block; one thread per child at a time.
+#include "testkit/child_process.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
-#include <chrono>
 #include <fcntl.h>
-#include <functional>
+#include <fstream>
 #include <netinet/in.h>
-#include <optional>
-#include <signal.h>
+#include <sstream>
 #include <stdexcept>
-#include <string>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
-#include <vector>
 
 extern char** environ;
 
 namespace depot::test {
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound, read, closed:
-/// it may be taken again before a server binds it, so launchers retry).
-/// Throws std::runtime_error if no socket can be bound.
-inline int free_tcp_port() {
+int free_tcp_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("socket() failed");
   sockaddr_in addr{};
@@ -49,25 +34,8 @@ inline int free_tcp_port() {
   return ntohs(addr.sin_port);
 }
 
-/// How spawn_child() sets up the child. Paths are opened by the parent,
-/// before `cwd` applies.
-struct spawn_options {
-  std::string log;  ///< stderr, and stdout unless `out`, appended here
-  std::string out;  ///< if set, stdout appended here instead of `log`
-  std::string in;   ///< if set, stdin read from here; else inherited
-  std::string cwd;  ///< if set, the child's working directory
-  std::vector<std::string> env;  ///< "KEY=value" added to (or replacing in)
-                                 ///< the parent's environment
-  int death_signal = 0;  ///< if set, PR_SET_PDEATHSIG: sent to the child
-                         ///< when the thread that spawned it ends
-  bool search_path = false;  ///< look argv[0] up in $PATH (execvp)
-};
-
-/// Starts `argv` (argv[0] the program) as `options` say. Returns the pid once
-/// the child has exec'd, or -1 with errno set if a file could not be opened,
-/// fork failed or the program could not be executed (that child is reaped).
-inline pid_t spawn_child(const std::vector<std::string>& argv,
-                         const spawn_options& options) {
+pid_t spawn_child(const std::vector<std::string>& argv,
+                  const spawn_options& options) {
   if (argv.empty() || options.log.empty()) {
     errno = EINVAL;
     return -1;
@@ -82,14 +50,18 @@ inline pid_t spawn_child(const std::vector<std::string>& argv,
   std::vector<char*> env;
   char** envp = environ;
   if (!options.env.empty()) {
-    auto key = [](const std::string& kv) { return kv.substr(0, kv.find('=') + 1); };
+    auto key = [](const std::string& kv) {
+      return kv.substr(0, kv.find('=') + 1);
+    };
     for (char** e = environ; *e; ++e) {
       std::string kv = *e;
       bool replaced = false;
-      for (const auto& x : options.env) replaced = replaced || key(kv) == key(x);
+      for (const auto& x : options.env)
+        replaced = replaced || key(kv) == key(x);
       if (!replaced) env_strings.push_back(std::move(kv));
     }
-    env_strings.insert(env_strings.end(), options.env.begin(), options.env.end());
+    env_strings.insert(env_strings.end(), options.env.begin(),
+                       options.env.end());
     for (auto& s : env_strings) env.push_back(s.data());
     env.push_back(nullptr);
     envp = env.data();
@@ -164,11 +136,7 @@ inline pid_t spawn_child(const std::vector<std::string>& argv,
   return pid;
 }
 
-/// Waits up to `limit` (0: just looks) for the child `pid` to end, and reaps
-/// it. Returns its exit code, 128+signal if a signal ended it, or -1 if
-/// `pid` is not (or no longer) a child of ours; nullopt while it still runs.
-inline std::optional<int> wait_for_exit(pid_t pid,
-                                        std::chrono::milliseconds limit) {
+std::optional<int> wait_for_exit(pid_t pid, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
     int status = 0;
@@ -184,37 +152,22 @@ inline std::optional<int> wait_for_exit(pid_t pid,
   }
 }
 
-/// SIGKILL to the child `pid`, and reaps it.
-inline void kill_child(pid_t pid) {
+void kill_child(pid_t pid) {
   ::kill(pid, SIGKILL);
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
 
-/// Sends `signal` to the child `pid` and waits up to `grace` for it to end;
-/// after that SIGKILL. Returns what wait_for_exit() does, or nullopt if the
-/// child had to be killed. Either way it has been reaped.
-inline std::optional<int> stop_child(pid_t pid, std::chrono::milliseconds grace,
-                                     int signal = SIGTERM) {
+std::optional<int> stop_child(pid_t pid, std::chrono::milliseconds grace,
+                              int signal) {
   ::kill(pid, signal);
   auto status = wait_for_exit(pid, grace);
   if (!status) kill_child(pid);
   return status;
 }
 
-/// How wait_until_ready() ended.
-enum class readiness {
-  ready,      ///< the probe succeeded
-  exited,     ///< the child ended first (it has been reaped)
-  timed_out,  ///< neither within the limit; the child still runs
-};
-
-/// Calls `probe` until it returns true, the child `pid` ends or `limit`
-/// passes. `probe` is called back to back, so it should wait a little for
-/// its answer (a ping with a 200 ms timeout, say). Exceptions from `probe`
-/// pass through, the child left running.
-inline readiness wait_until_ready(pid_t pid, std::chrono::milliseconds limit,
-                                  const std::function<bool()>& probe) {
+readiness wait_until_ready(pid_t pid, std::chrono::milliseconds limit,
+                           const std::function<bool()>& probe) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (wait_for_exit(pid, std::chrono::milliseconds(0)))
@@ -222,6 +175,25 @@ inline readiness wait_until_ready(pid_t pid, std::chrono::milliseconds limit,
     if (probe()) return readiness::ready;
   }
   return readiness::timed_out;
+}
+
+std::string exit_text(int status) {
+  if (status < 0) return "killed";
+  // No program started here exits with a code above 128 by itself.
+  if (status > 128) return "signal " + std::to_string(status - 128);
+  return "exit " + std::to_string(status);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string read_file_tail(const std::string& path, size_t bytes) {
+  std::string all = read_file(path);
+  return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
 }  // namespace depot::test
