@@ -11,10 +11,10 @@ namespace depot::storage {
 
 /// How to open a store on a POSIX file system.
 struct posix_store_options {
-  std::string root;                  ///< created if missing; not a symlink
-  std::optional<unsigned> id_bits;   ///< narrows ids (collision tests only)
-  uint32_t max_candidates = 16;      ///< naming candidates tried (>= 16)
-  std::shared_ptr<file_system> fs;   ///< default: the real one
+  std::string root;                 ///< created if missing; not a symlink
+  std::optional<unsigned> id_bits;  ///< narrows ids (collision tests only)
+  uint32_t max_candidates = 16;     ///< naming candidates tried (>= 16)
+  std::shared_ptr<file_system> fs;  ///< default: the real one
   /// A batch commit of at most this many bytes is flushed with one syncfs
   /// per barrier; a larger one file by file.
   uint64_t group_sync_max_bytes = uint64_t{64} << 20;
