@@ -44,10 +44,23 @@ class posix_batch final : public staged_batch {
   expected<file_meta> settle_item(const placement& pl,
                                   const caf::error& barrier_failure);
 
+  // The barrier the caller owes before this step: internal if none began
+  // since the last step wrote something (what it wrote would not be
+  // durable), else the caller's `barrier_failure`.
+  caf::error owed_barrier(const caf::error& barrier_failure) const;
+
   group_commit_parts parts_;
   std::vector<batch_item> items_;
-  bool whole_fs_ = true;  // barriers by syncfs, else flushes file by file
+  bool whole_fs_ = true;        // barriers by syncfs, else flushes file by file
+  uint64_t written_after_ = 0;  // barriers begun when the last step ended
 };
+
+caf::error posix_batch::owed_barrier(const caf::error& barrier_failure) const {
+  if (barrier_failure || !needs_barrier()) return barrier_failure;
+  if (parts_.barriers_begun.load() == written_after_)
+    return make_error(errc::internal, "a batch step without its barrier");
+  return {};
+}
 
 posix_batch::posix_batch(const group_commit_parts& parts,
                          std::vector<commit_request> requests)
@@ -75,16 +88,19 @@ posix_batch::posix_batch(const group_commit_parts& parts,
     it.meta_temp.emplace(parts_.fs, parts_.staging.next_path("m."));
     it.err = it.meta_temp->write(encode_meta(it.meta), !whole_fs_);
   }
+  written_after_ = parts_.barriers_begun.load();
 }
 
 void posix_batch::place(const caf::error& barrier_failure) {
+  auto failure = owed_barrier(barrier_failure);
   for (auto& it : items_) {
     if (it.err) continue;
-    if (barrier_failure)
-      it.err = barrier_failure;
+    if (failure)
+      it.err = failure;
     else
       place_item(it);
   }
+  written_after_ = parts_.barriers_begun.load();
 }
 
 // Under the first candidate id that is free or holds the same content.
@@ -111,6 +127,7 @@ void posix_batch::place_item(batch_item& it) {
 // The placements made durable (by the barrier before, or here file by
 // file); only then is anything acknowledged.
 commit_results posix_batch::settle(const caf::error& barrier_failure) {
+  auto failure = owed_barrier(barrier_failure);
   commit_results out;
   for (auto& it : items_) {
     if (it.err) {
@@ -121,7 +138,7 @@ commit_results posix_batch::settle(const caf::error& barrier_failure) {
       out.emplace_back(make_error(errc::internal, "batch settled unplaced"));
       continue;
     }
-    auto file = settle_item(*it.placed, barrier_failure);
+    auto file = settle_item(*it.placed, failure);
     if (file) {
       out.emplace_back(
           commit_result{std::move(*file), it.placed->how == placed::dedup});

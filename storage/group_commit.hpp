@@ -15,6 +15,7 @@
 #include "storage/staging_area.hpp"
 #include "storage/store.hpp"
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,9 @@ struct group_commit_parts {
   uint32_t max_candidates;          ///< naming candidates tried
   std::optional<unsigned> id_bits;  ///< narrows ids (tests only)
   uint64_t whole_fs_max_bytes;      ///< larger batches flush file by file
+  /// How many barrier() calls have begun on the store: a batch that needs
+  /// a barrier refuses a step that no barrier began before.
+  const std::atomic<uint64_t>& barriers_begun;
 };
 
 /// store::stage for the POSIX store: writes each upload's metadata beside

@@ -13,6 +13,7 @@
 #include "storage/temp_file.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 
 namespace depot::storage {
@@ -62,6 +63,7 @@ class posix_store final : public store {
   std::unique_ptr<object_table> objects_;
   std::unique_ptr<recovery> recovery_;
   fresh_claims claims_;
+  std::atomic<uint64_t> barriers_begun_{0};
 };
 
 caf::error posix_store::open() {
@@ -116,11 +118,13 @@ std::unique_ptr<staged_batch> posix_store::stage(
                            claims_,
                            opts_.max_candidates,
                            opts_.id_bits,
-                           opts_.group_sync_max_bytes};
+                           opts_.group_sync_max_bytes,
+                           barriers_begun_};
   return stage_batch(parts, std::move(requests));
 }
 
 caf::error posix_store::barrier() {
+  barriers_begun_.fetch_add(1);
   if (int e = fs_->sync_fs(root_)) return io_failure(e, "syncfs", root_);
   return {};
 }

@@ -90,7 +90,9 @@ struct list_page {
 /// A batch of uploads between the steps of a group commit (see
 /// store::stage). Owns the batch's staging files. Used by one thread at a
 /// time, each step at most once and in order; it must not outlive its store.
-/// Every result it gives is final: nothing is retried behind the caller.
+/// Every result it gives is final: nothing is retried behind the caller. A
+/// step taken without the barrier needs_barrier() asked for fails its
+/// uploads (internal) rather than acknowledge what may not be durable.
 class staged_batch {
  public:
   virtual ~staged_batch() = default;

@@ -64,12 +64,14 @@ struct logging_store final : storage::store {
   };
   logging_store(std::shared_ptr<storage::store> base, event_log& log)
       : base(std::move(base)), log(log) {}
-  schema::expected<std::unique_ptr<storage::staging_file>> create_staging() override {
+  schema::expected<std::unique_ptr<storage::staging_file>> create_staging()
+      override {
     return base->create_staging();
   }
   std::unique_ptr<storage::staged_batch> stage(
       std::vector<storage::commit_request> requests) override {
-    return std::make_unique<logging_batch>(base->stage(std::move(requests)), log);
+    return std::make_unique<logging_batch>(base->stage(std::move(requests)),
+                                           log);
   }
   caf::error barrier() override {
     ++barriers;
@@ -85,8 +87,8 @@ struct logging_store final : storage::store {
   schema::expected<uint64_t> remove(const std::string& id) override {
     return base->remove(id);
   }
-  schema::expected<storage::list_page> list(const std::optional<std::string>& after,
-                                            size_t limit) override {
+  schema::expected<storage::list_page> list(
+      const std::optional<std::string>& after, size_t limit) override {
     return base->list(after, limit);
   }
   std::shared_ptr<storage::store> base;

@@ -66,7 +66,7 @@ TEST(PosixStoreGroupCommit, AFreshFileIsCountedWithoutListingItsDirectory) {
 
 // Two commit lanes share the store: a batch of one may join a fresh claim
 // of another batch before that one is settled. The claim then has two
-// references and says so (it used to count only its own batch: 1).
+// references and says so, not just the one of its own batch.
 TEST(PosixStoreGroupCommit,
      AFreshClaimJoinedFromAnotherBatchCountsBothReferences) {
   faulty_store f{whole_fs};
@@ -295,6 +295,29 @@ TEST(StoreBatch, SettlingBeforePlacingFailsInsteadOfAcknowledging) {
   }
   b.reset();
   EXPECT_TRUE(shard_files(f.dir.path()).empty());
+  EXPECT_EQ(staging_files(f.dir.path()), 0u);
+}
+
+TEST(StoreBatch, AStepWithoutTheBarrierItNeedsFailsInsteadOfLosingDurability) {
+  faulty_store f{whole_fs};
+  auto b = f.s->stage(two(*f.s, "hasty"));
+  ASSERT_TRUE(b->needs_barrier());
+  b->place(caf::error{});  // no barrier: the bytes may not be durable
+  for (auto& r : b->settle(caf::error{})) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(schema::code_of(r.error()), errc::internal);
+  }
+  EXPECT_TRUE(shard_files(f.dir.path()).empty());
+  // Placed after its barrier but settled without the next one: rolled back.
+  auto c = f.s->stage(two(*f.s, "half"));
+  c->place(f.s->barrier());
+  for (auto& r : c->settle(caf::error{})) {
+    ASSERT_FALSE(r);
+    EXPECT_EQ(schema::code_of(r.error()), errc::internal);
+  }
+  EXPECT_TRUE(shard_files(f.dir.path()).empty());
+  b.reset();
+  c.reset();
   EXPECT_EQ(staging_files(f.dir.path()), 0u);
 }
 
