@@ -43,12 +43,12 @@ class fresh_claims {
 
 /// What a batch works with: parts of its store, which outlive the batch.
 struct group_commit_parts {
-  file_system& fs;
-  std::string root;
-  object_table& objects;
-  shard_dirs& dirs;
-  staging_area& staging;
-  fresh_claims& claims;
+  file_system& fs;                  ///< the store's file system
+  std::string root;                 ///< the store's root directory
+  object_table& objects;            ///< where uploads are placed
+  shard_dirs& dirs;                 ///< made durable at settle
+  staging_area& staging;            ///< where metadata is staged
+  fresh_claims& claims;             ///< shared by all batches
   uint32_t max_candidates;          ///< naming candidates tried
   std::optional<unsigned> id_bits;  ///< narrows ids (tests only)
   uint64_t whole_fs_max_bytes;      ///< larger batches flush file by file

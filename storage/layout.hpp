@@ -39,11 +39,14 @@ std::string l1_dir(const std::string& root, const std::string& id);
 /// The shard directories of an id numbered densely: ROOT/ab as l1 in
 /// [0, 62^2), ROOT/ab/cd as l2 in [0, 62^4).
 struct shard_index {
-  size_t l1;
-  size_t l2;
+  size_t l1;  ///< ROOT/ab
+  size_t l2;  ///< ROOT/ab/cd
 };
+/// How many ROOT/ab directories there can be.
 inline constexpr size_t l1_shards = size_t{62} * 62;
+/// How many ROOT/ab/cd directories there can be.
 inline constexpr size_t l2_shards = l1_shards * l1_shards;
+/// The shard directories of `id`, numbered.
 shard_index shard_of(const std::string& id);
 
 /// True when `name` is `length` characters that may appear in an id: a
