@@ -18,7 +18,7 @@ struct waiting_commit {
 // A batch linked into place, waiting for the barrier that makes its links
 // durable before its uploads are answered.
 struct placed_batch {
-  std::unique_ptr<storage::store::group> group;
+  std::unique_ptr<storage::staged_batch> group;
   std::vector<caf::response_promise> promises;  // in the order of the group
 };
 
@@ -37,7 +37,7 @@ void settle(self_ptr self, const caf::error& barrier) {
   if (!st.placed) return;
   auto placed = std::move(*st.placed);
   st.placed.reset();
-  auto results = st.ctx->store->settle(*placed.group, barrier);
+  auto results = placed.group->settle(barrier);
   for (size_t i = 0; i < results.size(); ++i) {
     if (results[i])
       placed.promises[i].deliver(std::move(*results[i]));
@@ -88,7 +88,7 @@ void flush(self_ptr self) {
                         (st.placed && st.placed->group->needs_barrier());
   caf::error barrier = barrier_needed ? store.barrier() : caf::error{};
   settle(self, barrier);
-  store.place(*group, barrier);
+  group->place(barrier);
   st.placed = placed_batch{std::move(group), std::move(promises)};
   self->send(self, settle_atom::value);
 }

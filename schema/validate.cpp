@@ -6,11 +6,6 @@ namespace {
 constexpr char hex_digits[] = "0123456789abcdef";
 constexpr char upper_hex_digits[] = "0123456789ABCDEF";
 
-bool is_alnum_ascii(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-         (c >= 'a' && c <= 'z');
-}
-
 // -1 for a character that is not a hex digit.
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -69,10 +64,15 @@ bool decode_utf8(std::string_view s, size_t i, uint32_t& cp, size_t& len) {
 
 }  // namespace
 
+bool is_file_id_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         (c >= 'a' && c <= 'z');
+}
+
 bool is_file_id(std::string_view text) {
   if (text.size() != file_id_length) return false;
   for (char c : text)
-    if (!is_alnum_ascii(c)) return false;
+    if (!is_file_id_char(c)) return false;
   return true;
 }
 

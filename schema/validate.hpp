@@ -18,6 +18,9 @@ inline constexpr size_t file_id_length = 12;
 /// Longest upload `name` (and `mime`) in bytes.
 inline constexpr size_t max_name_bytes = 255;
 
+/// True if `c` may appear in a file id: one of [0-9A-Za-z].
+bool is_file_id_char(char c);
+
 /// True if `text` is exactly 12 characters of [0-9A-Za-z] (a well-formed id;
 /// whether such a file is stored is another question).
 bool is_file_id(std::string_view text);

@@ -3,6 +3,7 @@
 #include "storage/file_system.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -11,8 +12,22 @@ namespace depot::storage {
 
 /// The operations a fault can be injected into.
 enum class fs_op {
-  create, append, sync, close, open_read, read, link, unlink, mkdir, rmdir,
-  sync_dir, sync_fs, list_dir, stat, rename, lock,
+  create,
+  append,
+  sync,
+  close,
+  open_read,
+  read,
+  link,
+  unlink,
+  mkdir,
+  rmdir,
+  sync_dir,
+  sync_fs,
+  list_dir,
+  stat,
+  rename,
+  lock,
 };
 
 /// A file system for tests: passes every call to a real one, except those a
@@ -26,7 +41,7 @@ class fault_fs final : public file_system {
   /// after it fail with `error`. An empty `path_contains` matches any path.
   struct rule {
     fs_op op;
-    int error = 5;  // EIO
+    int error = EIO;
     std::string path_contains;
     int skip = 0;
     int times = 1;

@@ -2,15 +2,33 @@
 
 #include "schema/validate.hpp"
 
+#include <algorithm>
+#include <array>
+
 namespace depot::storage {
 namespace {
 
 __extension__ using u128 = unsigned __int128;
 
-constexpr char alphabet[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+constexpr size_t radix = sizeof base62_alphabet - 1;
+static_assert(radix == 62);
+
+constexpr std::array<int8_t, 256> inverse_of_alphabet() {
+  std::array<int8_t, 256> values{};
+  for (auto& v : values) v = -1;
+  for (size_t i = 0; i < radix; ++i)
+    values[static_cast<unsigned char>(base62_alphabet[i])] =
+        static_cast<int8_t>(i);
+  return values;
+}
+
+constexpr auto base62_values = inverse_of_alphabet();
 
 }  // namespace
+
+int base62_value(char c) {
+  return base62_values[static_cast<unsigned char>(c)];
+}
 
 std::string candidate_id(const digest& d, uint32_t k,
                          std::optional<unsigned> bits) {
@@ -28,16 +46,14 @@ std::string candidate_id(const digest& d, uint32_t k,
   for (size_t i = 0; i < 16; ++i) n = (n << 8) | h[i];
   if (bits && *bits < 128) n &= (u128{1} << *bits) - 1;
   u128 modulus = 1;
-  for (size_t i = 0; i < id_length; ++i) modulus *= 62;
+  for (size_t i = 0; i < schema::file_id_length; ++i) modulus *= radix;
   n %= modulus;
-  std::string id(id_length, '0');
-  for (size_t i = id_length; i-- > 0;) {
-    id[i] = alphabet[static_cast<size_t>(n % 62)];
-    n /= 62;
+  std::string id(schema::file_id_length, '0');
+  for (size_t i = schema::file_id_length; i-- > 0;) {
+    id[i] = base62_alphabet[static_cast<size_t>(n % radix)];
+    n /= radix;
   }
   return id;
 }
-
-bool is_valid_id(std::string_view id) { return schema::is_file_id(id); }
 
 }  // namespace depot::storage

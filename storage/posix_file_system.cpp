@@ -1,3 +1,8 @@
+#include "storage/file_system.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -5,16 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
-#include "storage/file_system.hpp"
-
 namespace depot::storage {
 namespace {
 
-int retry_eintr(int rc) { return rc < 0 ? errno : 0; }
+// 0 for a call that succeeded, else the errno it left.
+int errno_of(int rc) { return rc < 0 ? errno : 0; }
 
 class posix_writable final : public writable_file {
  public:
@@ -40,7 +40,7 @@ class posix_writable final : public writable_file {
                       SYNC_FILE_RANGE_WRITE);
   }
 
-  int sync() override { return retry_eintr(::fdatasync(fd_)); }
+  int sync() override { return errno_of(::fdatasync(fd_)); }
 
   int close() override {
     if (fd_ < 0) return EBADF;
@@ -77,14 +77,17 @@ class posix_readable final : public readable_file {
 
   uint64_t size() const override { return size_; }
 
-  int map(uint64_t offset, size_t size, std::shared_ptr<const std::byte>* out) override {
+  int map(uint64_t offset, size_t size,
+          std::shared_ptr<const std::byte>* out) override {
     static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     if (size == 0 || offset + size > size_) return EINVAL;
     const uint64_t start = offset & ~(page - 1);
     const size_t length = static_cast<size_t>(offset - start) + size;
-    void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(start));
+    void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_,
+                     static_cast<off_t>(start));
     // ENOMEM: past vm.max_map_count (one mapping per range in flight).
-    if (p == MAP_FAILED) return errno == ENODEV || errno == ENOMEM ? ENOTSUP : errno;
+    if (p == MAP_FAILED)
+      return errno == ENODEV || errno == ENOMEM ? ENOTSUP : errno;
     // MADV_POPULATE_READ (Linux 5.14) reports what a fault would: EFAULT
     // past the end, EIO, ENOMEM. Older kernels say EINVAL.
     if (::madvise(p, length, MADV_POPULATE_READ) != 0) {
@@ -92,7 +95,8 @@ class posix_readable final : public readable_file {
       ::munmap(p, length);
       return err == EINVAL ? ENOTSUP : err == EFAULT ? EIO : err;
     }
-    std::shared_ptr<void> mapping{p, [length](void* q) { ::munmap(q, length); }};
+    std::shared_ptr<void> mapping{p,
+                                  [length](void* q) { ::munmap(q, length); }};
     *out = {mapping, static_cast<const std::byte*>(p) + (offset - start)};
     return 0;
   }
@@ -129,7 +133,8 @@ class posix_fs final : public file_system {
     // inode write. O_NOATIME needs us to own the file (we do, unless an
     // operator copied files in as someone else): EPERM means open plainly.
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-    if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == EPERM)
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno;
     struct stat st {};
     if (::fstat(fd, &st) < 0) {
@@ -137,7 +142,8 @@ class posix_fs final : public file_system {
       ::close(fd);
       return err;
     }
-    *out = std::make_unique<posix_readable>(fd, static_cast<uint64_t>(st.st_size));
+    *out =
+        std::make_unique<posix_readable>(fd, static_cast<uint64_t>(st.st_size));
     return 0;
   }
 
@@ -156,25 +162,25 @@ class posix_fs final : public file_system {
   }
 
   int link(const std::string& from, const std::string& to) override {
-    return retry_eintr(::link(from.c_str(), to.c_str()));
+    return errno_of(::link(from.c_str(), to.c_str()));
   }
 
   int unlink(const std::string& path) override {
-    return retry_eintr(::unlink(path.c_str()));
+    return errno_of(::unlink(path.c_str()));
   }
 
   int mkdir(const std::string& path) override {
-    return retry_eintr(::mkdir(path.c_str(), 0755));
+    return errno_of(::mkdir(path.c_str(), 0755));
   }
 
   int rmdir(const std::string& path) override {
-    return retry_eintr(::rmdir(path.c_str()));
+    return errno_of(::rmdir(path.c_str()));
   }
 
   int sync_fs(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;
-    int err = retry_eintr(::syncfs(fd));
+    int err = errno_of(::syncfs(fd));
     ::close(fd);
     return err;
   }
@@ -182,7 +188,7 @@ class posix_fs final : public file_system {
   int sync_dir(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno;
-    int err = retry_eintr(::fsync(fd));
+    int err = errno_of(::fsync(fd));
     ::close(fd);
     return err;
   }
@@ -212,22 +218,24 @@ class posix_fs final : public file_system {
   }
 
   int rename(const std::string& from, const std::string& to) override {
-    return retry_eintr(::rename(from.c_str(), to.c_str()));
+    return errno_of(::rename(from.c_str(), to.c_str()));
   }
 
-  int rename_exclusive(const std::string& from, const std::string& to) override {
-    int err = retry_eintr(
-        ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE));
+  int rename_exclusive(const std::string& from,
+                       const std::string& to) override {
+    int err = errno_of(::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
+                                   RENAME_NOREPLACE));
     if (err != EINVAL && err != ENOSYS) return err;
     // No RENAME_NOREPLACE here: link(2) refuses an existing name too.
-    if ((err = retry_eintr(::link(from.c_str(), to.c_str())))) return err;
+    if ((err = errno_of(::link(from.c_str(), to.c_str())))) return err;
     ::unlink(from.c_str());
     return 0;
   }
 
   int try_lock(const std::string& path, bool create,
                std::unique_ptr<file_lock>* out) override {
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    int fd =
+        ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
     if (fd < 0) return errno;
     if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
       int err = errno;

@@ -1,5 +1,13 @@
 #pragma once
 
+// The store on a local (or shared) POSIX file system. Every atomic step is
+// an exclusive create, a rename or link that fails on an existing name, or
+// an unlink of one entry. Its parts, one job per file: layout (paths),
+// meta_file (the metadata codec), temp_file (staged bytes), object_table
+// (claim, join, collect), journal and recovery (crash safety across
+// processes), shard_dirs (directory durability), group_commit (the
+// staged_batch), posix_reader (reads).
+
 #include "storage/file_system.hpp"
 #include "storage/store.hpp"
 
@@ -11,16 +19,17 @@ namespace depot::storage {
 
 /// How to open a store on a POSIX file system.
 struct posix_store_options {
-  std::string root;                  ///< created if missing; not a symlink
-  std::optional<unsigned> id_bits;   ///< narrows ids (collision tests only)
-  uint32_t max_candidates = 16;      ///< naming candidates tried (>= 16)
-  std::shared_ptr<file_system> fs;   ///< default: the real one
-  /// A batch commit of at most this many bytes is flushed with one syncfs
-  /// per barrier; a larger one file by file.
+  std::string root;                 ///< created if missing; not a symlink
+  std::optional<unsigned> id_bits;  ///< narrows ids (collision tests only)
+  uint32_t max_candidates = 16;     ///< naming candidates tried (>= 16)
+  std::shared_ptr<file_system> fs;  ///< default: the real one
+  /// A batch of at most this many bytes is made durable by barrier() (one
+  /// syncfs); a larger one flushes file by file and needs no barrier.
   uint64_t group_sync_max_bytes = uint64_t{64} << 20;
 };
 
-/// Opens (creating if needed) the store at `options.root`.
+/// Opens (creating if needed) the store at `options.root`. internal for
+/// options out of range; io_error when the root cannot be used.
 ///
 /// Layout: id `abcdEFGH1234` is the file `ROOT/ab/cd/EFGH1234` (its bytes),
 /// beside `EFGH1234.meta` (its metadata, immutable, written first: the claim

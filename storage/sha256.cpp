@@ -39,14 +39,4 @@ digest sha256::of(const void* data, size_t size) {
   return h.finish();
 }
 
-std::string to_hex(const digest& d) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(d.size() * 2, '0');
-  for (size_t i = 0; i < d.size(); ++i) {
-    out[2 * i] = digits[d[i] >> 4];
-    out[2 * i + 1] = digits[d[i] & 15];
-  }
-  return out;
-}
-
 }  // namespace depot::storage

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "schema/validate.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +36,9 @@ class sha256 {
   std::unique_ptr<impl> impl_;
 };
 
-/// 64 lowercase hex digits.
-std::string to_hex(const digest& d);
+/// The digest as 64 lowercase hex digits (schema::to_hex, the one encoder).
+inline std::string to_hex(const digest& d) {
+  return schema::to_hex(d.data(), d.size());
+}
 
 }  // namespace depot::storage

@@ -1,17 +1,15 @@
 #pragma once
 
-// The content-addressed object store: what depot keeps on disk. The
-// interface is what actors/ program against; posix_store.hpp implements it
-// on a local (or shared) POSIX file system, and a later implementation puts
-// it on a distributed object store. Every atomic step of the POSIX one is an
-// exclusive create, a link that fails on an existing name, or an unlink of
-// one entry: primitives a distributed store offers atomically too.
+// The content-addressed object store: what depot keeps. actors/ program
+// against this interface only; storage/posix_store.hpp implements it on a
+// POSIX file system, and any other backend (an object store such as Ceph
+// RADOS) implements the same virtual methods and nothing else: the
+// non-virtual helpers below are written once on top of them.
 
 #include "schema/errc.hpp"
 #include "schema/messages.hpp"
 #include "storage/sha256.hpp"
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,9 +18,10 @@
 
 namespace depot::storage {
 
-/// An upload's bytes on their way into the store: a temp file on the store's
-/// own file system, never visible under an id. Destroying it uncommitted
-/// removes it. One thread at a time.
+/// An upload's bytes on their way into the store, held where no id names
+/// them yet. Created by one store's create_staging() and consumed by that
+/// store's stage(); destroying it uncommitted discards the bytes. One thread
+/// at a time.
 class staging_file {
  public:
   virtual ~staging_file() = default;
@@ -48,9 +47,12 @@ struct commit_result {
 
 /// One upload of a batch commit.
 struct commit_request {
-  std::unique_ptr<staging_file> staged;
+  std::unique_ptr<staging_file> staged;  ///< from the same store
   commit_info info;
 };
+
+/// One result per request of a batch, in the order of the requests.
+using commit_results = std::vector<schema::expected<commit_result>>;
 
 /// The outcome of a ranged read.
 struct read_result {
@@ -58,7 +60,8 @@ struct read_result {
   size_t bytes = 0;        ///< bytes written to the caller's buffer
 };
 
-/// A stored file open for reading. One thread at a time.
+/// A stored file open for reading: a snapshot, which a later delete does not
+/// cut short. One thread at a time; it may outlive its store.
 class object_reader {
  public:
   virtual ~object_reader() = default;
@@ -69,19 +72,13 @@ class object_reader {
   /// beyond it: out_of_range.
   virtual schema::expected<size_t> read(uint64_t offset, size_t length,
                                         std::byte* out) = 0;
-  /// The same range as a buffer over the file's bytes in memory: mapped,
-  /// not copied (copied only where the file system cannot map).
-  virtual schema::expected<schema::buffer> view(uint64_t offset, size_t length) = 0;
-  /// The same range read into a buffer of its own: for small ranges, which
-  /// are cheaper copied than mapped.
-  schema::expected<schema::buffer> copy(uint64_t offset, size_t length) {
-    uint64_t left = offset < size() ? size() - offset : 0;
-    std::vector<std::byte> bytes(static_cast<size_t>(std::min<uint64_t>(length, left)));
-    auto got = read(offset, bytes.size(), bytes.data());
-    if (!got) return got.error();
-    bytes.resize(*got);
-    return schema::buffer::from_vector(std::move(bytes));
-  }
+  /// The same range as a shared immutable buffer, without a copy where the
+  /// backend can lend its bytes (a mapping), else copied; same errors.
+  virtual schema::expected<schema::buffer> view(uint64_t offset,
+                                                size_t length) = 0;
+  /// The same range read into a buffer of its own (one read()): for small
+  /// ranges, which are cheaper copied than lent.
+  schema::expected<schema::buffer> copy(uint64_t offset, size_t length);
 };
 
 /// One page of `list`.
@@ -90,10 +87,42 @@ struct list_page {
   std::optional<std::string> next;  ///< nil when there are no more
 };
 
+/// A batch of uploads between the steps of a group commit (see
+/// store::stage). Owns the batch's staging files. Used by one thread at a
+/// time, each step at most once and in order; it must not outlive its store.
+/// Every result it gives is final: nothing is retried behind the caller. A
+/// step taken without the barrier needs_barrier() asked for fails its
+/// uploads (internal) rather than acknowledge what may not be durable.
+class staged_batch {
+ public:
+  virtual ~staged_batch() = default;
+
+  /// Whether the caller must run store::barrier() before the next step
+  /// (place, then settle). False when the batch makes itself durable
+  /// (it flushes file by file, or the backend's writes are durable when
+  /// they return) or has nothing left to make durable.
+  virtual bool needs_barrier() const = 0;
+
+  /// Puts each upload in place under its content's id, walking the naming
+  /// candidates (same content already stored: one more reference, no second
+  /// copy). Nothing is acknowledged yet. `barrier_failure` is the error of
+  /// the barrier run since stage(), or none (no barrier was needed, or it
+  /// succeeded); a failure fails every upload and places nothing.
+  virtual void place(const caf::error& barrier_failure) = 0;
+
+  /// The batch's results, in the order of its requests: each upload is
+  /// either stored, durable and visible (the file, its metadata and the new
+  /// reference survive a crash or power loss) or failed with nothing of it
+  /// left visible. `barrier_failure` is the error of the barrier run since
+  /// place(), or none; a failure rolls back every placed upload.
+  virtual commit_results settle(const caf::error& barrier_failure) = 0;
+};
+
 /// The store. Every method is safe to call from several threads at once,
-/// and several processes may share one store. Methods block on disk I/O.
+/// and several processes may share one store. Methods block on I/O.
 /// Errors are depot errors: not_found, out_of_range, name_exhausted, busy,
-/// io_error (nothing partial is left visible), bad_request (a malformed id).
+/// io_error (nothing partial is left visible), bad_request (a malformed id),
+/// internal (a caller broke a contract stated here).
 class store {
  public:
   virtual ~store() = default;
@@ -101,53 +130,32 @@ class store {
   /// A new, empty staging file.
   virtual schema::expected<std::unique_ptr<staging_file>> create_staging() = 0;
 
-  /// Makes `staged` durable and visible under its content's id, walking the
-  /// naming candidates (dedup: same content already stored → refs + 1, no
-  /// second copy). Returns only once the file, its metadata and the new
-  /// reference survive a crash or power loss. The staged file is consumed
-  /// either way. `info.sha256` must be the digest of the staged bytes.
-  virtual schema::expected<commit_result> commit(
-      std::unique_ptr<staging_file> staged, const commit_info& info) = 0;
+  /// First step of a group commit, which lets one durability barrier serve
+  /// two batches: stage(B) writes B's bytes and metadata; barrier() makes
+  /// them durable, together with the placements of the batch placed before;
+  /// B->place() puts B in place; after the next barrier(), B->settle() gives
+  /// B's results. commit_batch() below is exactly these steps for one batch.
+  /// Never null; an upload that fails here (e.g. a staging file of another
+  /// store: internal) fails in settle()'s results, the others go on.
+  virtual std::unique_ptr<staged_batch> stage(
+      std::vector<commit_request> requests) = 0;
 
-  /// Commits several uploads at once, as `commit` does each, sharing their
-  /// flushes (group commit). Results in the order of `requests`; each one
-  /// succeeds or fails on its own.
-  virtual std::vector<schema::expected<commit_result>> commit_batch(
-      std::vector<commit_request> requests) {
-    std::vector<schema::expected<commit_result>> out;
-    for (auto& r : requests) out.push_back(commit(std::move(r.staged), r.info));
-    return out;
-  }
+  /// Makes durable everything every batch of this store wrote before the
+  /// call began (see stage). Returns the error that the next step of those
+  /// batches must be given. A no-op for a backend whose writes are durable
+  /// when they return (its batches then never need it).
+  virtual caf::error barrier() = 0;
 
-  /// A group commit in stages, so that one durability barrier serves two
-  /// batches: stage(B) writes B's bytes and metadata; barrier() makes them
-  /// durable, together with the links of the batch placed before; place(B)
-  /// links B into place; after the next barrier(), settle(B) gives B's
-  /// results. commit_batch() is exactly these steps for one batch. Each
-  /// step takes the outcome of the barrier before it: a failed one fails
-  /// (or rolls back) the batch. The default defers everything to settle(),
-  /// which calls commit_batch().
-  struct group {
-    virtual ~group() = default;
-    /// Whether this batch needs barrier() between its steps (false once
-    /// it flushes file by file, or has nothing left to flush).
-    virtual bool needs_barrier() const { return false; }
-  };
-  virtual std::unique_ptr<group> stage(std::vector<commit_request> requests) {
-    auto g = std::make_unique<deferred_group>();
-    g->requests = std::move(requests);
-    return g;
-  }
-  virtual caf::error barrier() { return {}; }
-  virtual void place(group& g, const caf::error& barrier_failure) {
-    (void)g;
-    (void)barrier_failure;
-  }
-  virtual std::vector<schema::expected<commit_result>> settle(
-      group& g, const caf::error& barrier_failure) {
-    (void)barrier_failure;
-    return commit_batch(std::move(static_cast<deferred_group&>(g).requests));
-  }
+  /// Commits a batch: stage(), then place() and settle() each after a
+  /// barrier() when the batch needs one. Results in the order of
+  /// `requests`; each one succeeds or fails on its own. Returns only once
+  /// every stored upload is durable. Written once here for every backend.
+  commit_results commit_batch(std::vector<commit_request> requests);
+
+  /// Commits one upload as commit_batch() does. `staged` is consumed either
+  /// way; `info.sha256` must be the digest of the staged bytes.
+  schema::expected<commit_result> commit(std::unique_ptr<staging_file> staged,
+                                         const commit_info& info);
 
   /// A stored file's metadata.
   virtual schema::expected<schema::file_meta> stat(const std::string& id) = 0;
@@ -160,27 +168,16 @@ class store {
   /// Reads up to `length` bytes at `offset` into `out` (which has room for
   /// `length`): open() then one read.
   schema::expected<read_result> read(const std::string& id, uint64_t offset,
-                                     size_t length, std::byte* out) {
-    auto r = open(id);
-    if (!r) return r.error();
-    auto n = (*r)->read(offset, length, out);
-    if (!n) return n.error();
-    return read_result{(*r)->size(), *n};
-  }
+                                     size_t length, std::byte* out);
 
-  /// Takes one reference away; at zero the file and its metadata are
-  /// removed. Returns the references left.
+  /// Takes one reference away, durably; at zero the file and its metadata
+  /// are removed. Returns the references left.
   virtual schema::expected<uint64_t> remove(const std::string& id) = 0;
 
   /// Stored files with ids greater than `after` in ascending byte order, at
   /// most `limit`; the work done is proportional to the page.
   virtual schema::expected<list_page> list(
       const std::optional<std::string>& after, size_t limit) = 0;
-
- private:
-  struct deferred_group final : group {
-    std::vector<commit_request> requests;
-  };
 };
 
 }  // namespace depot::storage

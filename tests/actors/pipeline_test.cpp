@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "actors/assembler.hpp"
@@ -42,25 +43,39 @@ struct recording_sink final : transport::reply_sink {
   std::vector<std::pair<transport::peer, schema::reply>> replies;
 };
 
-// A store that notes when a commit has returned, around a real one.
+// A store that notes when a commit has become durable, around a real one.
+// Every step is forwarded, so the actors drive the real store's staged
+// path (stage, barrier, place, settle) through it.
 struct logging_store final : storage::store {
+  struct logging_batch final : storage::staged_batch {
+    logging_batch(std::unique_ptr<storage::staged_batch> base, event_log& log)
+        : base(std::move(base)), log(log) {}
+    bool needs_barrier() const override { return base->needs_barrier(); }
+    void place(const caf::error& barrier_failure) override {
+      base->place(barrier_failure);
+    }
+    storage::commit_results settle(const caf::error& barrier_failure) override {
+      auto results = base->settle(barrier_failure);
+      for (auto& r : results) log.add(r ? "commit:durable" : "commit:failed");
+      return results;
+    }
+    std::unique_ptr<storage::staged_batch> base;
+    event_log& log;
+  };
   logging_store(std::shared_ptr<storage::store> base, event_log& log)
       : base(std::move(base)), log(log) {}
-  schema::expected<std::unique_ptr<storage::staging_file>> create_staging() override {
+  schema::expected<std::unique_ptr<storage::staging_file>> create_staging()
+      override {
     return base->create_staging();
   }
-  schema::expected<storage::commit_result> commit(
-      std::unique_ptr<storage::staging_file> staged,
-      const storage::commit_info& info) override {
-    auto r = base->commit(std::move(staged), info);
-    log.add(r ? "commit:durable" : "commit:failed");
-    return r;
-  }
-  std::vector<schema::expected<storage::commit_result>> commit_batch(
+  std::unique_ptr<storage::staged_batch> stage(
       std::vector<storage::commit_request> requests) override {
-    auto results = base->commit_batch(std::move(requests));
-    for (auto& r : results) log.add(r ? "commit:durable" : "commit:failed");
-    return results;
+    return std::make_unique<logging_batch>(base->stage(std::move(requests)),
+                                           log);
+  }
+  caf::error barrier() override {
+    ++barriers;
+    return base->barrier();
   }
   schema::expected<schema::file_meta> stat(const std::string& id) override {
     return base->stat(id);
@@ -72,12 +87,13 @@ struct logging_store final : storage::store {
   schema::expected<uint64_t> remove(const std::string& id) override {
     return base->remove(id);
   }
-  schema::expected<storage::list_page> list(const std::optional<std::string>& after,
-                                            size_t limit) override {
+  schema::expected<storage::list_page> list(
+      const std::optional<std::string>& after, size_t limit) override {
     return base->list(after, limit);
   }
   std::shared_ptr<storage::store> base;
   event_log& log;
+  std::atomic<int> barriers{0};  ///< barrier() calls forwarded
 };
 
 struct test_config : caf::actor_system_config {

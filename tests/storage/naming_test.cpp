@@ -7,7 +7,9 @@
 namespace depot::storage {
 namespace {
 
-digest digest_of(const std::string& s) { return sha256::of(s.data(), s.size()); }
+digest digest_of(const std::string& s) {
+  return sha256::of(s.data(), s.size());
+}
 
 struct vector_case {
   std::string content;
@@ -36,7 +38,7 @@ TEST(Naming, MatchesEveryTestVectorOfTheProtocol) {
 TEST(Naming, IdsAreTwelveBase62Digits) {
   for (uint32_t k = 0; k < 50; ++k) {
     auto id = candidate_id(digest_of("x"), k);
-    EXPECT_TRUE(is_valid_id(id)) << id;
+    EXPECT_TRUE(schema::is_file_id(id)) << id;
   }
 }
 
@@ -49,13 +51,32 @@ TEST(Naming, NarrowedIdsStayBelowTwoToTheBits) {
 }
 
 TEST(Naming, ValidatesIdsBeforeAnyPathIsBuilt) {
-  EXPECT_TRUE(is_valid_id("abcdEFGH1234"));
-  EXPECT_FALSE(is_valid_id("abcdEFGH123"));
-  EXPECT_FALSE(is_valid_id("abcdEFGH12345"));
-  EXPECT_FALSE(is_valid_id("ab/dEFGH1234"));
-  EXPECT_FALSE(is_valid_id("..cdEFGH1234"));
-  EXPECT_FALSE(is_valid_id(std::string("abcdEFGH12\0" "4", 12)));
-  EXPECT_FALSE(is_valid_id(""));
+  EXPECT_TRUE(schema::is_file_id("abcdEFGH1234"));
+  EXPECT_FALSE(schema::is_file_id("abcdEFGH123"));
+  EXPECT_FALSE(schema::is_file_id("abcdEFGH12345"));
+  EXPECT_FALSE(schema::is_file_id("ab/dEFGH1234"));
+  EXPECT_FALSE(schema::is_file_id("..cdEFGH1234"));
+  EXPECT_FALSE(
+      schema::is_file_id(std::string("abcdEFGH12\0"
+                                     "4",
+                                     12)));
+  EXPECT_FALSE(schema::is_file_id(""));
+}
+
+TEST(Naming, Base62ValueIsTheInverseOfTheAlphabet) {
+  for (int v = 0; v < 62; ++v) EXPECT_EQ(base62_value(base62_alphabet[v]), v);
+  int digits = 0;
+  for (int c = 0; c < 256; ++c) {
+    int v = base62_value(static_cast<char>(c));
+    if (v < 0) {
+      EXPECT_FALSE(schema::is_file_id_char(static_cast<char>(c))) << c;
+      continue;
+    }
+    ++digits;
+    EXPECT_EQ(base62_alphabet[v], static_cast<char>(c));
+    EXPECT_TRUE(schema::is_file_id_char(static_cast<char>(c))) << c;
+  }
+  EXPECT_EQ(digits, 62);
 }
 
 TEST(Sha256, MatchesTheKnownDigestOfAbc) {

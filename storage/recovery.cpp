@@ -1,0 +1,68 @@
+#include "storage/recovery.hpp"
+
+#include "storage/journal.hpp"
+#include "storage/layout.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+namespace depot::storage {
+
+recovery::recovery(file_system& fs, std::string root, std::string own,
+                   object_table& objects)
+    : fs_(&fs),
+      root_(std::move(root)),
+      staging_root_(root_ + "/.staging"),
+      own_(std::move(own)),
+      objects_(&objects) {}
+
+void recovery::recover_dead_instances() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<std::string> names;
+  if (fs_->list_dir(staging_root_, &names) != 0) return;
+  for (auto& name : names)
+    if (name != own_) recover_instance(name);
+}
+
+void recovery::recover_instance(const std::string& name) {
+  std::string dir = staging_root_ + "/" + name;
+  std::unique_ptr<file_lock> lock;
+  // Alive, still forming, or already recovered by someone else: not ours.
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) return;
+  if (fs_->try_lock(dir + "/lock", false, &lock) != 0) return;
+  std::vector<std::string> files;
+  if (fs_->list_dir(dir, &files) != 0) return;
+  auto open = unfinished_ops(*fs_, dir, files);
+  bool clean = true;
+  for (auto& [id, ref] : open) {
+    auto p = paths_of(root_, id);
+    if (ref != "-" && ref.rfind(p.rest + ".r.", 0) == 0) {
+      int err = fs_->unlink(p.dir + "/" + ref);
+      if (err && err != ENOENT) clean = false;
+    }
+    if (auto err = objects_->collect(id, name)) {
+      spdlog::warn("store: recovery of {} for dead instance {}: {}", id, name,
+                   schema::message_of(err));
+      clean = false;
+    }
+  }
+  if (!clean) {
+    spdlog::warn("store: recovery of dead instance {} incomplete; will retry",
+                 name);
+    return;
+  }
+  size_t removed = 0;
+  for (auto& f : files) {
+    if (f == "lock") continue;
+    if (fs_->unlink(dir + "/" + f) == 0) ++removed;
+  }
+  fs_->unlink(dir + "/lock");
+  fs_->rmdir(dir);
+  spdlog::warn(
+      "store: recovered dead instance {}: rolled back {} unfinished "
+      "operation(s), removed {} staging file(s)",
+      name, open.size(), removed);
+}
+
+}  // namespace depot::storage

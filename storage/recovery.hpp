@@ -1,0 +1,40 @@
+#pragma once
+
+// Recovery of what dead instances of a POSIX store left: an instance
+// directory under ROOT/.staging whose lock nobody holds. Its unfinished
+// operations (storage/journal.hpp) are rolled back, then its staging files
+// and directory removed; what it did is logged.
+
+#include "storage/file_system.hpp"
+#include "storage/object_table.hpp"
+
+#include <mutex>
+#include <string>
+
+namespace depot::storage {
+
+/// Recovers dead instances on behalf of the live instance `own`. Thread
+/// safe; recoveries in several processes at once exclude each other
+/// through the dead instance's lock.
+class recovery {
+ public:
+  /// For the store at `root`. Every reference outlives this.
+  recovery(file_system& fs, std::string root, std::string own,
+           object_table& objects);
+
+  /// Recovers every dead instance found now. An instance that cannot be
+  /// recovered completely is left (logged) for the next attempt.
+  void recover_dead_instances();
+
+ private:
+  void recover_instance(const std::string& name);
+
+  file_system* fs_;
+  std::string root_;
+  std::string staging_root_;
+  std::string own_;
+  object_table* objects_;
+  std::mutex mutex_;
+};
+
+}  // namespace depot::storage
