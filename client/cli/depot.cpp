@@ -29,11 +29,13 @@
 namespace {
 
 namespace dc = depot::client;
+using depot::cli::display_text;
 using depot::cli::human_bytes;
 using depot::cli::human_time;
 using depot::cli::json_error;
 using depot::cli::json_meta;
 using depot::cli::json_string;
+using depot::cli::list_row;
 
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
@@ -209,9 +211,7 @@ int cmd_rm(const globals& g, const std::string& id) {
 }
 
 void print_row(const dc::file_meta& m) {
-  std::printf("%-12s  %10s  %-19s  %-24s  %s\n", m.id.c_str(),
-              human_bytes(m.size).c_str(), human_time(m.created).c_str(),
-              m.mime.c_str(), m.name.c_str());
+  std::printf("%s\n", list_row(m).c_str());
 }
 
 int cmd_ls(const globals& g, uint64_t limit, bool all) {

@@ -42,6 +42,21 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
+std::string display_text(std::string_view text) { return std::string{text}; }
+
+std::string list_row(const client::file_meta& m) {
+  // Padded to byte widths, as printf's "%-12s  %10s  %-19s  %-24s  %s" did.
+  auto left = [](std::string s, size_t width) {
+    if (s.size() < width) s.append(width - s.size(), ' ');
+    return s;
+  };
+  std::string size = human_bytes(m.size);
+  if (size.size() < 10) size.insert(0, 10 - size.size(), ' ');
+  return left(display_text(m.id), 12) + "  " + size + "  " +
+         left(human_time(m.created), 19) + "  " +
+         left(display_text(m.mime), 24) + "  " + display_text(m.name);
+}
+
 std::string json_meta(const client::file_meta& m) {
   return "{\"id\":" + json_string(m.id) + ",\"name\":" + json_string(m.name) +
          ",\"size\":" + std::to_string(m.size) +

@@ -1,0 +1,56 @@
+// PROTOCOL.md's UTF-8 rule over real sockets: a request string that is not
+// valid UTF-8 (or a `mime` that is no media type) is refused, so one bad
+// upload cannot make `list` undecodable for everyone, and no reply carries
+// request bytes that are not valid UTF-8. Replies are checked raw, with the
+// test's own UTF-8 oracle, as a strict client (msgpack raw=False) sees them.
+
+#include "tests/support/depotd_process.hpp"
+#include "tests/support/utf8.hpp"
+#include "tests/support/wire_client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace depot::test {
+namespace {
+
+// Sends `body` without a rid and returns the raw header frame of its reply.
+std::string raw_reply_header(wire_client& c, schema::request_body body) {
+  c.send_with_rid(std::nullopt, std::move(body));
+  frames f = c.receive_frames();
+  return f.empty() ? std::string{} : f[0];
+}
+
+TEST(TextRule, AnUploadWithAMimeThatIsNotUtf8IsRefusedAndListStaysDecodable) {
+  depotd_process d;
+  wire_client c(d.endpoint());
+  store_content(c, "a good file", {});
+  for (std::string mime : {"text/\xff\xfe", "text/plain\x1b[31m", "text"}) {
+    upload_options o;
+    o.mime = mime;
+    auto r = upload_content(c, "a bad file " + mime, o);
+    EXPECT_EQ(code(r), "bad_request") << describe(r);
+  }
+  std::string header = raw_reply_header(c, schema::list_request{});
+  EXPECT_TRUE(all_strings_utf8(header));
+  auto list = as<schema::list_reply>(decode_frames({header}, "list"));
+  ASSERT_EQ(list.files.size(), 1u);
+  EXPECT_NE(list.files[0].mime.find('/'), std::string::npos);
+}
+
+TEST(TextRule, UploadStatusOfATokenThatIsNotUtf8GetsAReplyOfValidUtf8) {
+  depotd_process d;
+  wire_client c(d.endpoint());
+  for (std::string token : {"\xff\xfe", "ok\xc3", "\xed\xa0\x80"}) {
+    std::string header =
+        raw_reply_header(c, schema::upload_status_request{token});
+    EXPECT_TRUE(all_strings_utf8(header)) << "token " << token.size();
+    EXPECT_EQ(code(decode_frames({header}, "upload_status")), "bad_request");
+  }
+  // Still serving, and a valid UTF-8 token that was never issued is unknown.
+  EXPECT_EQ(code(c.call(schema::abort_request{"t\xc3\xa9"})), "unknown_upload");
+}
+
+}  // namespace
+}  // namespace depot::test
