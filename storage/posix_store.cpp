@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "schema/validate.hpp"
 #include "storage/io_error.hpp"
 #include "storage/naming.hpp"
 
@@ -624,9 +625,12 @@ int posix_store::read_meta(const object_paths& p, stored_meta* out) {
   return decode_meta(bytes, out) ? 0 : EBADMSG;
 }
 
+// Every reply's metadata is built here. Versions before the mime grammar
+// stored any bytes as `mime`: those are served as application/octet-stream.
 file_meta posix_store::to_file_meta(const std::string& id,
                                     const stored_meta& m, size_t refs) const {
-  return {id, m.name, m.size, m.sha256, m.mime, m.created, refs};
+  return {id, m.name, m.size, m.sha256, schema::sanitize_mime(m.mime),
+          m.created, refs};
 }
 
 expected<std::unique_ptr<staging_file>> posix_store::create_staging() {

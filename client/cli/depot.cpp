@@ -49,7 +49,7 @@ struct globals {
 // Prints a failure: "error: CODE: message" on stderr, and with --json the
 // same as an object on stdout.
 int fail(const globals& g, const dc::error& e) {
-  std::cerr << "error: " << dc::to_string(e) << "\n";
+  std::cerr << "error: " << display_text(dc::to_string(e)) << "\n";
   if (g.json) std::cout << json_error(e) << "\n";
   return exit_failure;
 }
@@ -110,8 +110,10 @@ int cmd_upload(const globals& g, const std::vector<std::string>& files,
             ",\"file\":" + json_meta(up->file) +
             ",\"dedup\":" + (up->dedup ? "true" : "false") + "}";
     if (!g.json)
-      std::cout << up->file.id << "  " << up->file.name << "  "
-                << human_bytes(up->file.size) << "  " << up->file.mime
+      std::cout << display_text(up->file.id) << "  "
+                << display_text(up->file.name) << "  "
+                << human_bytes(up->file.size) << "  "
+                << display_text(up->file.mime)
                 << (up->dedup ? "  (already stored)" : "") << "\n";
   }
   if (g.json) std::cout << json << "]\n";
@@ -183,11 +185,11 @@ int cmd_stat(const globals& g, const std::string& id) {
     std::cout << json_meta(*m) << "\n";
     return 0;
   }
-  std::cout << "id       " << m->id << "\n"
-            << "name     " << m->name << "\n"
+  std::cout << "id       " << display_text(m->id) << "\n"
+            << "name     " << display_text(m->name) << "\n"
             << "size     " << m->size << " (" << human_bytes(m->size) << ")\n"
-            << "sha256   " << m->sha256 << "\n"
-            << "mime     " << m->mime << "\n"
+            << "sha256   " << display_text(m->sha256) << "\n"
+            << "mime     " << display_text(m->mime) << "\n"
             << "created  " << human_time(m->created) << " UTC\n"
             << "refs     " << m->refs << "\n";
   return 0;
@@ -265,7 +267,7 @@ int cmd_ping(const globals& g) {
               << ",\"round_trip_us\":" << p->round_trip.count() << "}\n";
   } else {
     std::printf("%s at %s: protocol %llu, chunk_max %s, round trip %.2f ms\n",
-                p->server.c_str(), g.server.c_str(),
+                display_text(p->server).c_str(), g.server.c_str(),
                 static_cast<unsigned long long>(p->version),
                 human_bytes(p->chunk_max).c_str(),
                 p->round_trip.count() / 1000.0);
