@@ -5,6 +5,7 @@
 // test's own UTF-8 oracle, as a strict client (msgpack raw=False) sees them.
 
 #include "tests/support/depotd_process.hpp"
+#include "tests/support/planted_meta.hpp"
 #include "tests/support/utf8.hpp"
 #include "tests/support/wire_client.hpp"
 
@@ -50,6 +51,33 @@ TEST(TextRule, UploadStatusOfATokenThatIsNotUtf8GetsAReplyOfValidUtf8) {
   }
   // Still serving, and a valid UTF-8 token that was never issued is unknown.
   EXPECT_EQ(code(c.call(schema::abort_request{"t\xc3\xa9"})), "unknown_upload");
+}
+
+TEST(TextRule, AFileStoredWithABadMimeByAnOlderServerIsServedAsOctetStream) {
+  depotd_process d;
+  std::string id;
+  {
+    wire_client c(d.endpoint());
+    id = store_content(c, "stored long ago", {}).id;
+  }
+  d.stop();
+  plant_mime(meta_path(d.root(), id), "text/plain\xff\x1b[2J");
+  d.restart();
+  wire_client c(d.endpoint());
+  std::string stat = raw_reply_header(c, schema::stat_request{id});
+  EXPECT_TRUE(all_strings_utf8(stat));
+  EXPECT_EQ(as<schema::stat_reply>(decode_frames({stat}, "stat")).file.mime,
+            "application/octet-stream");
+  std::string list = raw_reply_header(c, schema::list_request{});
+  EXPECT_TRUE(all_strings_utf8(list));
+  auto page = as<schema::list_reply>(decode_frames({list}, "list"));
+  ASSERT_EQ(page.files.size(), 1u);
+  EXPECT_EQ(page.files[0].mime, "application/octet-stream");
+  // A dedup of it answers with the same metadata.
+  auto dedup =
+      as<schema::chunk_done_reply>(upload_content(c, "stored long ago", {}));
+  EXPECT_TRUE(dedup.dedup);
+  EXPECT_EQ(dedup.file.mime, "application/octet-stream");
 }
 
 }  // namespace

@@ -4,12 +4,11 @@
 // reads metadata back for a reply: stat, list, and a dedup commit.
 
 #include "storage/posix_store.hpp"
+#include "tests/support/planted_meta.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -40,11 +39,6 @@ schema::expected<commit_result> put(store& s, const std::string& content,
                    1700000000000});
 }
 
-std::string file_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 const std::vector<std::string> bad_mimes = {
     "\xff\xfe",
     "text/\xff",
@@ -67,9 +61,9 @@ TEST(StoredMime, AMimeFromAnOlderVersionIsServedAsOctetStreamByStatAndList) {
     }
   }
   // The metadata file still holds the old bytes: replaced when read, only.
-  std::string meta = dir.path() + "/" + ids[0].substr(0, 2) + "/" +
-                     ids[0].substr(2, 2) + "/" + ids[0].substr(4) + ".meta";
-  EXPECT_NE(file_text(meta).find("\xff\xfe"), std::string::npos);
+  EXPECT_NE(
+      test::file_bytes(test::meta_path(dir.path(), ids[0])).find("\xff\xfe"),
+      std::string::npos);
 
   auto s = open_store(dir.path());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -83,6 +77,29 @@ TEST(StoredMime, AMimeFromAnOlderVersionIsServedAsOctetStreamByStatAndList) {
   ASSERT_EQ(page->files.size(), ids.size());
   for (const auto& f : page->files)
     EXPECT_EQ(f.mime, "application/octet-stream") << f.id;
+}
+
+TEST(StoredMime, AMetadataFilePlantedWithABadMimeIsServedSanitised) {
+  test::temp_dir dir;
+  auto s = open_store(dir.path());
+  auto r = put(*s, "planted", "text/plain");
+  ASSERT_OK(r);
+  std::string path = test::meta_path(dir.path(), r->file.id);
+  for (const std::string& mime : bad_mimes) {
+    test::plant_mime(path, mime);
+    auto st = s->stat(r->file.id);
+    ASSERT_OK(st);
+    EXPECT_EQ(st->mime, "application/octet-stream");
+    EXPECT_EQ(st->refs, 1u);
+    auto page = s->list(std::nullopt, 10);
+    ASSERT_OK(page);
+    ASSERT_EQ(page->files.size(), 1u);
+    EXPECT_EQ(page->files[0].mime, "application/octet-stream");
+  }
+  test::plant_mime(path, "text/csv; header=present");
+  auto st = s->stat(r->file.id);
+  ASSERT_OK(st);
+  EXPECT_EQ(st->mime, "text/csv; header=present");
 }
 
 TEST(StoredMime, ADedupOfAFileWithAnOldMimeRepliesWithOctetStream) {
