@@ -93,15 +93,15 @@ int cmd_upload(const globals& g, const std::vector<std::string>& files,
     dc::upload_options uo;
     uo.name = !name.empty() ? name : from_stdin ? "stdin" : last_part(path);
     uo.mime = mime;
-    depot::cli::progress_bar bar{uo.name, true};
+    depot::cli::progress_bar bar{display_text(uo.name), true};
     uo.on_progress = bar.callback();
     auto up = conn->upload_file(from_stdin ? "/dev/stdin" : path, uo);
     bar.clear();
     if (json.size() > 1) json += ",";
     if (!up) {
       rc = exit_failure;
-      std::cerr << "error: " << path << ": " << dc::to_string(up.error())
-                << "\n";
+      std::cerr << "error: " << display_text(path) << ": "
+                << display_text(dc::to_string(up.error())) << "\n";
       std::string e = json_error(up.error());
       json += "{\"path\":" + json_string(path) + "," + e.substr(1);
       continue;
@@ -142,7 +142,8 @@ int cmd_download(const globals& g, const std::string& id,
     auto got = conn->download(id, std::cout, o);
     bar.clear();
     if (!got) {
-      std::cerr << "error: " << dc::to_string(got.error()) << "\n";
+      std::cerr << "error: " << display_text(dc::to_string(got.error()))
+                << "\n";
       return exit_failure;
     }
     return 0;
@@ -157,7 +158,7 @@ int cmd_download(const globals& g, const std::string& id,
     return fail(
         g, {dc::errc::io_error, path + " exists; use --force to replace it",
             dc::origin::local});
-  depot::cli::progress_bar bar{meta->name, true};
+  depot::cli::progress_bar bar{display_text(meta->name), true};
   dc::download_options o;
   o.overwrite = force;
   o.on_progress = bar.callback();
@@ -168,7 +169,7 @@ int cmd_download(const globals& g, const std::string& id,
     std::cout << "{\"path\":" << json_string(path)
               << ",\"file\":" << json_meta(*got) << "}\n";
   else
-    std::cout << path << "  " << human_bytes(got->size)
+    std::cout << display_text(path) << "  " << human_bytes(got->size)
               << "  sha256 verified\n";
   return 0;
 }
