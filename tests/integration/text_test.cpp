@@ -6,6 +6,7 @@
 
 #include "tests/support/depotd_process.hpp"
 #include "tests/support/planted_meta.hpp"
+#include "tests/support/raw_msgpack.hpp"
 #include "tests/support/utf8.hpp"
 #include "tests/support/wire_client.hpp"
 
@@ -78,6 +79,39 @@ TEST(TextRule, AFileStoredWithABadMimeByAnOlderServerIsServedAsOctetStream) {
       as<schema::chunk_done_reply>(upload_content(c, "stored long ago", {}));
   EXPECT_TRUE(dedup.dedup);
   EXPECT_EQ(dedup.file.mime, "application/octet-stream");
+}
+
+TEST(TextRule, EveryReplyToRequestsWithRandomStringsIsValidUtf8) {
+  depotd_process d;
+  wire_client c(d.endpoint());
+  int checked = 0;
+  for (uint64_t seed = 1; seed <= 150; ++seed) {
+    std::string text = random_bytes(1 + seed % 16, seed);
+    schema::upload_request named{text, {}, {}, {}};
+    schema::upload_request typed{"x", {}, {}, text};
+    schema::chunk_request chunk{text, 0, true, schema::buffer::copy_of("p")};
+    const schema::request_body bodies[] = {
+        named,
+        typed,
+        chunk,
+        schema::upload_status_request{text},
+        schema::abort_request{text},
+        schema::download_request{text, 0, {}},
+        schema::stat_request{text},
+        schema::delete_request{text},
+        schema::list_request{text, 10},
+    };
+    for (const auto& body : bodies) {
+      std::string header = raw_reply_header(c, body);
+      EXPECT_TRUE(all_strings_utf8(header))
+          << schema::op_name(body) << " with seed " << seed;
+      ++checked;
+    }
+    c.send_frames({mp::header({{"op", mp::str(text)}})});
+    EXPECT_TRUE(all_strings_utf8(c.receive_frames().at(0)))
+        << "op with seed " << seed;
+  }
+  EXPECT_EQ(checked, 150 * 9);
 }
 
 }  // namespace
