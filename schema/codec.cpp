@@ -252,6 +252,8 @@ std::string read_token(fields& f) {
   std::string_view token = f.req_str("upload");
   if (f.ok() && (token.empty() || token.size() > max_token_bytes))
     f.fail("key 'upload' must be a token of 1 to 64 bytes");
+  else if (f.ok() && !is_utf8(token))
+    f.fail("key 'upload' must be valid UTF-8");
   return std::string{token};
 }
 
@@ -274,11 +276,11 @@ upload_request read_upload(fields& f) {
     r.sha256 = normalize_sha256_hex(*sha);
     if (!r.sha256) f.fail("key 'sha256' must be exactly 64 hex digits");
   }
-  if (auto mime = f.opt_str("mime")) {
-    if (mime->size() > max_name_bytes)
-      f.fail("key 'mime' is longer than 255 bytes");
-    // An empty type says nothing: treat it as absent so the server detects.
-    else if (!mime->empty())
+  // An empty type says nothing: treat it as absent so the server detects.
+  if (auto mime = f.opt_str("mime"); mime && !mime->empty()) {
+    if (auto problem = check_mime(*mime))
+      f.fail("key 'mime' " + std::move(*problem));
+    else
       r.mime = std::string{*mime};
   }
   return r;
@@ -516,7 +518,9 @@ struct reply_encoder {
     bool with_next = r.next && r.code == errc::out_of_order;
     reply_head(w, rid, false, with_next ? 3 : 2);
     w.key_str("error", to_string(r.code));
-    w.key_str("message", r.message);
+    // The one place every error message passes: whatever request bytes it
+    // quotes, the reply stays valid UTF-8 without control characters.
+    w.key_str("message", escape_text(r.message));
     if (with_next) w.key_uint("next", *r.next);
   }
 };

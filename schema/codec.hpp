@@ -52,7 +52,9 @@ std::string_view op_name(const request_body& body);
 /// and REQ delimiter already stripped): frame 0 the header, frame 1 the
 /// payload of a `chunk`. Checks in PROTOCOL.md's order: header decoding
 /// (bad_request), `v` (unsupported_version), `op` (unknown_op), frame count
-/// and the op's keys (bad_request). A chunk's payload is shared, not copied.
+/// and the op's keys (bad_request). Every string of a decoded request is
+/// valid UTF-8 and a `mime` a media type (schema/validate.hpp); other input
+/// is a bad_request. A chunk's payload is shared, not copied.
 std::variant<request, decode_failure> decode_request(
     const std::vector<buffer>& frames);
 
@@ -60,7 +62,9 @@ std::variant<request, decode_failure> decode_request(
 reply failure_reply(const decode_failure& failure);
 
 /// Encodes a reply: the header frame, plus the payload frame (the same
-/// buffer, not copied) for a download_reply.
+/// buffer, not copied) for a download_reply. An error_reply's message is
+/// written through escape_text: valid UTF-8 without control characters,
+/// whatever request bytes it quotes.
 std::vector<buffer> encode_reply(const reply& r);
 
 /// Encodes a request for a client: the header frame (without "v", which

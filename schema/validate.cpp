@@ -6,6 +6,11 @@ namespace {
 constexpr char hex_digits[] = "0123456789abcdef";
 constexpr char upper_hex_digits[] = "0123456789ABCDEF";
 
+bool is_alnum_ascii(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+         (c >= 'a' && c <= 'z');
+}
+
 // -1 for a character that is not a hex digit.
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -62,11 +67,155 @@ bool decode_utf8(std::string_view s, size_t i, uint32_t& cp, size_t& len) {
   return false;  // 80..C1 (stray continuation, overlong lead), F5..FF
 }
 
+// U+0000-U+001F, U+007F and U+0080-U+009F (C0, DEL, C1).
+bool is_control(uint32_t cp) {
+  return cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F);
+}
+
+// The index of the first byte of `s` that does not start a valid UTF-8
+// sequence, or s.size().
+size_t first_invalid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp = 0;
+    size_t len = 0;
+    if (!decode_utf8(s, i, cp, len)) return i;
+    i += len;
+  }
+  return s.size();
+}
+
+void append_escape(std::string& out, const char* prefix, uint32_t value) {
+  out += prefix;
+  out += hex_digits[(value >> 4) & 0xF];
+  out += hex_digits[value & 0xF];
+}
+
+std::string escape(std::string_view text, bool controls) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp = 0;
+    size_t len = 0;
+    if (!decode_utf8(text, i, cp, len)) {
+      append_escape(out, "\\x", static_cast<uint8_t>(text[i]));
+      ++i;
+      continue;
+    }
+    if (controls && is_control(cp))
+      append_escape(out, cp < 0x80 ? "\\x" : "\\u00", cp);
+    else
+      out.append(text.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+// RFC 6838 section 4.2: restricted-name-chars.
+bool is_restricted_name_char(char c) {
+  return is_alnum_ascii(c) || c == '!' || c == '#' || c == '$' || c == '&' ||
+         c == '-' || c == '^' || c == '_' || c == '.' || c == '+';
+}
+
+// RFC 9110 section 5.6.2: tchar.
+bool is_token_char(char c) {
+  return is_alnum_ascii(c) || c == '!' || c == '#' || c == '$' || c == '%' ||
+         c == '&' || c == '\'' || c == '*' || c == '+' || c == '-' ||
+         c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~';
+}
+
+// Reads an RFC 6838 restricted-name at s[i]; false if there is none or it is
+// longer than max_mime_name_bytes.
+bool read_restricted_name(std::string_view s, size_t& i) {
+  size_t start = i;
+  if (i >= s.size() || !is_alnum_ascii(s[i])) return false;
+  while (i < s.size() && is_restricted_name_char(s[i])) ++i;
+  return i - start <= max_mime_name_bytes;
+}
+
+// Reads one or more token characters at s[i].
+bool read_token(std::string_view s, size_t& i) {
+  size_t start = i;
+  while (i < s.size() && is_token_char(s[i])) ++i;
+  return i > start;
+}
+
+// Reads an RFC 9110 quoted-string of printable ASCII at s[i].
+bool read_quoted(std::string_view s, size_t& i) {
+  if (i >= s.size() || s[i] != '"') return false;
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '"') {
+      ++i;
+      return true;
+    }
+    if (s[i] == '\\' && ++i == s.size()) return false;
+    if (s[i] < 0x20 || s[i] > 0x7E) return false;
+  }
+  return false;
+}
+
+void skip_spaces(std::string_view s, size_t& i) {
+  while (i < s.size() && s[i] == ' ') ++i;
+}
+
+// True if `mime` is `type/subtype` with optional `; name=value` parameters.
+bool is_media_type(std::string_view mime) {
+  size_t i = 0;
+  if (!read_restricted_name(mime, i)) return false;
+  if (i >= mime.size() || mime[i++] != '/') return false;
+  if (!read_restricted_name(mime, i)) return false;
+  while (i < mime.size()) {
+    skip_spaces(mime, i);
+    if (i >= mime.size() || mime[i++] != ';') return false;
+    skip_spaces(mime, i);
+    if (!read_token(mime, i)) return false;
+    if (i >= mime.size() || mime[i++] != '=') return false;
+    if (!(i < mime.size() && mime[i] == '"' ? read_quoted(mime, i)
+                                            : read_token(mime, i)))
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-bool is_file_id_char(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
-         (c >= 'a' && c <= 'z');
+bool is_file_id_char(char c) { return is_alnum_ascii(c); }
+
+bool is_utf8(std::string_view text) {
+  return first_invalid_utf8(text) == text.size();
+}
+
+std::optional<std::string> check_mime(std::string_view mime) {
+  if (mime.empty()) return "is empty";
+  if (mime.size() > max_mime_bytes)
+    return "is " + std::to_string(mime.size()) +
+           " bytes long, more than the 255 allowed";
+  if (size_t bad = first_invalid_utf8(mime); bad != mime.size())
+    return "is not valid UTF-8 (at byte " + std::to_string(bad) + ")";
+  for (size_t i = 0; i < mime.size();) {
+    uint32_t cp = 0;
+    size_t len = 0;
+    decode_utf8(mime, i, cp, len);
+    if (is_control(cp))
+      return "contains the control character " + code_point_text(cp) +
+             " (at byte " + std::to_string(i) + ")";
+    i += len;
+  }
+  if (!is_media_type(mime))
+    return std::string{
+        "is not a media type: type/subtype of letters, digits and "
+        "!#$&-^_.+ (each at most 127, starting with a letter or digit), "
+        "optionally followed by parameters like '; charset=utf-8'"};
+  return std::nullopt;
+}
+
+std::string sanitize_mime(std::string_view mime) {
+  return check_mime(mime) ? std::string{fallback_mime} : std::string{mime};
+}
+
+std::string escape_text(std::string_view text) { return escape(text, true); }
+
+std::string escape_invalid_utf8(std::string_view text) {
+  return escape(text, false);
 }
 
 bool is_file_id(std::string_view text) {
@@ -87,7 +236,7 @@ std::optional<std::string> check_name(std::string_view name) {
     if (!decode_utf8(name, i, cp, len))
       return "name is not valid UTF-8 (at byte " + std::to_string(i) + ")";
     if (cp == '/') return "name contains '/'";
-    if (cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F))
+    if (is_control(cp))
       return "name contains the control character " + code_point_text(cp) +
              " (at byte " + std::to_string(i) + ")";
     i += len;

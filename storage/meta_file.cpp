@@ -1,5 +1,7 @@
 #include "storage/meta_file.hpp"
 
+#include "schema/validate.hpp"
+
 #include <msgpack.hpp>
 
 #include <exception>
@@ -58,9 +60,12 @@ bool decode_meta(const std::string& bytes, stored_meta* out) {
   }
 }
 
+// Every reply's metadata is built here. A `mime` stored before the mime
+// grammar was enforced may be any bytes: it is served as the fallback.
 schema::file_meta to_file_meta(const std::string& id, const stored_meta& m,
                                size_t refs) {
-  return {id, m.name, m.size, m.sha256, m.mime, m.created, refs};
+  return {id,        m.name,    m.size, m.sha256, schema::sanitize_mime(m.mime),
+          m.created, refs};
 }
 
 }  // namespace depot::storage

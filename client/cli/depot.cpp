@@ -29,11 +29,13 @@
 namespace {
 
 namespace dc = depot::client;
+using depot::cli::display_text;
 using depot::cli::human_bytes;
 using depot::cli::human_time;
 using depot::cli::json_error;
 using depot::cli::json_meta;
 using depot::cli::json_string;
+using depot::cli::list_row;
 
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
@@ -47,7 +49,7 @@ struct globals {
 // Prints a failure: "error: CODE: message" on stderr, and with --json the
 // same as an object on stdout.
 int fail(const globals& g, const dc::error& e) {
-  std::cerr << "error: " << dc::to_string(e) << "\n";
+  std::cerr << "error: " << display_text(dc::to_string(e)) << "\n";
   if (g.json) std::cout << json_error(e) << "\n";
   return exit_failure;
 }
@@ -91,15 +93,15 @@ int cmd_upload(const globals& g, const std::vector<std::string>& files,
     dc::upload_options uo;
     uo.name = !name.empty() ? name : from_stdin ? "stdin" : last_part(path);
     uo.mime = mime;
-    depot::cli::progress_bar bar{uo.name, true};
+    depot::cli::progress_bar bar{display_text(uo.name), true};
     uo.on_progress = bar.callback();
     auto up = conn->upload_file(from_stdin ? "/dev/stdin" : path, uo);
     bar.clear();
     if (json.size() > 1) json += ",";
     if (!up) {
       rc = exit_failure;
-      std::cerr << "error: " << path << ": " << dc::to_string(up.error())
-                << "\n";
+      std::cerr << "error: " << display_text(path) << ": "
+                << display_text(dc::to_string(up.error())) << "\n";
       std::string e = json_error(up.error());
       json += "{\"path\":" + json_string(path) + "," + e.substr(1);
       continue;
@@ -108,8 +110,10 @@ int cmd_upload(const globals& g, const std::vector<std::string>& files,
             ",\"file\":" + json_meta(up->file) +
             ",\"dedup\":" + (up->dedup ? "true" : "false") + "}";
     if (!g.json)
-      std::cout << up->file.id << "  " << up->file.name << "  "
-                << human_bytes(up->file.size) << "  " << up->file.mime
+      std::cout << display_text(up->file.id) << "  "
+                << display_text(up->file.name) << "  "
+                << human_bytes(up->file.size) << "  "
+                << display_text(up->file.mime)
                 << (up->dedup ? "  (already stored)" : "") << "\n";
   }
   if (g.json) std::cout << json << "]\n";
@@ -138,7 +142,8 @@ int cmd_download(const globals& g, const std::string& id,
     auto got = conn->download(id, std::cout, o);
     bar.clear();
     if (!got) {
-      std::cerr << "error: " << dc::to_string(got.error()) << "\n";
+      std::cerr << "error: " << display_text(dc::to_string(got.error()))
+                << "\n";
       return exit_failure;
     }
     return 0;
@@ -153,7 +158,7 @@ int cmd_download(const globals& g, const std::string& id,
     return fail(
         g, {dc::errc::io_error, path + " exists; use --force to replace it",
             dc::origin::local});
-  depot::cli::progress_bar bar{meta->name, true};
+  depot::cli::progress_bar bar{display_text(meta->name), true};
   dc::download_options o;
   o.overwrite = force;
   o.on_progress = bar.callback();
@@ -164,7 +169,7 @@ int cmd_download(const globals& g, const std::string& id,
     std::cout << "{\"path\":" << json_string(path)
               << ",\"file\":" << json_meta(*got) << "}\n";
   else
-    std::cout << path << "  " << human_bytes(got->size)
+    std::cout << display_text(path) << "  " << human_bytes(got->size)
               << "  sha256 verified\n";
   return 0;
 }
@@ -181,11 +186,11 @@ int cmd_stat(const globals& g, const std::string& id) {
     std::cout << json_meta(*m) << "\n";
     return 0;
   }
-  std::cout << "id       " << m->id << "\n"
-            << "name     " << m->name << "\n"
+  std::cout << "id       " << display_text(m->id) << "\n"
+            << "name     " << display_text(m->name) << "\n"
             << "size     " << m->size << " (" << human_bytes(m->size) << ")\n"
-            << "sha256   " << m->sha256 << "\n"
-            << "mime     " << m->mime << "\n"
+            << "sha256   " << display_text(m->sha256) << "\n"
+            << "mime     " << display_text(m->mime) << "\n"
             << "created  " << human_time(m->created) << " UTC\n"
             << "refs     " << m->refs << "\n";
   return 0;
@@ -209,9 +214,7 @@ int cmd_rm(const globals& g, const std::string& id) {
 }
 
 void print_row(const dc::file_meta& m) {
-  std::printf("%-12s  %10s  %-19s  %-24s  %s\n", m.id.c_str(),
-              human_bytes(m.size).c_str(), human_time(m.created).c_str(),
-              m.mime.c_str(), m.name.c_str());
+  std::printf("%s\n", list_row(m).c_str());
 }
 
 int cmd_ls(const globals& g, uint64_t limit, bool all) {
@@ -265,7 +268,7 @@ int cmd_ping(const globals& g) {
               << ",\"round_trip_us\":" << p->round_trip.count() << "}\n";
   } else {
     std::printf("%s at %s: protocol %llu, chunk_max %s, round trip %.2f ms\n",
-                p->server.c_str(), g.server.c_str(),
+                display_text(p->server).c_str(), g.server.c_str(),
                 static_cast<unsigned long long>(p->version),
                 human_bytes(p->chunk_max).c_str(),
                 p->round_trip.count() / 1000.0);

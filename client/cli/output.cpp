@@ -1,12 +1,16 @@
 #include "client/cli/output.hpp"
 
+#include "schema/validate.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 
 namespace depot::cli {
 
-std::string json_string(std::string_view text) {
+std::string json_string(std::string_view raw) {
+  // JSON text must be UTF-8: what a server sent that is not stays readable.
+  std::string text = schema::escape_invalid_utf8(raw);
   std::string out;
   out.reserve(text.size() + 2);
   out += '"';
@@ -40,6 +44,23 @@ std::string json_string(std::string_view text) {
   }
   out += '"';
   return out;
+}
+
+std::string display_text(std::string_view text) {
+  return schema::escape_text(text);
+}
+
+std::string list_row(const client::file_meta& m) {
+  // Padded to byte widths, as printf's "%-12s  %10s  %-19s  %-24s  %s" did.
+  auto left = [](std::string s, size_t width) {
+    if (s.size() < width) s.append(width - s.size(), ' ');
+    return s;
+  };
+  std::string size = human_bytes(m.size);
+  if (size.size() < 10) size.insert(0, 10 - size.size(), ' ');
+  return left(display_text(m.id), 12) + "  " + size + "  " +
+         left(human_time(m.created), 19) + "  " +
+         left(display_text(m.mime), 24) + "  " + display_text(m.name);
 }
 
 std::string json_meta(const client::file_meta& m) {

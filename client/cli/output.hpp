@@ -12,8 +12,18 @@
 namespace depot::cli {
 
 /// `text` as a JSON string literal, quotes included: '"', '\\' and control
-/// characters escaped; other bytes (UTF-8) as they are.
+/// characters escaped; valid UTF-8 as it is, any other byte as the text
+/// `\xNN` (so the result is always valid JSON).
 std::string json_string(std::string_view text);
+
+/// `text` safe to print on a terminal: valid UTF-8 kept, control characters
+/// (U+0000-U+001F, U+007F-U+009F) and bytes that are not valid UTF-8
+/// escaped (`\x1b`, `\u0085`, `\xff`), whatever a server sent.
+std::string display_text(std::string_view text);
+
+/// One line of `depot ls` (no newline): id, size, created, mime and name,
+/// the strings through display_text.
+std::string list_row(const client::file_meta& m);
 
 /// PROTOCOL.md's metadata map as a JSON object, keys in its order:
 /// {"id","name","size","sha256","mime","created","refs"}.
