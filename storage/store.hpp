@@ -7,7 +7,7 @@
 // exclusive create, a link that fails on an existing name, or an unlink of
 // one entry: primitives a distributed store offers atomically too.
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "schema/messages.hpp"
 #include "storage/sha256.hpp"
 

@@ -15,7 +15,7 @@ namespace depot::cli {
 /// characters escaped; other bytes (UTF-8) as they are.
 std::string json_string(std::string_view text);
 
-/// PROTOCOL.md's metadata map as a JSON object, keys in its order:
+/// docs/protocol.md's metadata map as a JSON object, keys in its order:
 /// {"id","name","size","sha256","mime","created","refs"}.
 std::string json_meta(const client::file_meta& m);
 
