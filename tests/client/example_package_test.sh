@@ -3,7 +3,8 @@
 # stands alone: the installed headers are exactly depot/client/'s public API
 # and include only the standard library (and each other); the package's
 # include directories are the prefix's include/ alone and no CAF headers are
-# reachable through them; depotConfig.cmake looks for nothing else. Then it
+# reachable through them; the library does not load CAF; depotConfig.cmake
+# looks for nothing else. Then it
 # builds examples/ against the prefix as a separate CMake project
 # (find_package(depot), depot::client) and runs the example and the installed
 # CLI against a real depotd.
@@ -57,6 +58,12 @@ while IFS= read -r header; do
     fi
   done < <(grep -E '^[[:space:]]*#[[:space:]]*include' "$header")
 done < <(find "$prefix/include" -type f)
+
+echo "== the installed library does not load CAF"
+lib=$(ls "$prefix"/lib*/libdepot_client.so)
+if command -v readelf >/dev/null && readelf -d "$lib" | grep -i 'NEEDED.*caf'; then
+  fail "$lib needs CAF at run time"
+fi
 
 echo "== the package finds nothing else and points only into the prefix"
 package_files=$(ls "$(dirname "$config")"/*.cmake)
