@@ -4,10 +4,9 @@
 # and include only the standard library (and each other); the package's
 # include directories are the prefix's include/ alone and no CAF headers are
 # reachable through them; the library does not load CAF; depotConfig.cmake
-# looks for nothing else. Then it
-# builds examples/ against the prefix as a separate CMake project
-# (find_package(depot), depot::client) and runs the example and the installed
-# CLI against a real depotd.
+# looks for nothing else. Then it builds examples/ against the prefix as a
+# separate CMake project (find_package(depot), depot::client) and runs the
+# example and the installed CLI against a real depotd.
 #   example_package_test.sh CMAKE BUILD_DIR EXAMPLES_DIR DEPOTD
 set -euo pipefail
 cmake=$1 build=$2 examples=$3 depotd=$4
