@@ -30,7 +30,7 @@ class channel {
   virtual result<void> open() = 0;
 
   /// Sends one message; waits until `deadline` for the connection to accept
-  /// it. Errors: a timeout (origin::timeout), io_error.
+  /// it. Errors: a timeout (error_source::timeout), io_error.
   virtual result<void> send(const frames& message,
                             clock::time_point deadline) = 0;
 

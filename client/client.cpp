@@ -29,10 +29,10 @@ auto guarded(F&& body) -> decltype(body()) {
     std::rethrow_exception(f.thrown);
   } catch (const std::exception& e) {
     return error{errc::internal, std::string{"client failure: "} + e.what(),
-                 origin::local};
+                 error_source::local};
   } catch (...) {
     return error{errc::internal, "client failure: unknown exception",
-                 origin::local};
+                 error_source::local};
   }
 }
 
@@ -41,7 +41,7 @@ result<void> check_id(std::string_view id) {
   return error{errc::bad_request,
                "'" + std::string{id.substr(0, 64)} +
                    "' is not a file id: 12 characters of [0-9A-Za-z]",
-               origin::local};
+               error_source::local};
 }
 
 result<void> check_limit(uint64_t limit) {
@@ -49,7 +49,7 @@ result<void> check_limit(uint64_t limit) {
   return error{
       errc::bad_request,
       "list limit " + std::to_string(limit) + " is not between 1 and 1000",
-      origin::local};
+      error_source::local};
 }
 
 std::string last_part(const std::string& path) {
@@ -64,8 +64,8 @@ std::string last_part(const std::string& path) {
 // --- error ------------------------------------------------------------------
 
 std::string_view error::code_name() const {
-  return from == origin::timeout ? std::string_view{"timeout"}
-                                 : schema::to_string(code);
+  return source == error_source::timeout ? std::string_view{"timeout"}
+                                         : schema::to_string(code);
 }
 
 std::string to_string(const error& e) {
@@ -138,7 +138,7 @@ result<connection> connection::open(options opts,
   return guarded([&]() -> result<connection> {
     if (opts.timeout.count() <= 0)
       return error{errc::bad_request, "the timeout must be positive",
-                   origin::local};
+                   error_source::local};
     auto p = std::make_unique<impl>(std::move(opts), std::move(ch));
     if (auto opened = p->rq.open(); !opened) return std::move(opened).error();
     return connection{std::move(p)};
@@ -204,7 +204,8 @@ result<upload_result> connection::upload_file(const std::string& path,
   return guarded([&]() -> result<upload_result> {
     if (opts.name.empty()) opts.name = last_part(path);
     if (auto problem = schema::check_name(opts.name))
-      return error{errc::bad_request, "bad name: " + *problem, origin::local};
+      return error{errc::bad_request, "bad name: " + *problem,
+                   error_source::local};
     auto src = detail::open_file_source(path);
     if (!src) return std::move(src).error();
     return detail::run_upload(impl_->rq, **src, opts);
@@ -215,7 +216,8 @@ result<upload_result> connection::upload(std::istream& in,
                                          upload_options opts) {
   return guarded([&]() -> result<upload_result> {
     if (auto problem = schema::check_name(opts.name))
-      return error{errc::bad_request, "bad name: " + *problem, origin::local};
+      return error{errc::bad_request, "bad name: " + *problem,
+                   error_source::local};
     auto src = detail::open_stream_source(in);
     if (!src) return std::move(src).error();
     return detail::run_upload(impl_->rq, **src, opts);

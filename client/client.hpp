@@ -1,6 +1,6 @@
 #pragma once
 
-// depot::client: the C++ client of depot, the file server (PROTOCOL.md).
+// depot::client: the C++ client of depot, the file server (docs/protocol.md).
 //
 //   auto conn = depot::client::connection::open({"tcp://127.0.0.1:5570"});
 //   if (!conn) { std::cerr << to_string(conn.error()) << "\n"; return 1; }
@@ -8,21 +8,27 @@
 //   if (up) std::cout << up->file.id << "\n";
 //
 // Errors are values: every call returns a result<T> holding either the value
-// or an `error` with PROTOCOL.md's code and message. No exception leaves a
-// call, except one thrown by a progress callback (it propagates unchanged).
+// or an `error` with docs/protocol.md's code and message. No exception leaves
+// a call, except one thrown by a progress callback (it propagates unchanged).
 //
 // Thread safety: a connection is NOT safe for concurrent use. Use it from one
 // thread at a time (it may move between threads); give each thread its own
 // connection. Distinct connections share nothing. Progress callbacks run on
 // the calling thread, inside the call.
+//
+// This header and the two it includes (schema/errc.hpp, schema/file_meta.hpp,
+// installed beside it as depot/client/schema/) are the library's whole public
+// API and include only the standard library.
 
 #include "schema/errc.hpp"
-#include "schema/messages.hpp"
+#include "schema/file_meta.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,18 +39,18 @@
 
 namespace depot::client {
 
-/// PROTOCOL.md's error codes (bad_request, not_found, ...).
+/// docs/protocol.md's error codes (bad_request, not_found, ...).
 using schema::errc;
 
-/// PROTOCOL.md's file metadata map: id, name, size, sha256, mime, created,
+/// docs/protocol.md's file metadata map: id, name, size, sha256, mime, created,
 /// refs.
 using file_meta = schema::file_meta;
 
 /// The endpoint `deploy/dev.sh run` starts depotd on.
 inline constexpr const char* default_endpoint = "tcp://127.0.0.1:5570";
 
-/// Where an error came from.
-enum class origin : uint8_t {
+/// Who reported an error: the server, this side, or nobody in time.
+enum class error_source : uint8_t {
   server,   ///< the server's error reply; `code` and `message` are its own
   local,    ///< found on this side: a local file, a bad argument, a reply
             ///< that does not verify (checksum_mismatch), a broken reply
@@ -52,11 +58,12 @@ enum class origin : uint8_t {
             ///< io_error)
 };
 
-/// A failed call: PROTOCOL.md's code, a sentence for humans, and its origin.
+/// A failed call: docs/protocol.md's code, a sentence for humans, and who
+/// reported it.
 struct error {
   errc code = errc::internal;
   std::string message;
-  origin from = origin::local;
+  error_source source = error_source::local;
 
   /// The code's wire spelling ("not_found"), or "timeout" for a timeout.
   std::string_view code_name() const;
@@ -281,9 +288,9 @@ class connection {
   /// not_found.
   result<file_meta> stat(std::string_view id);
 
-  /// Takes one reference away (PROTOCOL.md `delete`); the file is gone when
-  /// none is left. Returns the references remaining. Never retried: after a
-  /// timeout the reference may or may not have been taken.
+  /// Takes one reference away (docs/protocol.md `delete`); the file is gone
+  /// when none is left. Returns the references remaining. Never retried: after
+  /// a timeout the reference may or may not have been taken.
   result<uint64_t> remove(std::string_view id);
 
   /// One page of ids greater than `after`, at most `limit` (1 to 1000).
@@ -313,7 +320,7 @@ class connection {
   /// pipelined ranged reads written in order to a temp file beside `path`
   /// (`path.depot-tmp-XXXXXX`), verified, flushed to disk and renamed onto
   /// `path`. On any failure the temp file is removed and `path` untouched.
-  /// Errors: not_found, checksum_mismatch (origin local), io_error, timeout.
+  /// Errors: not_found, checksum_mismatch (source local), io_error, timeout.
   result<file_meta> download_file(std::string_view id, const std::string& path,
                                   download_options opts = {});
 

@@ -35,7 +35,7 @@ class fetcher {
         return fail(filled);
       auto in = rq_.wait(rq_.deadline());
       if (!in) {
-        if (in.error().from != origin::timeout) return fail(in);
+        if (in.error().source != error_source::timeout) return fail(in);
         if (auto r = resume(std::move(in).error()); !r) return fail(r);
         continue;
       }
@@ -56,7 +56,7 @@ class fetcher {
       return error{errc::checksum_mismatch,
                    "file " + meta_.id + " has SHA-256 " + digest +
                        " but its metadata says " + meta_.sha256,
-                   origin::local};
+                   error_source::local};
     if (auto committed = out_.commit(); !committed)
       return std::move(committed).error();
     report(opts_.on_progress, {meta_.size, meta_.size});
@@ -66,7 +66,7 @@ class fetcher {
  private:
   template <class R>
   static bool timed_out(const R& r) {
-    return !r && r.error().from == origin::timeout;
+    return !r && r.error().source == error_source::timeout;
   }
 
   template <class R>
@@ -115,7 +115,7 @@ class fetcher {
               meta_.id + " (size " + std::to_string(meta_.size) + ") with " +
               std::to_string(d.data.size()) + " bytes at offset " +
               std::to_string(d.offset) + " of size " + std::to_string(d.size),
-          origin::local};
+          error_source::local};
     if (d.data.size() < asked.length) {
       // The server's ranges are smaller than ours: use its size from now on.
       range_ = d.data.size();

@@ -89,11 +89,13 @@ class stream_source final : public source {
 
   result<size_t> read(std::byte* dst, size_t n) override {
     if (in_.bad())
-      return error{errc::io_error, "the input stream failed", origin::local};
+      return error{errc::io_error, "the input stream failed",
+                   error_source::local};
     if (in_.eof()) return size_t{0};
     in_.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(n));
     if (in_.bad())
-      return error{errc::io_error, "the input stream failed", origin::local};
+      return error{errc::io_error, "the input stream failed",
+                   error_source::local};
     return static_cast<size_t>(in_.gcount());
   }
 
@@ -125,7 +127,7 @@ class stream_source final : public source {
     if (!rewind()) {
       // Reads worked but seeking back does not: treat it as a pipe.
       return error{errc::io_error, "cannot seek back in the input stream",
-                   origin::local};
+                   error_source::local};
     }
     size = total;
     sha256 = storage::to_hex(h.finish());
@@ -202,14 +204,16 @@ class stream_sink final : public sink {
     out_.write(reinterpret_cast<const char*>(data),
                static_cast<std::streamsize>(n));
     if (!out_)
-      return error{errc::io_error, "the output stream failed", origin::local};
+      return error{errc::io_error, "the output stream failed",
+                   error_source::local};
     return {};
   }
 
   result<void> commit() override {
     out_.flush();
     if (!out_)
-      return error{errc::io_error, "the output stream failed", origin::local};
+      return error{errc::io_error, "the output stream failed",
+                   error_source::local};
     return {};
   }
 
@@ -229,7 +233,8 @@ std::string random_suffix() {
 }  // namespace
 
 error errno_error(int err, const std::string& what) {
-  return {errc::io_error, what + ": " + std::strerror(err), origin::local};
+  return {errc::io_error, what + ": " + std::strerror(err),
+          error_source::local};
 }
 
 result<std::unique_ptr<source>> open_file_source(const std::string& path) {

@@ -17,14 +17,14 @@ std::string duration_text(std::chrono::milliseconds d) {
 }  // namespace
 
 error server_error(const schema::error_reply& r) {
-  return {r.code, r.message, origin::server};
+  return {r.code, r.message, error_source::server};
 }
 
 error unexpected_reply(std::string_view op) {
   return {errc::internal,
           "the server's reply to '" + std::string{op} +
               "' is of an unexpected kind",
-          origin::local};
+          error_source::local};
 }
 
 requester::requester(options opts, std::unique_ptr<channel> ch)
@@ -53,7 +53,7 @@ result<incoming> requester::wait(clock::time_point deadline) {
       return error{errc::io_error,
                    "no reply from " + opts_.endpoint + " within " +
                        duration_text(opts_.timeout),
-                   origin::timeout};
+                   error_source::timeout};
     const frames& message = **got;
     if (awaited_.empty()) continue;
     // A reply's shape depends on its op, known only from its rid: decode
@@ -75,7 +75,7 @@ result<incoming> requester::wait(clock::time_point deadline) {
       return error{
           errc::bad_request,
           "malformed reply to '" + std::string{op} + "': " + failure->message,
-          origin::local};
+          error_source::local};
     return incoming{*rid, std::move(std::get<schema::reply>(decoded).body)};
   }
 }

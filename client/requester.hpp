@@ -41,9 +41,9 @@ class requester {
   /// Sends `body` under a fresh rid and returns that rid.
   result<uint64_t> send(schema::request_body body);
 
-  /// The next reply to an awaited rid; a timeout error (origin::timeout) if
-  /// none arrives by `deadline`. A reply that does not decode is an error
-  /// (bad_request, origin local).
+  /// The next reply to an awaited rid; a timeout error (error_source::timeout)
+  /// if none arrives by `deadline`. A reply that does not decode is an error
+  /// (bad_request, source local).
   result<incoming> wait(clock::time_point deadline);
 
   /// One request and its reply within options::timeout; forgets every other

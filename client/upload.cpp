@@ -12,7 +12,7 @@
 namespace depot::client::detail {
 namespace {
 
-// PROTOCOL.md: a server restart loses uploads in progress. Starting over
+// docs/protocol.md: a server restart loses uploads in progress. Starting over
 // more often than this means something else is wrong.
 constexpr unsigned max_restarts = 2;
 
@@ -45,7 +45,7 @@ class attempt {
     if (auto begun = begin(); !begun) return std::move(begun).error();
     while (true) {
       if (auto filled = fill(); !filled) {
-        if (filled.error().from != origin::timeout)
+        if (filled.error().source != error_source::timeout)
           return fail(std::move(filled).error());
         if (auto resumed = resume(filled.error()); !resumed)
           return std::move(resumed).error();
@@ -53,7 +53,7 @@ class attempt {
       }
       auto in = rq_.wait(rq_.deadline());
       if (!in) {
-        if (in.error().from != origin::timeout)
+        if (in.error().source != error_source::timeout)
           return fail(std::move(in).error());
         if (auto resumed = resume(in.error()); !resumed)
           return std::move(resumed).error();
@@ -91,7 +91,8 @@ class attempt {
         rq_.forget_all();
         if (auto r = continue_from(*e->next); !r)
           return fail(std::move(r).error());
-        if (auto sent = resend(); !sent && sent.error().from != origin::timeout)
+        if (auto sent = resend();
+            !sent && sent.error().source != error_source::timeout)
           return fail(std::move(sent).error());
       } else {
         return fail(unexpected_reply("chunk"));
@@ -111,11 +112,12 @@ class attempt {
     for (unsigned stall = 0;;) {
       auto r = rq_.call(req);
       if (!r && r.error().code == errc::busy &&
-          r.error().from == origin::server && wait_while_busy()) {
+          r.error().source == error_source::server && wait_while_busy()) {
         continue;
       }
       if (!r) {
-        if (r.error().from != origin::timeout || stall++ >= rq_.opts().retries)
+        if (r.error().source != error_source::timeout ||
+            stall++ >= rq_.opts().retries)
           return std::move(r).error();
         if (auto opened = rq_.open(); !opened) return opened;
         continue;
@@ -126,7 +128,7 @@ class attempt {
         return error{errc::internal,
                      "the server answered 'upload' with chunk_max 0 or no "
                      "token",
-                     origin::local};
+                     error_source::local};
       token_ = ur->upload;
       chunk_size_ =
           std::min<uint64_t>(ur->chunk_max, rq_.opts().max_frame_bytes);
@@ -187,7 +189,7 @@ class attempt {
       return error{errc::internal,
                    "the server expects chunk " + std::to_string(next) +
                        " but this client is at chunk " + std::to_string(have),
-                   origin::local};
+                   error_source::local};
     return {};
   }
 
@@ -210,7 +212,7 @@ class attempt {
       if (auto opened = rq_.open(); !opened) return opened;
       auto status = rq_.call(schema::upload_status_request{token_});
       if (!status) {
-        if (status.error().from == origin::timeout) {
+        if (status.error().source == error_source::timeout) {
           why = std::move(status).error();
           continue;
         }
@@ -225,13 +227,13 @@ class attempt {
         return fail(std::move(r).error());
       if (!st->file) report(opts_.on_progress, {st->received, src_.size});
       auto sent = resend();
-      if (!sent && sent.error().from == origin::timeout) {
+      if (!sent && sent.error().source == error_source::timeout) {
         why = std::move(sent).error();
         continue;
       }
       if (!sent) return fail(std::move(sent).error());
       auto filled = fill();
-      if (!filled && filled.error().from == origin::timeout) {
+      if (!filled && filled.error().source == error_source::timeout) {
         why = std::move(filled).error();
         continue;
       }
@@ -259,7 +261,7 @@ class attempt {
     window_ = std::max<uint64_t>(1, window_ / 2);
     auto status = rq_.call(schema::upload_status_request{token_});
     if (!status) {
-      if (status.error().from == origin::timeout)
+      if (status.error().source == error_source::timeout)
         return resume(std::move(status).error());
       if (status.error().code == errc::unknown_upload)
         return std::move(status).error();
@@ -268,7 +270,8 @@ class attempt {
     auto* st = std::get_if<schema::upload_status_reply>(&*status);
     if (!st) return fail(unexpected_reply("upload_status"));
     if (auto r = continue_from(st->next); !r) return fail(std::move(r).error());
-    if (auto sent = resend(); !sent && sent.error().from != origin::timeout)
+    if (auto sent = resend();
+        !sent && sent.error().source != error_source::timeout)
       return fail(std::move(sent).error());
     return {};
   }
@@ -277,7 +280,7 @@ class attempt {
   // all) and returns `e`.
   error fail(error e) {
     rq_.forget_all();
-    if (!token_.empty() && e.from != origin::timeout) {
+    if (!token_.empty() && e.source != error_source::timeout) {
       auto aborted = rq_.send(schema::abort_request{token_});
       (void)aborted;  // its reply is dropped as stale
       rq_.forget_all();
@@ -321,7 +324,7 @@ result<upload_result> run_upload(requester& rq, source& src,
   while (true) {
     auto r = attempt{rq, src, opts, stats}.run();
     if (r || r.error().code != errc::unknown_upload ||
-        r.error().from != origin::server)
+        r.error().source != error_source::server)
       return r;
     // The server lost the upload (it restarted, or the token idled out):
     // start over from the first byte if the source can be read again.

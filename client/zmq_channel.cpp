@@ -25,7 +25,7 @@ long remaining_ms(clock::time_point deadline) {
 }
 
 error zmq_failure(const std::string& what, const zmq::error_t& e) {
-  return {errc::io_error, what + ": " + e.what(), origin::local};
+  return {errc::io_error, what + ": " + e.what(), error_source::local};
 }
 
 class zmq_channel final : public channel {
@@ -54,7 +54,7 @@ class zmq_channel final : public channel {
       } catch (const zmq::error_t& e) {
         return error{errc::bad_request,
                      "cannot connect to '" + endpoint_ + "': " + e.what(),
-                     origin::local};
+                     error_source::local};
       }
       socket_.emplace(std::move(s));
     } catch (const zmq::error_t& e) {
@@ -71,7 +71,7 @@ class zmq_channel final : public channel {
       return error{
           errc::io_error,
           "no connection to " + endpoint_ + " within " + seconds_text(),
-          origin::timeout};
+          error_source::timeout};
     try {
       for (size_t i = 0; i < message.size(); ++i) {
         auto flags = i + 1 < message.size() ? zmq::send_flags::sndmore
@@ -82,7 +82,7 @@ class zmq_channel final : public channel {
         if (!socket_->send(frame, flags | zmq::send_flags::dontwait))
           return error{errc::io_error,
                        "send to " + endpoint_ + " would block after polling",
-                       origin::local};
+                       error_source::local};
       }
     } catch (const zmq::error_t& e) {
       return zmq_failure("send to " + endpoint_ + " failed", e);
@@ -101,7 +101,7 @@ class zmq_channel final : public channel {
           // Polled readable but nothing whole arrived: treat as no message.
           if (out.empty()) return std::optional<frames>{};
           return error{errc::io_error, "truncated multipart message",
-                       origin::local};
+                       error_source::local};
         }
         bool more = msg->more();
         auto* data = static_cast<const std::byte*>(msg->data());

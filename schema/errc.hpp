@@ -1,17 +1,17 @@
 #pragma once
 
-#include <caf/error.hpp>
-#include <caf/expected.hpp>
+// depot's protocol error codes: the one list of them, as docs/protocol.md's
+// table names them. Standard library only: the client library installs this
+// header. The server carries these codes as CAF errors (schema/error.hpp).
 
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <string_view>
 
 namespace depot::schema {
 
-/// The error codes of PROTOCOL.md's table, in its order. Zero is never used,
-/// so a default-constructed caf::error ("no error") never maps to one.
+/// The error codes of docs/protocol.md's table, in its order. Zero is never a
+/// code: 0 means "no error" wherever a code travels as a number.
 enum class errc : uint8_t {
   bad_request = 1,
   unsupported_version,
@@ -29,30 +29,14 @@ enum class errc : uint8_t {
   internal,
 };
 
-/// The wire spelling of `code`, e.g. "bad_request".
+/// The number of codes: errc's values are 1 to errc_count.
+inline constexpr uint8_t errc_count = static_cast<uint8_t>(errc::internal);
+
+/// The wire spelling of `code`, e.g. "bad_request"; "internal" for a value
+/// outside the enum.
 std::string_view to_string(errc code);
 
-/// Parses a wire spelling; nullopt for a code PROTOCOL.md does not name.
+/// Parses a wire spelling; nullopt for a code docs/protocol.md does not name.
 std::optional<errc> errc_from_string(std::string_view text);
-
-/// The CAF error category of depot's codes.
-inline constexpr caf::atom_value errc_category = caf::atom("depot");
-
-/// A depot error as a CAF error value: the code plus a sentence for humans.
-caf::error make_error(errc code, std::string message);
-
-/// A depot error without a message (lets caf::error convert from errc).
-caf::error make_error(errc code);
-
-/// The depot code carried by `err`; `internal` for errors of other categories
-/// (e.g. CAF's own `request_receiver_down`).
-errc code_of(const caf::error& err);
-
-/// The human sentence carried by `err`, or a generic one.
-std::string message_of(const caf::error& err);
-
-/// Results across folder boundaries: a value or a depot error.
-template <class T>
-using expected = caf::expected<T>;
 
 }  // namespace depot::schema

@@ -1,11 +1,12 @@
 #pragma once
 
-// The typed form of every request and reply in PROTOCOL.md. Past the codec
-// (schema/codec.hpp) nothing handles raw msgpack: these structs are the
-// vocabulary of transport/, actors/ and client/.
+// The typed form of every request and reply in docs/protocol.md. Past the
+// codec (schema/codec.hpp) nothing handles raw msgpack: these structs are the
+// vocabulary of transport/, actors/ and client/. Standard library only.
 
 #include "schema/buffer.hpp"
 #include "schema/errc.hpp"
+#include "schema/file_meta.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -18,24 +19,8 @@ namespace depot::schema {
 /// The protocol version this code speaks.
 inline constexpr uint64_t protocol_version = 1;
 
-/// PROTOCOL.md's "File metadata" map.
-struct file_meta {
-  std::string id;      ///< 12 characters of [0-9A-Za-z]
-  std::string name;    ///< original filename of the first upload
-  uint64_t size = 0;   ///< bytes
-  std::string sha256;  ///< 64 lowercase hex digits
-  std::string mime;    ///< content type
-  uint64_t created = 0;  ///< ms since the Unix epoch
-  uint64_t refs = 0;     ///< live references
-};
-
-inline bool operator==(const file_meta& a, const file_meta& b) {
-  return a.id == b.id && a.name == b.name && a.size == b.size &&
-         a.sha256 == b.sha256 && a.mime == b.mime && a.created == b.created &&
-         a.refs == b.refs;
-}
-
-// --- requests -----------------------------------------------------------------
+// --- requests
+// -----------------------------------------------------------------
 
 /// `upload`: begin an upload. `sha256` is normalized to lowercase.
 struct upload_request {
@@ -95,8 +80,8 @@ inline constexpr uint64_t max_list_limit = 1000;
 
 using request_body =
     std::variant<upload_request, chunk_request, upload_status_request,
-                 abort_request, download_request, stat_request,
-                 delete_request, list_request, ping_request>;
+                 abort_request, download_request, stat_request, delete_request,
+                 list_request, ping_request>;
 
 /// A decoded request: the client's `rid` (if any) and the operation.
 struct request {
@@ -104,7 +89,8 @@ struct request {
   request_body body;
 };
 
-// --- replies ------------------------------------------------------------------
+// --- replies
+// ------------------------------------------------------------------
 
 /// Reply to `upload`.
 struct upload_reply {
@@ -189,8 +175,5 @@ struct reply {
   std::optional<uint64_t> rid;
   reply_body body;
 };
-
-/// An error reply built from a depot error value.
-reply error_from(std::optional<uint64_t> rid, const caf::error& err);
 
 }  // namespace depot::schema

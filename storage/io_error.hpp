@@ -1,6 +1,6 @@
 #pragma once
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 
 #include <string>
 #include <string_view>

@@ -5,7 +5,7 @@
 // is consistent again. Whoever recovers a dead instance rolls back the
 // operations its journals leave open (storage/recovery.hpp).
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "storage/file_system.hpp"
 
 #include <cstdint>

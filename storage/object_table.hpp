@@ -11,7 +11,7 @@
 // A reference exists before the step that needs it and every step is
 // journaled, so a crash at any point is rolled back by recovery.
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "schema/messages.hpp"
 #include "storage/file_system.hpp"
 #include "storage/journal.hpp"

@@ -5,7 +5,7 @@
 // (created, and known durable), so that a shard it has used once costs no
 // further mkdir or directory flush.
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "storage/file_system.hpp"
 
 #include <mutex>

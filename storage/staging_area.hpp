@@ -5,7 +5,7 @@
 // live there, and an unlocked one belongs to a dead instance
 // (storage/recovery.hpp).
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "storage/file_system.hpp"
 
 #include <atomic>

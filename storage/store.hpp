@@ -6,7 +6,7 @@
 // RADOS) implements the same virtual methods and nothing else: the
 // non-virtual helpers below are written once on top of them.
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "schema/messages.hpp"
 #include "storage/sha256.hpp"
 

@@ -4,7 +4,7 @@
 // the guard every temp file is held by, and the staging_file that upload
 // bytes are appended to. One thread at a time each.
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "storage/file_system.hpp"
 #include "storage/store.hpp"
 

@@ -4,7 +4,7 @@
 // a caf::expected<T>, a caf::error or a depot::client::result<T>. For tests
 // only (the rest of the kit does without GoogleTest).
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 
 #include <caf/error.hpp>
 #include <gtest/gtest.h>

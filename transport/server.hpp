@@ -5,7 +5,7 @@
 // (schema/codec.hpp), answers undecodable ones itself, hands decoded ones to
 // a handler, and sends the replies that any thread queued with send().
 
-#include "schema/errc.hpp"
+#include "schema/error.hpp"
 #include "schema/messages.hpp"
 #include "transport/reply_sink.hpp"
 

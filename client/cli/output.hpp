@@ -25,7 +25,7 @@ std::string display_text(std::string_view text);
 /// the strings through display_text.
 std::string list_row(const client::file_meta& m);
 
-/// PROTOCOL.md's metadata map as a JSON object, keys in its order:
+/// docs/protocol.md's metadata map as a JSON object, keys in its order:
 /// {"id","name","size","sha256","mime","created","refs"}.
 std::string json_meta(const client::file_meta& m);
 

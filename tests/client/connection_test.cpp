@@ -14,7 +14,7 @@ namespace depot::test {
 namespace {
 
 using client::errc;
-using client::origin;
+using client::error_source;
 
 class Connection : public ::testing::Test {
  protected:
@@ -93,7 +93,7 @@ class Connection : public ::testing::Test {
     auto gone = conn_->stat(up->file.id);
     ASSERT_FALSE(gone.ok());
     EXPECT_EQ(gone.error().code, errc::not_found);
-    EXPECT_EQ(gone.error().from, origin::server);
+    EXPECT_EQ(gone.error().source, error_source::server);
   }
 
   temp_dir dir_;
@@ -137,7 +137,7 @@ TEST_F(Connection, RoundTripsAFileOfExactlyOneChunk) {
   round_trip(random_bytes(262144, 8), "one-chunk.bin");
 }
 
-TEST_F(Connection, NamesFilesAsPROTOCOLSaysAndDeduplicates) {
+TEST_F(Connection, NamesFilesAsTheProtocolSaysAndDeduplicates) {
   auto first = put("hello depot\n", "a.txt");
   EXPECT_EQ(first.file.id, "rbWeBrTIp1Js");
   auto second = put("hello depot\n", "b.txt");
@@ -238,7 +238,7 @@ TEST_F(Connection, RejectsAMalformedIdWithoutAskingTheServer) {
   auto s = conn_->stat("../etc/passwd");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, errc::bad_request);
-  EXPECT_EQ(s.error().from, origin::local);
+  EXPECT_EQ(s.error().source, error_source::local);
 }
 
 TEST_F(Connection, PassesOnTheServersRejectionOfABadName) {
@@ -286,7 +286,7 @@ TEST(ConnectionWithoutServer, TimesOutWithATypedError) {
   auto start = std::chrono::steady_clock::now();
   auto p = c->ping();
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().from, origin::timeout);
+  EXPECT_EQ(p.error().source, error_source::timeout);
   EXPECT_EQ(p.error().code_name(), "timeout");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }

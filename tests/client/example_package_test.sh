@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Installs this build into a temp prefix, builds examples/ against it as a
-# separate CMake project (find_package(depot), depot::client), and runs the
+# Installs this build into a temp prefix and checks that the client library
+# stands alone: the installed headers are exactly depot/client/'s public API
+# and include only the standard library (and each other); the package's
+# include directories are the prefix's include/ alone and no CAF headers are
+# reachable through them; the library does not load CAF; depotConfig.cmake
+# looks for nothing else. Then it builds examples/ against the prefix as a
+# separate CMake project (find_package(depot), depot::client) and runs the
 # example and the installed CLI against a real depotd.
 #   example_package_test.sh CMAKE BUILD_DIR EXAMPLES_DIR DEPOTD
 set -euo pipefail
@@ -17,24 +22,96 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
 
 echo "== install into $tmp/prefix"
-"$cmake" --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; exit 1; }
-test -f "$tmp/prefix/include/depot/client/client.hpp"
-ls "$tmp"/prefix/lib*/cmake/depot/depotConfig.cmake
+prefix=$tmp/prefix
+"$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; exit 1; }
+config=$(ls "$prefix"/lib*/cmake/depot/depotConfig.cmake)
+
+echo "== the installed headers are the public API, standard library only"
+want='depot/client/client.hpp
+depot/client/schema/errc.hpp
+depot/client/schema/file_meta.hpp'
+got=$(cd "$prefix/include" && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
+[[ $got == "$want" ]] || fail "installed headers differ from the public API:
+$got"
+[[ ! -e $prefix/include/caf ]] || fail "caf/ is installed under $prefix/include"
+if grep -nE 'caf/|msgpack|zmq|spdlog' -r "$prefix/include"; then
+  fail "an installed header names CAF, msgpack, ZeroMQ or spdlog"
+fi
+# Every #include is a standard header (<name>, no directory, no .h) or a
+# quoted one that resolves beside the including header.
+while IFS= read -r header; do
+  while IFS= read -r line; do
+    if [[ $line =~ ^#include\ \<([a-z_]+)\>$ ]]; then
+      continue
+    elif [[ $line =~ ^#include\ \"([^\"]+)\"$ ]]; then
+      [[ -f $(dirname "$header")/${BASH_REMATCH[1]} ]] ||
+        fail "$header: $line does not resolve beside it"
+    else
+      fail "$header: $line is neither a standard header nor a depot one"
+    fi
+  done < <(grep -E '^[[:space:]]*#[[:space:]]*include' "$header")
+done < <(find "$prefix/include" -type f)
+
+echo "== the installed library does not load CAF"
+lib=$(ls "$prefix"/lib*/libdepot_client.so)
+if command -v readelf >/dev/null && readelf -d "$lib" | grep -i 'NEEDED.*caf'; then
+  fail "$lib needs CAF at run time"
+fi
+
+echo "== the package finds nothing else and points only into the prefix"
+package_files=$(ls "$(dirname "$config")"/*.cmake)
+if grep -niE 'caf|msgpack|zmq|spdlog|find_package|find_path|find_library' $package_files |
+    grep -v '^[^:]*:[0-9]*:#'; then
+  fail "the CMake package looks for or names another package"
+fi
+includes=$(grep -h 'INTERFACE_INCLUDE_DIRECTORIES' $package_files)
+[[ $includes == *'"${_IMPORT_PREFIX}/include"' ]] ||
+  fail "depot::client's include directories are not just the prefix's include/: $includes"
+
+echo "== examples/ include only depot/client/*.hpp of depot's headers"
+if grep -hE '^#include' "$examples"/*.cpp | grep -E 'depot|caf|msgpack|zmq|spdlog' |
+    grep -vE '^#include <depot/client/[a-z_]+\.hpp>$'; then
+  fail "an example includes something other than depot/client/*.hpp"
+fi
+
+echo "== every header the example opens is the standard library's or the prefix's"
+cxx=${CXX:-c++}
+"$cxx" -std=c++17 -I"$prefix/include" -M "$examples/chat_attachment.cpp" >"$tmp/deps" ||
+  fail "the example does not compile with only -I$prefix/include"
+tr ' \\' '\n\n' <"$tmp/deps" | grep -E '\.(h|hpp)$' | LC_ALL=C sort -u >"$tmp/headers"
+if grep -E '/(caf|msgpack|zmq|spdlog)|zmq\.h|msgpack\.h' "$tmp/headers"; then
+  fail "compiling the example opens the headers above"
+fi
+grep -q "^$prefix/include/depot/client/client.hpp$" "$tmp/headers" ||
+  fail "the example did not use the installed client.hpp"
+if grep '/depot/' "$tmp/headers" | grep -v "^$prefix/include/depot/client/"; then
+  fail "the example opened depot headers outside the prefix"
+fi
 
 echo "== configure and build examples/ against it"
-"$cmake" -S "$examples" -B "$tmp/examples" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" >"$tmp/configure.log" ||
+"$cmake" -S "$examples" -B "$tmp/examples" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$tmp/configure.log" ||
   { cat "$tmp/configure.log"; exit 1; }
 "$cmake" --build "$tmp/examples" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+# The compile line's include directories: the prefix's include/ only.
+flags=$(grep -oE '(-I|-isystem )[^ "]+' "$tmp/examples/compile_commands.json" |
+  sed -E 's/^(-I|-isystem )//' | LC_ALL=C sort -u)
+[[ $flags == "$prefix/include" ]] ||
+  fail "the example was compiled with include directories other than $prefix/include: $flags"
 
 echo "== run the example and the installed CLI against depotd"
 server=$depotd
-[[ -x $tmp/prefix/bin/depotd ]] && server=$tmp/prefix/bin/depotd
+[[ -x $prefix/bin/depotd ]] && server=$prefix/bin/depotd
 endpoint="ipc://$tmp/depot.sock"
 "$server" --root "$tmp/data" --listen "$endpoint" --log-level warn >"$tmp/depotd.log" 2>&1 &
 pid=$!
-cli=$tmp/prefix/bin/depot
+cli=$prefix/bin/depot
 for _ in $(seq 100); do
   "$cli" --server "$endpoint" --timeout 0.2 ping >/dev/null 2>&1 && break
   sleep 0.1

@@ -76,9 +76,10 @@ TEST(JsonMeta, WritesProtocolKeysInOrderAndParses) {
 }
 
 TEST(JsonError, NamesTimeoutsAsSuch) {
-  client::error e{client::errc::io_error, "no reply", client::origin::timeout};
+  client::error e{client::errc::io_error, "no reply",
+                  client::error_source::timeout};
   EXPECT_EQ(json_error(e), "{\"error\":\"timeout\",\"message\":\"no reply\"}");
-  e.from = client::origin::server;
+  e.source = client::error_source::server;
   e.code = client::errc::not_found;
   EXPECT_EQ(json_error(e),
             "{\"error\":\"not_found\",\"message\":\"no reply\"}");

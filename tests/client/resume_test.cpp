@@ -234,7 +234,7 @@ TEST(UploadResume, FailsWithATimeoutWhenTheServerIsGone) {
   };
   auto up = conn->upload_file(dir / "file", uo);
   ASSERT_FALSE(up.ok());
-  EXPECT_EQ(up.error().from, client::origin::timeout);
+  EXPECT_EQ(up.error().source, client::error_source::timeout);
 }
 
 }  // namespace
