@@ -1,9 +1,9 @@
 #pragma once
 
-#include <caf/fwd.hpp>
-
 #include "actors/context.hpp"
 #include "schema/messages.hpp"
+
+#include <caf/fwd.hpp>
 
 namespace depot::actors {
 
@@ -17,7 +17,7 @@ uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size);
 /// streams the rest through its disk writer to a staging file, feeds every
 /// chunk to its hasher as it arrives (a one-chunk upload of at most 64 KiB
 /// it hashes itself: no hasher is spawned), and at the last chunk checks
-/// size and digest and has the namer commit the file. A chunk is
+/// size and digest and has a committer commit the file. A chunk is
 /// acknowledged once it is hashed and held or written; the last one once
 /// the file is durable.
 /// It answers clients itself through ctx->sink.

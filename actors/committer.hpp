@@ -1,12 +1,12 @@
 #pragma once
 
-#include <caf/fwd.hpp>
-
 #include "actors/context.hpp"
+
+#include <caf/fwd.hpp>
 
 namespace depot::actors {
 
-/// The namer: turns a finished upload into a stored file. It appends what
+/// The committer: turns a finished upload into a stored file. It appends what
 /// the upload still held in RAM to its staging file and commits to the
 /// store, which walks the naming candidates (dedup on same content, next
 /// candidate on collision, name_exhausted after the configured number).
@@ -20,6 +20,7 @@ namespace depot::actors {
 /// Takes:
 /// - (commit_atom, commit_order) → storage::commit_result once the file is
 ///   durable; io_error, name_exhausted or busy otherwise (nothing stored).
-caf::actor spawn_namer(caf::actor_system& sys, context_ptr ctx, bool detached);
+caf::actor spawn_committer(caf::actor_system& sys, context_ptr ctx,
+                           bool detached);
 
 }  // namespace depot::actors

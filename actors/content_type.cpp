@@ -13,9 +13,10 @@ class magic_handle {
  public:
   magic_handle() : cookie_(magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR)) {
     if (cookie_ != nullptr && magic_load(cookie_, nullptr) != 0) {
-      spdlog::warn("libmagic database not loaded ({}); content types will be "
-                   "application/octet-stream unless recognised by signature",
-                   magic_error(cookie_));
+      spdlog::warn(
+          "libmagic database not loaded ({}); content types will be "
+          "application/octet-stream unless recognised by signature",
+          magic_error(cookie_));
       magic_close(cookie_);
       cookie_ = nullptr;
     }

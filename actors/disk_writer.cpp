@@ -1,8 +1,8 @@
 #include "actors/disk_writer.hpp"
 
-#include <caf/all.hpp>
-
 #include "actors/messages.hpp"
+
+#include <caf/all.hpp>
 
 namespace depot::actors {
 
@@ -11,7 +11,8 @@ caf::behavior disk_writer(caf::event_based_actor* self, context_ptr ctx) {
   return {
       [ctx](write_atom, const staging_ptr& slot,
             const schema::buffer& b) -> caf::result<ok_atom> {
-        if (auto err = slot->append(*ctx->store, b.data(), b.size())) return err;
+        if (auto err = slot->append(*ctx->store, b.data(), b.size()))
+          return err;
         return ok_atom::value;
       },
   };

@@ -1,16 +1,16 @@
 #include "actors/hasher.hpp"
 
-#include <caf/all.hpp>
-
 #include "actors/content_type.hpp"
+
+#include <caf/all.hpp>
 
 namespace depot::actors {
 
 void content_hasher::update(const schema::buffer& b) {
   sha_.update(b.data(), b.size());
   if (mime_.empty() && head_.size() < content_type_head_bytes)
-    head_.append(
-        b.view().substr(0, std::min(content_type_head_bytes - head_.size(), b.size())));
+    head_.append(b.view().substr(
+        0, std::min(content_type_head_bytes - head_.size(), b.size())));
 }
 
 content_digest content_hasher::finish() {

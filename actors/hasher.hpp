@@ -1,11 +1,11 @@
 #pragma once
 
+#include "actors/messages.hpp"
+#include "storage/sha256.hpp"
+
 #include <caf/fwd.hpp>
 
 #include <string>
-
-#include "actors/messages.hpp"
-#include "storage/sha256.hpp"
 
 namespace depot::actors {
 
@@ -29,7 +29,7 @@ class content_hasher {
 /// scheduler thread, so hashing overlaps the I/O thread's receiving), and
 /// the upload's content type, from the first bytes, when the uploader gave
 /// none: per upload, so detection runs in parallel with other uploads'
-/// hashing and commits rather than queued in the namer.
+/// hashing and commits rather than queued in the committer.
 ///
 /// Takes:
 /// - (hash_atom, schema::buffer) → ok_atom, once the bytes are hashed;

@@ -1,8 +1,8 @@
 #include "actors/janitor.hpp"
 
-#include <caf/all.hpp>
-
 #include "actors/messages.hpp"
+
+#include <caf/all.hpp>
 
 namespace depot::actors {
 

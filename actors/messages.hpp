@@ -3,6 +3,10 @@
 // The atoms and message types the actors exchange. Every actor's header
 // lists which of these it takes and what it answers.
 
+#include "schema/messages.hpp"
+#include "storage/store.hpp"
+#include "transport/reply_sink.hpp"
+
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
@@ -10,10 +14,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "schema/messages.hpp"
-#include "storage/store.hpp"
-#include "transport/reply_sink.hpp"
 
 namespace depot::actors {
 
@@ -36,7 +36,7 @@ struct origin {
 };
 
 /// An upload's staging file, shared between its assembler (which owns the
-/// upload) and the disk writer or namer using it (one at a time, in the
+/// upload) and the disk writer or committer using it (one at a time, in the
 /// order the assembler sends them work). Dropping the last reference to an
 /// uncommitted file removes it.
 struct staging_slot {
@@ -64,10 +64,10 @@ struct buffer_list {
   std::vector<schema::buffer> parts;
 };
 
-/// What the namer needs to commit an upload.
+/// What a committer needs to commit an upload.
 struct commit_order {
-  staging_ptr staging;      ///< may hold no file yet (everything was in RAM)
-  buffer_list ram;          ///< bytes still in RAM, appended before commit
+  staging_ptr staging;  ///< may hold no file yet (everything was in RAM)
+  buffer_list ram;      ///< bytes still in RAM, appended before commit
   storage::commit_info info;
 };
 

@@ -1,11 +1,13 @@
 #pragma once
 
-// The server's actors, wired: pools of disk writers, namers and readers, a
-// catalog, a janitor (idle uploads), and one session per client. The
+// The server's actors, wired: pools of disk writers, committers and readers, a
+// deleter, a janitor (idle uploads), and one session per client. The
 // transport's I/O thread hands every decoded request to pipeline::handle():
 // reads and requests naming an upload go straight to a reader or the
 // upload's assembler (actors/routing.hpp); the rest through the client's
 // session.
+
+#include "actors/context.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -14,14 +16,12 @@
 #include <string>
 #include <unordered_map>
 
-#include "actors/context.hpp"
-
 namespace depot::actors {
 
 /// How many of each blocking actor to run, and how.
 struct pipeline_options {
   size_t writers = 2;
-  size_t namers = 2;
+  size_t committers = 2;  ///< commit lanes
   size_t readers = 2;
   /// Blocking actors run detached (own threads). Tests under CAF's
   /// deterministic scheduler turn this off.

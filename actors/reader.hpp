@@ -1,8 +1,8 @@
 #pragma once
 
-#include <caf/fwd.hpp>
-
 #include "actors/context.hpp"
+
+#include <caf/fwd.hpp>
 
 namespace depot::actors {
 

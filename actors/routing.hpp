@@ -5,10 +5,10 @@
 // them through the pipeline (one actor hop fewer per chunk and per read);
 // a session routes them the same way should one reach it.
 
-#include <cstddef>
-
 #include "actors/context.hpp"
 #include "actors/messages.hpp"
+
+#include <cstddef>
 
 namespace depot::actors {
 

@@ -1,11 +1,12 @@
 #include "actors/session.hpp"
 
-#include <caf/all.hpp>
-#include <sys/random.h>
-
 #include "actors/assembler.hpp"
 #include "actors/messages.hpp"
 #include "actors/routing.hpp"
+
+#include <caf/all.hpp>
+
+#include <sys/random.h>
 
 namespace depot::actors {
 namespace {
@@ -43,7 +44,8 @@ struct router {
     if (r.size && *r.size > lim.max_file_size) {
       fail(o, errc::too_large,
            "declared size " + std::to_string(*r.size) +
-               " is over the server's limit of " + std::to_string(lim.max_file_size));
+               " is over the server's limit of " +
+               std::to_string(lim.max_file_size));
       return;
     }
     uint64_t reservation = upload_reservation(lim, r.size);
@@ -57,7 +59,8 @@ struct router {
     if (!ctx->uploads->insert(token, a)) {
       // The assembler owns the reservation now and gives it back as it dies.
       anon_send_exit(a, caf::exit_reason::user_shutdown);
-      fail(o, errc::busy, "too many uploads in progress or just finished; retry later");
+      fail(o, errc::busy,
+           "too many uploads in progress or just finished; retry later");
       return;
     }
     answer(o, schema::upload_reply{token, lim.chunk_max, lim.window});
@@ -70,7 +73,7 @@ struct router {
     route_without_session(*ctx, turn, o, body);
   }
   void operator()(const origin& o, schema::delete_request& r) {
-    self->send(ctx->catalog, request_atom::value, o, std::move(r));
+    self->send(ctx->deleter, request_atom::value, o, std::move(r));
   }
   void operator()(const origin& o, schema::ping_request&) {
     answer(o, schema::ping_reply{schema::protocol_version, ctx->lim.server_name,

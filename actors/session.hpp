@@ -1,15 +1,15 @@
 #pragma once
 
-#include <caf/fwd.hpp>
-
 #include "actors/context.hpp"
+
+#include <caf/fwd.hpp>
 
 namespace depot::actors {
 
 /// The session: one per client connection (routing id). It routes the
 /// client's decoded requests to the actor that owns the work, in the order
 /// they arrived: `upload` begins an upload (memory budget and upload-count
-/// limits checked here: `busy`, `too_large`), deletes go to the catalog,
+/// limits checked here: `busy`, `too_large`), deletes go to the deleter,
 /// and it answers `ping` itself. Reads and requests naming an upload skip
 /// it: the pipeline sends them straight on (actors/routing.hpp; by token,
 /// so a reconnected client continues its uploads); one that reaches a

@@ -13,7 +13,8 @@ struct unread_quota::charged {
   uint64_t n;
 };
 
-std::shared_ptr<const void> unread_quota::charge(const std::string& client, uint64_t n) {
+std::shared_ptr<const void> unread_quota::charge(const std::string& client,
+                                                 uint64_t n) {
   std::lock_guard<std::mutex> guard{mutex_};
   auto& slot = accounts_[client];
   auto acct = slot.lock();

@@ -17,6 +17,8 @@
 // keeps a timer of its own (a CAF delayed message keeps its receiver
 // alive until it fires).
 
+#include "schema/messages.hpp"
+
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/actor_clock.hpp>
@@ -32,8 +34,6 @@
 #include <utility>
 #include <vector>
 
-#include "schema/messages.hpp"
-
 namespace depot::actors {
 
 /// What the ack of chunk `seq` reported, if it is among the recent `acked`
@@ -48,9 +48,11 @@ uint64_t acked_total(const Acks& acked, uint64_t seq, uint64_t otherwise) {
 /// What a finished upload still answers, without its actor.
 struct finished_upload {
   uint64_t last_seq = 0;
-  uint64_t received = 0;              ///< bytes the upload took
-  schema::reply_body completion;      ///< chunk_done_reply, or the error it ended with
-  std::vector<std::pair<uint64_t, uint64_t>> acked;  ///< last acks (seq, received then)
+  uint64_t received = 0;  ///< bytes the upload took
+  schema::reply_body
+      completion;  ///< chunk_done_reply, or the error it ended with
+  std::vector<std::pair<uint64_t, uint64_t>>
+      acked;  ///< last acks (seq, received then)
 
   /// The reply to a chunk `seq` of this upload (a retry, or one past the end).
   schema::reply_body chunk_reply(const std::string& token, uint64_t seq) const;
@@ -66,7 +68,8 @@ class upload_table {
   /// `max_active` uploads in progress and `max_finished` records at most;
   /// a record lives `linger` by the clock `now` (the actor system's, so
   /// tests under virtual time see records expire).
-  upload_table(size_t max_active, size_t max_finished, std::chrono::milliseconds linger,
+  upload_table(size_t max_active, size_t max_finished,
+               std::chrono::milliseconds linger,
                std::function<time_point()> now);
 
   /// Adds `token` in progress under its assembler `a`. False if
@@ -99,7 +102,8 @@ class upload_table {
       return {true, nullptr};
     }
     auto i = finished_.find(token);
-    if (i == finished_.end() || i->second.expires <= now) return {false, nullptr};
+    if (i == finished_.end() || i->second.expires <= now)
+      return {false, nullptr};
     return {false, i->second.record};
   }
 

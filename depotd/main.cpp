@@ -2,21 +2,20 @@
 // pipeline (actors/) and the ROUTER socket (transport/), then serves until
 // SIGTERM or SIGINT.
 
-#include <malloc.h>
-#include <pthread.h>
-#include <signal.h>
+#include "actors/assembler.hpp"
+#include "actors/pipeline.hpp"
+#include "storage/posix_store.hpp"
+#include "transport/server.hpp"
 
 #include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <thread>
-
-#include "actors/assembler.hpp"
-#include "actors/pipeline.hpp"
-#include "storage/posix_store.hpp"
-#include "transport/server.hpp"
 
 namespace {
 
@@ -39,15 +38,19 @@ struct flags {
 };
 
 int parse(int argc, char** argv, flags& f) {
-  CLI::App app{"depotd: the depot file server (speaks PROTOCOL.md over a ZeroMQ ROUTER)"};
+  CLI::App app{
+      "depotd: the depot file server (speaks PROTOCOL.md over a ZeroMQ "
+      "ROUTER)"};
   app.add_option("--listen", f.listen,
                  "endpoint to bind, repeatable (default tcp://127.0.0.1:5570)");
   app.add_option("--root", f.root, "storage directory (created if missing)")
       ->capture_default_str();
-  app.add_option("--chunk-max", f.chunk_max, "largest chunk or download range, bytes")
+  app.add_option("--chunk-max", f.chunk_max,
+                 "largest chunk or download range, bytes")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{64} << 20));
-  app.add_option("--window", f.window, "chunks a client may have unacknowledged")
+  app.add_option("--window", f.window,
+                 "chunks a client may have unacknowledged")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{1024}));
   app.add_option("--max-file-size", f.max_file_size, "largest file, bytes")
@@ -66,9 +69,10 @@ int parse(int argc, char** argv, flags& f) {
                  "uploads in progress at once; past it new uploads get busy")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
-  app.add_option("--max-finished", f.max_finished,
-                 "finished uploads still answering retries (60 s each, under 1 KB); "
-                 "past it new uploads get busy")
+  app.add_option(
+         "--max-finished", f.max_finished,
+         "finished uploads still answering retries (60 s each, under 1 KB); "
+         "past it new uploads get busy")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   app.add_option("--id-bits", f.id_bits,
@@ -78,15 +82,18 @@ int parse(int argc, char** argv, flags& f) {
                  "naming candidates tried before name_exhausted")
       ->capture_default_str()
       ->check(CLI::Range(uint32_t{16}, uint32_t{1024}));
-  app.add_option("--namers", f.namers,
-                 "commit lanes: the first group-commits uploads held in RAM, the "
-                 "others share those streamed to disk (past --ram-threshold)")
+  app.add_option(
+         "--namers", f.namers,
+         "commit lanes: the first group-commits uploads held in RAM, the "
+         "others share those streamed to disk (past --ram-threshold)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{64}));
-  app.add_option("--threads", f.threads, "actor scheduler threads (default: max(cores, 4))");
+  app.add_option("--threads", f.threads,
+                 "actor scheduler threads (default: max(cores, 4))");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+      ->check(CLI::IsMember(
+          {"trace", "debug", "info", "warn", "error", "critical", "off"}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -128,24 +135,29 @@ int main(int argc, char** argv) {
   lim.ram_threshold = f.ram_threshold;
   lim.max_uploads = f.max_uploads;
   lim.max_finished = f.max_finished;
-  if (depot::actors::upload_reservation(lim, std::nullopt) > lim.memory_budget) {
-    spdlog::error("--memory-budget {} cannot hold one upload of unknown size ({} bytes)",
-                  lim.memory_budget, depot::actors::upload_reservation(lim, std::nullopt));
+  if (depot::actors::upload_reservation(lim, std::nullopt) >
+      lim.memory_budget) {
+    spdlog::error(
+        "--memory-budget {} cannot hold one upload of unknown size ({} bytes)",
+        lim.memory_budget,
+        depot::actors::upload_reservation(lim, std::nullopt));
     return 2;
   }
 
   auto store = depot::storage::open_posix_store(
       {f.root, f.id_bits, f.max_candidates, nullptr});
   if (!store) {
-    spdlog::error("cannot open the store: {}", depot::schema::message_of(store.error()));
+    spdlog::error("cannot open the store: {}",
+                  depot::schema::message_of(store.error()));
     return 1;
   }
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.policy", caf::atom("sharing"));
   // CAF's default: max(cores, 4).
-  size_t threads = f.threads > 0 ? f.threads
-                                 : std::max<size_t>(4, std::thread::hardware_concurrency());
+  size_t threads =
+      f.threads > 0 ? f.threads
+                    : std::max<size_t>(4, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", threads);
   caf::actor_system sys{cfg};
 
@@ -154,11 +166,12 @@ int main(int argc, char** argv) {
   sopts.endpoints = f.listen;
   sopts.max_payload = f.chunk_max;
   depot::transport::server server{
-      sopts, [&route](const depot::transport::peer& p, depot::schema::request r) {
+      sopts,
+      [&route](const depot::transport::peer& p, depot::schema::request r) {
         route->handle(p, std::move(r));
       }};
   depot::actors::pipeline_options popts;
-  popts.namers = f.namers;
+  popts.committers = f.namers;
   depot::actors::pipeline pipe{sys, lim, *store, &server, popts};
   route = &pipe;
   if (auto err = server.bind()) {
@@ -167,13 +180,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string endpoints;
-  for (auto& e : server.endpoints()) endpoints += (endpoints.empty() ? "" : " ") + e;
+  for (auto& e : server.endpoints())
+    endpoints += (endpoints.empty() ? "" : " ") + e;
   spdlog::info(
-      "depotd serving on {} | root {} | chunk_max {} window {} max_file_size {} "
-      "idle_timeout {}s memory_budget {} ram_threshold {} threads {} namers {}{}",
-      endpoints, f.root, lim.chunk_max, lim.window, lim.max_file_size, f.idle_timeout,
-      lim.memory_budget, lim.ram_threshold, threads, f.namers,
-      f.id_bits ? " id_bits " + std::to_string(*f.id_bits) + " (TESTING ONLY)" : "");
+      "depotd serving on {} | root {} | chunk_max {} window {} max_file_size "
+      "{} "
+      "idle_timeout {}s memory_budget {} ram_threshold {} threads {} namers "
+      "{}{}",
+      endpoints, f.root, lim.chunk_max, lim.window, lim.max_file_size,
+      f.idle_timeout, lim.memory_budget, lim.ram_threshold, threads, f.namers,
+      f.id_bits ? " id_bits " + std::to_string(*f.id_bits) + " (TESTING ONLY)"
+                : "");
 
   std::thread io{[&server] { server.run(); }};
   int sig = 0;

@@ -2,17 +2,18 @@
 // test coordinator (virtual time), with a real store in a temp dir and a
 // sink that records every reply.
 
+#include "actors/pipeline.hpp"
+
+#include "actors/assembler.hpp"
+#include "actors/messages.hpp"
+#include "storage/fault_fs.hpp"
+#include "storage/posix_store.hpp"
+#include "tests/support/temp_dir.hpp"
+
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 
 #include <mutex>
-
-#include "actors/assembler.hpp"
-#include "actors/messages.hpp"
-#include "actors/pipeline.hpp"
-#include "storage/fault_fs.hpp"
-#include "storage/posix_store.hpp"
-#include "tests/support/temp_dir.hpp"
 
 namespace depot::actors {
 namespace {
@@ -46,7 +47,8 @@ struct recording_sink final : transport::reply_sink {
 struct logging_store final : storage::store {
   logging_store(std::shared_ptr<storage::store> base, event_log& log)
       : base(std::move(base)), log(log) {}
-  schema::expected<std::unique_ptr<storage::staging_file>> create_staging() override {
+  schema::expected<std::unique_ptr<storage::staging_file>> create_staging()
+      override {
     return base->create_staging();
   }
   schema::expected<storage::commit_result> commit(
@@ -72,8 +74,8 @@ struct logging_store final : storage::store {
   schema::expected<uint64_t> remove(const std::string& id) override {
     return base->remove(id);
   }
-  schema::expected<storage::list_page> list(const std::optional<std::string>& after,
-                                            size_t limit) override {
+  schema::expected<storage::list_page> list(
+      const std::optional<std::string>& after, size_t limit) override {
     return base->list(after, limit);
   }
   std::shared_ptr<storage::store> base;
@@ -98,7 +100,8 @@ limits small_limits() {
 
 class Pipeline : public ::testing::Test {
  protected:
-  void start(limits lim = small_limits(), std::optional<unsigned> bits = std::nullopt,
+  void start(limits lim = small_limits(),
+             std::optional<unsigned> bits = std::nullopt,
              pipeline_options opts = {1, 1, 1, false}) {
     fsys = std::make_shared<storage::fault_fs>(storage::posix_file_system());
     auto s = storage::open_posix_store({dir.path(), bits, 16, fsys});
@@ -116,9 +119,11 @@ class Pipeline : public ::testing::Test {
 
   // Sends one request from `client` and runs the actors until quiet;
   // returns the replies that came back, in order.
-  std::vector<schema::reply> call(schema::request_body body, std::string client = "c1") {
+  std::vector<schema::reply> call(schema::request_body body,
+                                  std::string client = "c1") {
     size_t before = sink.replies.size();
-    pipe->handle(transport::peer{client, false}, schema::request{++rid, std::move(body)});
+    pipe->handle(transport::peer{client, false},
+                 schema::request{++rid, std::move(body)});
     sched.run();
     std::vector<schema::reply> out;
     for (size_t i = before; i < sink.replies.size(); ++i)
@@ -141,7 +146,8 @@ class Pipeline : public ::testing::Test {
 
   schema::reply chunk(const std::string& token, uint64_t seq, bool last,
                       const std::string& bytes) {
-    return one(schema::chunk_request{token, seq, last, schema::buffer::copy_of(bytes)});
+    return one(schema::chunk_request{token, seq, last,
+                                     schema::buffer::copy_of(bytes)});
   }
 
   static errc error_of(const schema::reply& r) {
@@ -221,7 +227,8 @@ TEST_F(Pipeline, AnswersAHigherSeqWithOutOfOrderAndKeepsTheUpload) {
   chunk(token, 0, false, "a");
   auto r = chunk(token, 5, false, "z");
   ASSERT_EQ(error_of(r), errc::out_of_order);
-  EXPECT_EQ(std::get<schema::error_reply>(r.body).next, std::optional<uint64_t>{1});
+  EXPECT_EQ(std::get<schema::error_reply>(r.body).next,
+            std::optional<uint64_t>{1});
   r = chunk(token, 1, true, "b");
   EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
 }
@@ -229,7 +236,8 @@ TEST_F(Pipeline, AnswersAHigherSeqWithOutOfOrderAndKeepsTheUpload) {
 TEST_F(Pipeline, RejectsAChunkOverChunkMaxButKeepsTheUpload) {
   start();
   auto token = begin({"big.bin", std::nullopt, std::nullopt, std::nullopt});
-  EXPECT_EQ(error_of(chunk(token, 0, false, std::string(1025, 'x'))), errc::too_large);
+  EXPECT_EQ(error_of(chunk(token, 0, false, std::string(1025, 'x'))),
+            errc::too_large);
   auto r = chunk(token, 0, true, std::string(1024, 'x'));
   EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
 }
@@ -250,8 +258,10 @@ TEST_F(Pipeline, DiscardsAnUploadPastTheFileSizeLimitCountingBytesReceived) {
   chunk(token, 0, false, std::string(1000, 'a'));
   chunk(token, 1, false, std::string(1000, 'b'));
   EXPECT_EQ(error_of(chunk(token, 2, false, "c")), errc::too_large);
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
-  EXPECT_EQ(error_of(one(schema::upload_request{"x", 2001, {}, {}})), errc::too_large);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_request{"x", 2001, {}, {}})),
+            errc::too_large);
 }
 
 TEST_F(Pipeline, StoresNothingOnSizeOrChecksumMismatch) {
@@ -262,7 +272,8 @@ TEST_F(Pipeline, StoresNothingOnSizeOrChecksumMismatch) {
   // The same error answers a retry of the last chunk.
   EXPECT_EQ(error_of(chunk(token, 0, true, "short")), errc::size_mismatch);
   token = begin({"c.bin", std::nullopt, std::string(64, '0'), std::nullopt});
-  EXPECT_EQ(error_of(chunk(token, 0, true, "content")), errc::checksum_mismatch);
+  EXPECT_EQ(error_of(chunk(token, 0, true, "content")),
+            errc::checksum_mismatch);
   EXPECT_TRUE(listing().empty());
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
@@ -275,36 +286,45 @@ TEST_F(Pipeline, StreamsPastTheRamThresholdToAStagingFile) {
     std::string part(1000, static_cast<char>('a' + i));
     all += part;
     auto r = chunk(token, i, i == 9, part);
-    if (i < 9) ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
-    else ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
+    if (i < 9)
+      ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
+    else
+      ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
   }
   auto files = listing();
   ASSERT_EQ(files.size(), 1u);
   std::string back(all.size(), '\0');
-  auto rd = store->read(files[0].id, 0, back.size(), reinterpret_cast<std::byte*>(back.data()));
+  auto rd = store->read(files[0].id, 0, back.size(),
+                        reinterpret_cast<std::byte*>(back.data()));
   ASSERT_TRUE(rd);
   EXPECT_EQ(back, all);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
 
-// Lanes: every upload held in RAM goes to the first namer (its batches grow
-// with the load); streamed ones to the others. With the second namer gone,
+// Lanes: every upload held in RAM goes to the first committer (its batches grow
+// with the load); streamed ones to the others. With the second committer gone,
 // small uploads all still commit and a streamed one cannot.
-TEST_F(Pipeline, UploadsHeldInRamCommitInTheFirstLaneAndStreamedOnesInTheOthers) {
+TEST_F(Pipeline,
+       UploadsHeldInRamCommitInTheFirstLaneAndStreamedOnesInTheOthers) {
   start(small_limits(), std::nullopt, pipeline_options{1, 2, 1, false});
-  ASSERT_EQ(pipe->ctx().namers.size(), 2u);
-  caf::anon_send_exit(pipe->ctx().namers[1], caf::exit_reason::user_shutdown);
+  ASSERT_EQ(pipe->ctx().committers.size(), 2u);
+  caf::anon_send_exit(pipe->ctx().committers[1],
+                      caf::exit_reason::user_shutdown);
   sched.run();
   for (int i = 0; i < 12; ++i) {
-    auto token = begin({"small" + std::to_string(i), std::nullopt, std::nullopt, std::nullopt});
+    auto token = begin({"small" + std::to_string(i), std::nullopt, std::nullopt,
+                        std::nullopt});
     auto r = chunk(token, 0, true, "small upload " + std::to_string(i));
     EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body)) << i;
   }
   auto token = begin({"big.bin", std::nullopt, std::nullopt, std::nullopt});
   for (uint64_t i = 0; i < 4; ++i) {  // 4000 bytes: past ram_threshold 2048
-    auto r = chunk(token, i, i == 3, std::string(1000, static_cast<char>('k' + i)));
-    if (i < 3) ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
-    else EXPECT_TRUE(std::holds_alternative<schema::error_reply>(r.body));
+    auto r =
+        chunk(token, i, i == 3, std::string(1000, static_cast<char>('k' + i)));
+    if (i < 3)
+      ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
+    else
+      EXPECT_TRUE(std::holds_alternative<schema::error_reply>(r.body));
   }
   EXPECT_EQ(listing().size(), 12u);
 }
@@ -324,7 +344,8 @@ TEST_F(Pipeline, AnIdleUploadExpiresInVirtualTimeAndFreesItsMemory) {
       one(schema::upload_status_request{token}).body));
   sched.advance_time(std::chrono::seconds(61));
   sched.run();
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
 
@@ -339,7 +360,8 @@ TEST_F(Pipeline, AnUploadWithoutAChunkExpiresAfterTheIdleTimeout) {
   sched.advance_time(std::chrono::seconds(1));
   sched.run();
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
 }
 
 TEST_F(Pipeline, AFullMemoryBudgetAnswersBusyUntilMemoryIsFreed) {
@@ -347,7 +369,8 @@ TEST_F(Pipeline, AFullMemoryBudgetAnswersBusyUntilMemoryIsFreed) {
   lim.memory_budget = upload_reservation(lim, std::nullopt);
   start(lim);
   auto first = begin({"a.bin", std::nullopt, std::nullopt, std::nullopt});
-  EXPECT_EQ(error_of(one(schema::upload_request{"b.bin", {}, {}, {}})), errc::busy);
+  EXPECT_EQ(error_of(one(schema::upload_request{"b.bin", {}, {}, {}})),
+            errc::busy);
   chunk(first, 0, true, "done");
   EXPECT_TRUE(std::holds_alternative<schema::upload_reply>(
       one(schema::upload_request{"b.bin", {}, {}, {}}).body));
@@ -399,7 +422,8 @@ TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
   auto token = begin({"r.bin", {}, {}, {}});
   chunk(token, 0, false, "abc");
   chunk(token, 1, false, "defg");
-  EXPECT_GT(sys.registry().running(), actors_before);  // an assembler and a hasher
+  EXPECT_GT(sys.registry().running(),
+            actors_before);  // an assembler and a hasher
   auto done = chunk(token, 2, true, "h");
   ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(done.body));
   EXPECT_EQ(sys.registry().running(), actors_before);  // both ended
@@ -417,7 +441,8 @@ TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
             std::get<schema::chunk_done_reply>(done.body).file);
   auto past = chunk(token, 3, false, "i");
   EXPECT_EQ(error_of(past), errc::out_of_order);
-  EXPECT_EQ(std::get<schema::error_reply>(past.body).next, std::optional<uint64_t>{3});
+  EXPECT_EQ(std::get<schema::error_reply>(past.body).next,
+            std::optional<uint64_t>{3});
   auto st = one(schema::upload_status_request{token});
   ASSERT_TRUE(std::holds_alternative<schema::upload_status_reply>(st.body));
   EXPECT_EQ(std::get<schema::upload_status_reply>(st.body).next, 3u);
@@ -426,7 +451,8 @@ TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
       one(schema::abort_request{token}).body));
   EXPECT_EQ(listing().size(), 1u);  // the abort changed nothing
   sched.advance_time(std::chrono::seconds(61));
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
   EXPECT_EQ(uploads.finished(), 0u);
 }
 
@@ -437,17 +463,21 @@ TEST_F(Pipeline, RequestsQueuedBeforeTheCompletionAreAnsweredByTheEndingActor) {
   // The last chunk, its retry and a status request reach the assembler
   // before it completes; none is lost as it ends.
   size_t before = sink.replies.size();
-  pipe->handle({"c1", false}, {++rid, schema::chunk_request{token, 1, true,
-                                                            schema::buffer::copy_of("d")}});
-  pipe->handle({"c1", false}, {++rid, schema::chunk_request{token, 1, true,
-                                                            schema::buffer::copy_of("d")}});
+  pipe->handle({"c1", false},
+               {++rid, schema::chunk_request{token, 1, true,
+                                             schema::buffer::copy_of("d")}});
+  pipe->handle({"c1", false},
+               {++rid, schema::chunk_request{token, 1, true,
+                                             schema::buffer::copy_of("d")}});
   pipe->handle({"c1", false}, {++rid, schema::upload_status_request{token}});
   sched.run();
   ASSERT_EQ(sink.replies.size(), before + 3);
   size_t done = 0, status = 0;
   for (size_t i = before; i < sink.replies.size(); ++i) {
-    done += std::holds_alternative<schema::chunk_done_reply>(sink.replies[i].second.body);
-    status += std::holds_alternative<schema::upload_status_reply>(sink.replies[i].second.body);
+    done += std::holds_alternative<schema::chunk_done_reply>(
+        sink.replies[i].second.body);
+    status += std::holds_alternative<schema::upload_status_reply>(
+        sink.replies[i].second.body);
   }
   EXPECT_EQ(done, 2u);
   EXPECT_EQ(status, 1u);
@@ -463,7 +493,8 @@ TEST_F(Pipeline, NewUploadsAreBusyWhileTheFinishedOnesFillTheirCap) {
     auto token = begin({"f" + std::to_string(i), {}, {}, {}});
     chunk(token, 0, true, "content " + std::to_string(i));
   }
-  EXPECT_EQ(error_of(one(schema::upload_request{"f2", {}, {}, {}})), errc::busy);
+  EXPECT_EQ(error_of(one(schema::upload_request{"f2", {}, {}, {}})),
+            errc::busy);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
   sched.advance_time(std::chrono::seconds(61));
   EXPECT_FALSE(begin({"f2", {}, {}, {}}).empty());
@@ -487,8 +518,12 @@ TEST_F(Pipeline, AbortFreesAnUploadButNotACompletedFile) {
 TEST_F(Pipeline, AnUploadContinuesFromAnotherConnection) {
   start();
   auto token = begin({"m.bin", {}, {}, {}});
-  one(schema::chunk_request{token, 0, false, schema::buffer::copy_of("from c1 ")}, "c1");
-  auto r = one(schema::chunk_request{token, 1, true, schema::buffer::copy_of("and c2")}, "c2");
+  one(schema::chunk_request{token, 0, false,
+                            schema::buffer::copy_of("from c1 ")},
+      "c1");
+  auto r = one(
+      schema::chunk_request{token, 1, true, schema::buffer::copy_of("and c2")},
+      "c2");
   auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
   ASSERT_NE(done, nullptr);
   EXPECT_EQ(done->file.size, 14u);
@@ -518,7 +553,8 @@ TEST_F(Pipeline, ContentTypeIsDeclaredOrDetectedWhetherHashedHereOrByAHasher) {
         std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + std::to_string(++n);
     auto token = begin({"f", {}, {}, declared});
     if (!one_chunk) chunk(token, 0, false, png.substr(0, 9));
-    auto r = chunk(token, one_chunk ? 0 : 1, true, one_chunk ? png : png.substr(9));
+    auto r =
+        chunk(token, one_chunk ? 0 : 1, true, one_chunk ? png : png.substr(9));
     auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
     return done ? done->file.mime : "<no file>";
   };
@@ -533,7 +569,8 @@ TEST_F(Pipeline, ReadsStatsListsAndDeletes) {
   auto token = begin({"r.txt", {}, {}, std::string("text/x-custom")});
   auto r = chunk(token, 0, true, "0123456789");
   auto id = std::get<schema::chunk_done_reply>(r.body).file.id;
-  EXPECT_EQ(std::get<schema::chunk_done_reply>(r.body).file.mime, "text/x-custom");
+  EXPECT_EQ(std::get<schema::chunk_done_reply>(r.body).file.mime,
+            "text/x-custom");
   auto d = one(schema::download_request{id, 4, 3});
   auto* dl = std::get_if<schema::download_reply>(&d.body);
   ASSERT_NE(dl, nullptr);
