@@ -1,7 +1,7 @@
 #include "actors/assembler.hpp"
 
+#include "actors/context.hpp"
 #include "actors/hasher.hpp"
-#include "actors/messages.hpp"
 #include "schema/validate.hpp"
 
 #include <caf/all.hpp>
@@ -12,16 +12,8 @@
 namespace depot::actors {
 
 using schema::errc;
-
-uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size) {
-  // RAM mode holds up to ram_threshold; streaming mode holds a window of
-  // chunks on their way to disk.
-  // At the switch to streaming, the RAM part is still on its way to disk
-  // while a window of new chunks arrives.
-  uint64_t most =
-      lim.ram_threshold + lim.window * lim.chunk_max + lim.chunk_max;
-  return size ? std::min(*size, most) : most;
-}
+using server::acked_total;
+using server::finished_upload;
 
 namespace {
 
@@ -32,8 +24,8 @@ struct pending_chunk {
   uint64_t bytes = 0;
   int waiting = 0;  // hasher and/or writer still busy with it
   bool last = false;
-  bool streamed = false;        // went to the writer (not held in RAM)
-  std::vector<origin> waiters;  // the chunk's sender, plus retries of it
+  bool streamed = false;           // went to the writer (not held in RAM)
+  std::vector<requester> waiters;  // the chunk's sender, plus retries of it
 };
 
 // done: finished, its record in ctx->uploads answers for it; gone: the
@@ -56,8 +48,8 @@ struct assembler_state {
   std::string token;
   schema::upload_request decl;
   uint64_t reservation = 0;
-  caf::actor hasher;
-  caf::actor writer;
+  hasher_actor hasher;
+  disk_writer_actor writer;
   staging_ptr staging = std::make_shared<staging_slot>();
 
   phase now = phase::receiving;
@@ -90,13 +82,20 @@ struct assembler_state {
 
 namespace {
 
-using self_ptr = caf::stateful_actor<assembler_state>*;
+// Sent to itself once it has its final answer: what was in its mailbox
+// before is answered first, then it ends.
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 
-void send_reply(self_ptr self, const origin& o, schema::reply_body body) {
-  self->state.ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
+using assembler_impl_actor =
+    assembler_actor::extend<caf::reacts_to<leave_atom>>;
+
+using self_ptr = assembler_impl_actor::stateful_pointer<assembler_state>;
+
+void send_reply(self_ptr self, const requester& o, schema::reply_body body) {
+  actors::send_reply(*self->state.ctx, o, std::move(body));
 }
 
-void send_error(self_ptr self, const origin& o, errc code, std::string text,
+void send_error(self_ptr self, const requester& o, errc code, std::string text,
                 std::optional<uint64_t> next = std::nullopt) {
   send_reply(self, o, schema::error_reply{code, std::move(text), next});
 }
@@ -113,7 +112,7 @@ void release(self_ptr self) {
   if (st.hasher) {
     self->unlink_from(st.hasher);
     self->send_exit(st.hasher, caf::exit_reason::user_shutdown);
-    st.hasher = caf::actor{};
+    st.hasher = hasher_actor{};
   }
 }
 
@@ -148,7 +147,7 @@ void remember_ack(assembler_state& st, uint64_t seq, uint64_t received) {
 }
 
 // The upload has its final answer: from now on a record in ctx->uploads
-// gives it (PROTOCOL.md: for completion_linger), and the actor ends.
+// gives it (docs/protocol.md: for completion_linger), and the actor ends.
 void complete(self_ptr self, schema::reply_body body) {
   auto& st = self->state;
   release(self);
@@ -307,7 +306,7 @@ void write(self_ptr self, const schema::buffer& b,
           [self](caf::error& err) { step_failed(self, err); });
 }
 
-void take(self_ptr self, const origin& o, schema::chunk_request& c) {
+void take(self_ptr self, const requester& o, schema::chunk_request& c) {
   auto& st = self->state;
   auto& lim = st.ctx->lim;
   uint64_t n = c.data.size();
@@ -374,14 +373,14 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
     return;
   }
   if (!st.hasher)
-    st.hasher =
-        self->spawn<caf::linked>(hasher, st.token, st.decl.mime.value_or(""));
+    st.hasher = self->spawn<caf::linked>(hasher, st.ctx, st.token,
+                                         st.decl.mime.value_or(""));
   self->request(st.hasher, caf::infinite, hash_atom::value, std::move(c.data))
       .then([self, seq](ok_atom) { step_done(self, seq); },
             [self](caf::error& err) { step_failed(self, err); });
 }
 
-void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
+void on_chunk(self_ptr self, const requester& o, schema::chunk_request& c) {
   auto& st = self->state;
   st.last_request = self->clock().now();
   if (st.now == phase::gone) {
@@ -410,8 +409,10 @@ void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
   take(self, o, c);
 }
 
-caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
-                        schema::upload_request decl, uint64_t reservation) {
+assembler_impl_actor::behavior_type assembler(self_ptr self, context_ptr ctx,
+                                              std::string token,
+                                              schema::upload_request decl,
+                                              uint64_t reservation) {
   auto& st = self->state;
   st.ctx = ctx;
   st.token = std::move(token);
@@ -420,13 +421,14 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
   st.writer =
       ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
   st.last_request = self->clock().now();
-  self->set_default_handler(caf::drop);
+  self->set_default_handler(
+      unexpected_message_handler(ctx, "assembler of upload " + st.token));
   st.self_addr = self->address();
   return {
-      [self](chunk_atom, const origin& o, schema::chunk_request& c) {
+      [self](chunk_atom, const requester& o, schema::chunk_request& c) {
         on_chunk(self, o, c);
       },
-      [self](status_atom, const origin& o) {
+      [self](status_atom, const requester& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
         if (st.now == phase::gone)
@@ -438,7 +440,7 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
                    schema::upload_status_reply{st.token, st.next, st.received,
                                                std::nullopt});
       },
-      [self](abort_atom, const origin& o) {
+      [self](abort_atom, const requester& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
         if (st.now == phase::gone)
@@ -466,9 +468,9 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
 
 }  // namespace
 
-caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
-                           std::string token, schema::upload_request decl,
-                           uint64_t reservation) {
+assembler_actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
+                                std::string token, schema::upload_request decl,
+                                uint64_t reservation) {
   return sys.spawn(assembler, std::move(ctx), std::move(token), std::move(decl),
                    reservation);
 }

@@ -1,14 +1,20 @@
 #include "actors/committer.hpp"
 
-#include "actors/messages.hpp"
+#include "actors/context.hpp"
 
 #include <caf/all.hpp>
 
 namespace depot::actors {
 namespace {
 
+// The committer's own messages: commit what is queued; answer the placed
+// batch if no flush is coming to do it.
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
+
+using committer_impl_actor =
+    committer_actor::extend<caf::reacts_to<flush_atom>,
+                            caf::reacts_to<settle_atom>>;
 
 struct waiting_commit {
   commit_order order;
@@ -29,7 +35,7 @@ struct committer_state {
   std::optional<placed_batch> placed;
 };
 
-using self_ptr = caf::stateful_actor<committer_state>*;
+using self_ptr = committer_impl_actor::stateful_pointer<committer_state>;
 
 // Answers the placed batch: its links are durable unless `barrier` failed.
 void settle(self_ptr self, const caf::error& barrier) {
@@ -94,9 +100,10 @@ void flush(self_ptr self) {
   self->send(self, settle_atom::value);
 }
 
-caf::behavior committer_impl(self_ptr self, context_ptr ctx) {
+committer_impl_actor::behavior_type committer_impl(self_ptr self,
+                                                   context_ptr ctx) {
+  self->set_default_handler(unexpected_message_handler(ctx, "committer"));
   self->state.ctx = std::move(ctx);
-  self->set_default_handler(caf::drop);
   // A placed batch is finished before the committer goes (shutdown): what is
   // linked is made durable rather than left for the next start to undo.
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -123,8 +130,8 @@ caf::behavior committer_impl(self_ptr self, context_ptr ctx) {
 
 }  // namespace
 
-caf::actor spawn_committer(caf::actor_system& sys, context_ptr ctx,
-                           bool detached) {
+committer_actor spawn_committer(caf::actor_system& sys, context_ptr ctx,
+                                bool detached) {
   return detached ? sys.spawn<caf::detached>(committer_impl, std::move(ctx))
                   : sys.spawn(committer_impl, std::move(ctx));
 }

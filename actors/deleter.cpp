@@ -1,20 +1,22 @@
 #include "actors/deleter.hpp"
 
-#include "actors/messages.hpp"
+#include "actors/context.hpp"
 
 #include <caf/all.hpp>
 
 namespace depot::actors {
 
-caf::behavior deleter(caf::event_based_actor* self, context_ptr ctx) {
-  self->set_default_handler(caf::drop);
+deleter_actor::behavior_type deleter(deleter_actor::pointer self,
+                                     context_ptr ctx) {
+  self->set_default_handler(unexpected_message_handler(ctx, "deleter"));
   return {
-      [ctx](request_atom, const origin& o, const schema::delete_request& r) {
+      [ctx](request_atom, const requester& to,
+            const schema::delete_request& r) {
         auto left = ctx->store->remove(r.file);
-        schema::reply out =
-            left ? schema::reply{o.rid, schema::delete_reply{*left}}
-                 : schema::error_from(o.rid, left.error());
-        ctx->sink->send(o.peer, std::move(out));
+        if (left)
+          send_reply(*ctx, to, schema::delete_reply{*left});
+        else
+          send_error(*ctx, to, left.error());
       },
   };
 }

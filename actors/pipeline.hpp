@@ -8,6 +8,8 @@
 // session.
 
 #include "actors/context.hpp"
+#include "actors/session.hpp"
+#include "server/limits.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -32,7 +34,7 @@ struct pipeline_options {
 /// before the actor system is destroyed.
 class pipeline {
  public:
-  pipeline(caf::actor_system& sys, limits lim,
+  pipeline(caf::actor_system& sys, server::limits lim,
            std::shared_ptr<storage::store> store, transport::reply_sink* sink,
            pipeline_options opts = {});
 
@@ -52,7 +54,7 @@ class pipeline {
 
  private:
   struct client {
-    caf::actor session;
+    session_actor session;
     std::chrono::steady_clock::time_point last_seen;
   };
   void sweep(std::chrono::steady_clock::time_point now);

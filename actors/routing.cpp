@@ -7,31 +7,27 @@
 namespace depot::actors {
 namespace {
 
-void answer(const context& ctx, const origin& o, schema::reply_body body) {
-  ctx.sink->send(o.peer, schema::reply{o.rid, std::move(body)});
-}
-
 // To the upload's assembler; a finished upload's record answers here.
 template <class Answer, class Atom, class... Ts>
-void to_upload(const context& ctx, const origin& o, const std::string& token,
+void to_upload(const context& ctx, const requester& o, const std::string& token,
                Answer finished, Atom atom, Ts&&... xs) {
   auto [delivered, record] =
-      ctx.uploads->deliver(token, [&](const caf::actor& a) {
+      ctx.uploads->deliver(token, [&](const assembler_actor& a) {
         caf::anon_send(a, atom, o, std::forward<Ts>(xs)...);
       });
   if (delivered) return;
   if (record) {
-    answer(ctx, o, finished(*record));
+    send_reply(ctx, o, finished(*record));
   } else {
-    answer(ctx, o,
-           schema::error_reply{schema::errc::unknown_upload,
-                               "no upload " + token, std::nullopt});
+    send_reply(ctx, o,
+               schema::error_reply{schema::errc::unknown_upload,
+                                   "no upload " + token, std::nullopt});
   }
 }
 
 }  // namespace
 
-bool route_without_session(const context& ctx, size_t& turn, const origin& o,
+bool route_without_session(const context& ctx, size_t& turn, const requester& o,
                            schema::request_body& body) {
   return std::visit(
       [&](auto& r) {
@@ -47,7 +43,7 @@ bool route_without_session(const context& ctx, size_t& turn, const origin& o,
           uint64_t seq = r.seq;
           to_upload(
               ctx, o, token,
-              [&](const finished_upload& f) {
+              [&](const server::finished_upload& f) {
                 return f.chunk_reply(token, seq);
               },
               chunk_atom::value, std::move(r));
@@ -56,7 +52,7 @@ bool route_without_session(const context& ctx, size_t& turn, const origin& o,
                                             schema::upload_status_request>) {
           to_upload(
               ctx, o, r.upload,
-              [&](const finished_upload& f) {
+              [&](const server::finished_upload& f) {
                 return f.status_reply(r.upload);
               },
               status_atom::value);
@@ -65,7 +61,7 @@ bool route_without_session(const context& ctx, size_t& turn, const origin& o,
           // Aborting a finished upload changes nothing: the file stays.
           to_upload(
               ctx, o, r.upload,
-              [](const finished_upload&) {
+              [](const server::finished_upload&) {
                 return schema::reply_body{schema::abort_reply{}};
               },
               abort_atom::value);

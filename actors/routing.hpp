@@ -18,7 +18,7 @@ namespace depot::actors {
 /// token gets `unknown_upload`).
 /// Returns false, leaving `body` alone, for anything else. Thread safe as
 /// long as `turn` is the caller's own.
-bool route_without_session(const context& ctx, size_t& turn, const origin& o,
+bool route_without_session(const context& ctx, size_t& turn, const requester& o,
                            schema::request_body& body);
 
 }  // namespace depot::actors

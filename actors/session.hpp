@@ -1,8 +1,7 @@
 #pragma once
 
-#include "actors/context.hpp"
-
-#include <caf/fwd.hpp>
+#include "actors/messages.hpp"
+#include "transport/reply_sink.hpp"
 
 namespace depot::actors {
 
@@ -15,9 +14,13 @@ namespace depot::actors {
 /// so a reconnected client continues its uploads); one that reaches a
 /// session anyway is sent on the same way.
 ///
-/// Takes:
-/// - (request_atom, transport::peer, schema::request): no response to the
-///   sender; the client gets its reply from whichever actor does the work.
-caf::behavior session(caf::event_based_actor* self, context_ptr ctx);
+/// (request_atom, transport::peer, schema::request): no response to the
+/// sender; the client gets its reply from whichever actor does the work.
+using session_actor = caf::typed_actor<
+    caf::reacts_to<request_atom, transport::peer, schema::request>>;
+
+/// The session's behavior, to spawn with a context.
+session_actor::behavior_type session(session_actor::pointer self,
+                                     context_ptr ctx);
 
 }  // namespace depot::actors
