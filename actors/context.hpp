@@ -31,10 +31,10 @@ namespace depot::actors {
 
 /// Everything an actor of the pipeline may use.
 struct context {
-  server::limits lim;
-  std::shared_ptr<storage::store> store;
-  transport::reply_sink* sink = nullptr;  ///< outlives every actor
-  std::shared_ptr<server::memory_budget> budget;
+  server::limits lim;                             ///< the server's limits
+  std::shared_ptr<storage::store> store;          ///< where files are kept
+  transport::reply_sink* sink = nullptr;          ///< outlives every actor
+  std::shared_ptr<server::memory_budget> budget;  ///< RAM uploads may hold
   /// Upload tokens: in progress (their assemblers) or finished (records).
   std::shared_ptr<server::upload_table<assembler_actor>> uploads;
   /// Download bytes each client has yet to take.

@@ -22,9 +22,9 @@ namespace depot::actors {
 
 /// How many of each blocking actor to run, and how.
 struct pipeline_options {
-  size_t writers = 2;
-  size_t committers = 2;  ///< commit lanes
-  size_t readers = 2;
+  size_t writers = 2;     ///< disk writers; an upload sticks to one
+  size_t committers = 2;  ///< commit lanes (depotd's --namers)
+  size_t readers = 2;     ///< serve download, stat and list
   /// Blocking actors run detached (own threads). Tests under CAF's
   /// deterministic scheduler turn this off.
   bool detached = true;

@@ -41,7 +41,6 @@ uint64_t seconds_of(std::chrono::milliseconds d) {
 
 // Returns an exit status, or -1 to go on.
 int parse(int argc, char** argv, options& o) {
-  using depot::server::limits;
   CLI::App app{
       "depotd: the depot file server (speaks docs/protocol.md over a ZeroMQ "
       "ROUTER)"};
@@ -194,6 +193,8 @@ int main(int argc, char** argv) {
   io.join();
   pipe.shutdown();
   sys.await_all_actors_done();
+  if (uint64_t n = pipe.ctx().unexpected_messages.load())
+    spdlog::warn("actors got {} messages they do not take", n);
   spdlog::info("depotd stopped");
   return 0;
 }

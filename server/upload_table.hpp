@@ -19,7 +19,6 @@
 
 #include "schema/messages.hpp"
 
-#include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/actor_clock.hpp>
 

@@ -25,13 +25,12 @@ struct server_options {
   std::vector<std::string> endpoints{"tcp://127.0.0.1:5570"};
   /// The largest chunk payload taken; ZMQ_MAXMSGSIZE is set just above it
   /// (the request header's limit and 1 KiB more). No default of its own:
-  /// depotd sets it to server::limits::chunk_max; at 0 only requests
-  /// without a payload fit.
+  /// depotd sets it to server::limits::chunk_max.
   size_t max_payload = 0;
-  std::chrono::milliseconds heartbeat{
-      10000};  ///< ZMTP heartbeat interval; dead after 3
-  int receive_hwm =
-      1000;  ///< messages queued per peer before ZeroMQ stops reading
+  /// ZMTP heartbeat interval; a peer silent for three is dead.
+  std::chrono::milliseconds heartbeat{10000};
+  /// Messages queued per peer before ZeroMQ stops reading from it.
+  int receive_hwm = 1000;
 };
 
 /// Counters, readable from any thread.
