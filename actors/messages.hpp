@@ -28,6 +28,8 @@
 
 namespace depot::actors {
 
+/// The atoms of the actors' public interfaces; each actor's header says what
+/// one means to it.
 using request_atom = caf::atom_constant<caf::atom("request")>;
 using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
