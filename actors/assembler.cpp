@@ -1,26 +1,19 @@
 #include "actors/assembler.hpp"
 
+#include "actors/context.hpp"
+#include "actors/hasher.hpp"
+#include "schema/validate.hpp"
+
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <deque>
 
-#include "actors/hasher.hpp"
-#include "actors/messages.hpp"
-#include "schema/validate.hpp"
-
 namespace depot::actors {
 
 using schema::errc;
-
-uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size) {
-  // RAM mode holds up to ram_threshold; streaming mode holds a window of
-  // chunks on their way to disk.
-  // At the switch to streaming, the RAM part is still on its way to disk
-  // while a window of new chunks arrives.
-  uint64_t most = lim.ram_threshold + lim.window * lim.chunk_max + lim.chunk_max;
-  return size ? std::min(*size, most) : most;
-}
+using server::acked_total;
+using server::finished_upload;
 
 namespace {
 
@@ -29,10 +22,10 @@ struct pending_chunk {
   uint64_t seq = 0;
   uint64_t received_after = 0;  // the running total its ack reports
   uint64_t bytes = 0;
-  int waiting = 0;              // hasher and/or writer still busy with it
+  int waiting = 0;  // hasher and/or writer still busy with it
   bool last = false;
-  bool streamed = false;        // went to the writer (not held in RAM)
-  std::vector<origin> waiters;  // the chunk's sender, plus retries of it
+  bool streamed = false;           // went to the writer (not held in RAM)
+  std::vector<requester> waiters;  // the chunk's sender, plus retries of it
 };
 
 // done: finished, its record in ctx->uploads answers for it; gone: the
@@ -55,20 +48,20 @@ struct assembler_state {
   std::string token;
   schema::upload_request decl;
   uint64_t reservation = 0;
-  caf::actor hasher;
-  caf::actor writer;
+  hasher_actor hasher;
+  disk_writer_actor writer;
   staging_ptr staging = std::make_shared<staging_slot>();
 
   phase now = phase::receiving;
-  uint64_t next = 0;        // next expected seq
-  uint64_t received = 0;    // bytes taken
-  uint64_t held = 0;        // bytes this upload holds in RAM
-  bool streaming = false;   // past ram_threshold: bytes go to staging
+  uint64_t next = 0;       // next expected seq
+  uint64_t received = 0;   // bytes taken
+  uint64_t held = 0;       // bytes this upload holds in RAM
+  bool streaming = false;  // past ram_threshold: bytes go to staging
   std::vector<schema::buffer> ram;
-  size_t flushes = 0;       // RAM parts on their way to the writer
+  size_t flushes = 0;  // RAM parts on their way to the writer
   std::deque<pending_chunk> pending;
   std::deque<std::pair<uint64_t, uint64_t>> acked;  // recent (seq, received)
-  caf::error failure;       // sticky: the writer or hasher failed
+  caf::error failure;                    // sticky: the writer or hasher failed
   std::optional<content_digest> digest;  // of a one-chunk upload, hashed here
 
   uint64_t last_seq = 0;
@@ -89,13 +82,20 @@ struct assembler_state {
 
 namespace {
 
-using self_ptr = caf::stateful_actor<assembler_state>*;
+// Sent to itself once it has its final answer: what was in its mailbox
+// before is answered first, then it ends.
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 
-void send_reply(self_ptr self, const origin& o, schema::reply_body body) {
-  self->state.ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
+using assembler_impl_actor =
+    assembler_actor::extend<caf::reacts_to<leave_atom>>;
+
+using self_ptr = assembler_impl_actor::stateful_pointer<assembler_state>;
+
+void send_reply(self_ptr self, const requester& o, schema::reply_body body) {
+  actors::send_reply(*self->state.ctx, o, std::move(body));
 }
 
-void send_error(self_ptr self, const origin& o, errc code, std::string text,
+void send_error(self_ptr self, const requester& o, errc code, std::string text,
                 std::optional<uint64_t> next = std::nullopt) {
   send_reply(self, o, schema::error_reply{code, std::move(text), next});
 }
@@ -112,7 +112,7 @@ void release(self_ptr self) {
   if (st.hasher) {
     self->unlink_from(st.hasher);
     self->send_exit(st.hasher, caf::exit_reason::user_shutdown);
-    st.hasher = caf::actor{};
+    st.hasher = hasher_actor{};
   }
 }
 
@@ -147,7 +147,7 @@ void remember_ack(assembler_state& st, uint64_t seq, uint64_t received) {
 }
 
 // The upload has its final answer: from now on a record in ctx->uploads
-// gives it (PROTOCOL.md: for completion_linger), and the actor ends.
+// gives it (docs/protocol.md: for completion_linger), and the actor ends.
 void complete(self_ptr self, schema::reply_body body) {
   auto& st = self->state;
   release(self);
@@ -176,9 +176,9 @@ void commit(self_ptr self, content_digest& content) {
   auto& st = self->state;
   auto hex = storage::to_hex(content.sha256);
   if (st.decl.sha256 && *st.decl.sha256 != hex) {
-    fail_completion(self, errc::checksum_mismatch,
-                    "declared sha256 " + *st.decl.sha256 +
-                        " but the content's is " + hex);
+    fail_completion(
+        self, errc::checksum_mismatch,
+        "declared sha256 " + *st.decl.sha256 + " but the content's is " + hex);
     return;
   }
   commit_order order;
@@ -191,21 +191,21 @@ void commit(self_ptr self, content_digest& content) {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count());
-  // Uploads held in RAM share the first namer, whose group commits grow
+  // Uploads held in RAM share the first committer, whose group commits grow
   // with the load (one barrier for all of a batch); streamed ones take the
   // others, so that a big file's flush never holds the small ones back.
-  auto& namers = st.ctx->namers;
+  auto& committers = st.ctx->committers;
   size_t lane = 0;
-  if (st.streaming && namers.size() > 1)
-    lane = 1 + std::hash<std::string>{}(st.token) % (namers.size() - 1);
-  auto namer = namers[lane];
-  self->request(namer, caf::infinite, commit_atom::value, std::move(order))
+  if (st.streaming && committers.size() > 1)
+    lane = 1 + std::hash<std::string>{}(st.token) % (committers.size() - 1);
+  auto committer = committers[lane];
+  self->request(committer, caf::infinite, commit_atom::value, std::move(order))
       .then(
           [self](storage::commit_result& r) {
             auto& st = self->state;
-            complete(self, schema::chunk_done_reply{
-                               st.token, st.last_seq, std::move(r.file),
-                               r.dedup});
+            complete(self,
+                     schema::chunk_done_reply{st.token, st.last_seq,
+                                              std::move(r.file), r.dedup});
           },
           [self](caf::error& err) {
             fail_completion(self, schema::code_of(err),
@@ -225,7 +225,8 @@ void finish(self_ptr self) {
   if (st.decl.size && *st.decl.size != st.received) {
     fail_completion(self, errc::size_mismatch,
                     "declared size " + std::to_string(*st.decl.size) +
-                        " but received " + std::to_string(st.received) + " bytes");
+                        " but received " + std::to_string(st.received) +
+                        " bytes");
     return;
   }
   if (st.digest) {
@@ -254,7 +255,8 @@ void advance(self_ptr self) {
       return;
     }
     for (auto& w : p.waiters)
-      send_reply(self, w, schema::chunk_reply{st.token, p.seq, p.received_after});
+      send_reply(self, w,
+                 schema::chunk_reply{st.token, p.seq, p.received_after});
     remember_ack(st, p.seq, p.received_after);
     if (p.streamed) st.held -= p.bytes;
     st.pending.pop_front();
@@ -304,7 +306,7 @@ void write(self_ptr self, const schema::buffer& b,
           [self](caf::error& err) { step_failed(self, err); });
 }
 
-void take(self_ptr self, const origin& o, schema::chunk_request& c) {
+void take(self_ptr self, const requester& o, schema::chunk_request& c) {
   auto& st = self->state;
   auto& lim = st.ctx->lim;
   uint64_t n = c.data.size();
@@ -324,8 +326,9 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
     return;
   }
   if (st.held + n > st.reservation) {
-    send_error(self, o, errc::busy,
-               "too many chunks in flight for this upload; keep within the window");
+    send_error(
+        self, o, errc::busy,
+        "too many chunks in flight for this upload; keep within the window");
     return;
   }
   ++st.next;
@@ -361,7 +364,8 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
   }
   uint64_t seq = c.seq;
   st.pending.push_back(std::move(p));
-  if (!st.hasher && c.last && n <= hash_here_max) {  // the first chunk is the last
+  if (!st.hasher && c.last &&
+      n <= hash_here_max) {  // the first chunk is the last
     content_hasher h{st.decl.mime.value_or("")};
     h.update(c.data);
     st.digest = h.finish();
@@ -369,13 +373,14 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
     return;
   }
   if (!st.hasher)
-    st.hasher = self->spawn<caf::linked>(hasher, st.token, st.decl.mime.value_or(""));
+    st.hasher = self->spawn<caf::linked>(hasher, st.ctx, st.token,
+                                         st.decl.mime.value_or(""));
   self->request(st.hasher, caf::infinite, hash_atom::value, std::move(c.data))
       .then([self, seq](ok_atom) { step_done(self, seq); },
             [self](caf::error& err) { step_failed(self, err); });
 }
 
-void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
+void on_chunk(self_ptr self, const requester& o, schema::chunk_request& c) {
   auto& st = self->state;
   st.last_request = self->clock().now();
   if (st.now == phase::gone) {
@@ -391,7 +396,9 @@ void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
       p->waiters.push_back(o);
       return;
     }
-    send_reply(self, o, schema::chunk_reply{st.token, c.seq, acked_total(st.acked, c.seq, st.received)});
+    send_reply(self, o,
+               schema::chunk_reply{st.token, c.seq,
+                                   acked_total(st.acked, c.seq, st.received)});
     return;
   }
   if (c.seq > st.next || st.now != phase::receiving) {
@@ -402,39 +409,47 @@ void on_chunk(self_ptr self, const origin& o, schema::chunk_request& c) {
   take(self, o, c);
 }
 
-caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
-                        schema::upload_request decl, uint64_t reservation) {
+assembler_impl_actor::behavior_type assembler(self_ptr self, context_ptr ctx,
+                                              std::string token,
+                                              schema::upload_request decl,
+                                              uint64_t reservation) {
   auto& st = self->state;
   st.ctx = ctx;
   st.token = std::move(token);
   st.decl = std::move(decl);
   st.reservation = reservation;
-  st.writer = ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
+  st.writer =
+      ctx->writers[std::hash<std::string>{}(st.token) % ctx->writers.size()];
   st.last_request = self->clock().now();
-  self->set_default_handler(caf::drop);
+  self->set_default_handler(
+      unexpected_message_handler(ctx, "assembler of upload " + st.token));
   st.self_addr = self->address();
   return {
-      [self](chunk_atom, const origin& o, schema::chunk_request& c) {
+      [self](chunk_atom, const requester& o, schema::chunk_request& c) {
         on_chunk(self, o, c);
       },
-      [self](status_atom, const origin& o) {
+      [self](status_atom, const requester& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
         if (st.now == phase::gone)
-          return send_error(self, o, errc::unknown_upload, "no upload " + st.token);
-        if (st.now == phase::done) return send_reply(self, o, st.record->status_reply(st.token));
+          return send_error(self, o, errc::unknown_upload,
+                            "no upload " + st.token);
+        if (st.now == phase::done)
+          return send_reply(self, o, st.record->status_reply(st.token));
         send_reply(self, o,
                    schema::upload_status_reply{st.token, st.next, st.received,
                                                std::nullopt});
       },
-      [self](abort_atom, const origin& o) {
+      [self](abort_atom, const requester& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
         if (st.now == phase::gone)
-          return send_error(self, o, errc::unknown_upload, "no upload " + st.token);
+          return send_error(self, o, errc::unknown_upload,
+                            "no upload " + st.token);
         // A commit already under way finishes: the file then stays, as it
         // does for an abort after completion.
-        if (st.now == phase::receiving) discard(self, errc::unknown_upload, "upload aborted");
+        if (st.now == phase::receiving)
+          discard(self, errc::unknown_upload, "upload aborted");
         send_reply(self, o, schema::abort_reply{});
       },
       [self](leave_atom) { self->quit(caf::exit_reason::normal); },
@@ -443,7 +458,8 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
         // Only an upload still receiving can be idle: once the last chunk
         // is in, the store is working on it.
         if (st.now != phase::receiving) return;
-        if (self->clock().now() - st.last_request < st.ctx->lim.idle_timeout) return;
+        if (self->clock().now() - st.last_request < st.ctx->lim.idle_timeout)
+          return;
         spdlog::debug("upload {} idle: aborted", st.token);
         discard(self, errc::unknown_upload, "upload expired");
       },
@@ -452,9 +468,9 @@ caf::behavior assembler(self_ptr self, context_ptr ctx, std::string token,
 
 }  // namespace
 
-caf::actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
-                           std::string token, schema::upload_request decl,
-                           uint64_t reservation) {
+assembler_actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
+                                std::string token, schema::upload_request decl,
+                                uint64_t reservation) {
   return sys.spawn(assembler, std::move(ctx), std::move(token), std::move(decl),
                    reservation);
 }

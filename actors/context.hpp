@@ -1,77 +1,69 @@
 #pragma once
 
 // What every actor of the pipeline shares: limits, the store, where replies
-// go, the memory budget and the table of open uploads. Built once by
-// actors/pipeline.hpp; immutable after that except for the thread-safe
-// members.
+// go, the memory budget, the table of open uploads and the typed handles of
+// the pooled actors. Built once by actors/pipeline.hpp; immutable after
+// that except for the thread-safe members.
 
-#include <caf/actor.hpp>
+#include "actors/assembler.hpp"
+#include "actors/committer.hpp"
+#include "actors/deleter.hpp"
+#include "actors/disk_writer.hpp"
+#include "actors/janitor.hpp"
+#include "actors/messages.hpp"
+#include "actors/reader.hpp"
+#include "server/limits.hpp"
+#include "server/memory_budget.hpp"
+#include "server/unread_quota.hpp"
+#include "server/upload_table.hpp"
+#include "storage/store.hpp"
+#include "transport/reply_sink.hpp"
+
+#include <caf/scheduled_actor.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "actors/unread_quota.hpp"
-#include "actors/upload_table.hpp"
-#include "storage/store.hpp"
-#include "transport/reply_sink.hpp"
-
 namespace depot::actors {
-
-/// The server's limits, from depotd's flags.
-struct limits {
-  uint64_t chunk_max = 1 << 20;             ///< largest chunk / download range
-  uint64_t window = 16;                      ///< chunks a client may have unacknowledged
-  uint64_t max_file_size = uint64_t{4} << 30;
-  std::chrono::milliseconds idle_timeout{60000};    ///< an upload with no request is aborted
-  std::chrono::milliseconds completion_linger{60000};  ///< a finished upload still answers
-  uint64_t memory_budget = uint64_t{512} << 20;     ///< bytes all uploads may hold
-  uint64_t ram_threshold = uint64_t{4} << 20;       ///< per upload; beyond it, staging file
-  uint64_t max_uploads = 10000;              ///< uploads in progress
-  uint64_t max_finished = 300000;            ///< finished uploads answering retries
-  std::string server_name = "depotd/0.1";
-};
-
-/// Bytes that uploads may hold in RAM, reserved up front. Thread safe.
-class memory_budget {
- public:
-  explicit memory_budget(uint64_t limit) : limit_(limit) {}
-  /// Reserves `n` bytes; false (and nothing reserved) if that would pass the limit.
-  bool try_reserve(uint64_t n) {
-    uint64_t cur = used_.load();
-    do {
-      if (n > limit_ || cur > limit_ - n) return false;
-    } while (!used_.compare_exchange_weak(cur, cur + n));
-    return true;
-  }
-  /// Gives back bytes reserved before.
-  void release(uint64_t n) { used_ -= n; }
-  uint64_t used() const { return used_.load(); }
-  uint64_t limit() const { return limit_; }
-
- private:
-  uint64_t limit_;
-  std::atomic<uint64_t> used_{0};
-};
 
 /// Everything an actor of the pipeline may use.
 struct context {
-  limits lim;
-  std::shared_ptr<storage::store> store;
-  transport::reply_sink* sink = nullptr;  ///< outlives every actor
-  std::shared_ptr<memory_budget> budget;
-  std::shared_ptr<upload_table> uploads;
-  std::shared_ptr<unread_quota> unread;  ///< download bytes each client has yet to take
-  std::vector<caf::actor> writers;  ///< disk writers; an upload sticks to one
-  std::vector<caf::actor> namers;   ///< commit to the store
-  std::vector<caf::actor> readers;  ///< downloads, stat, list
-  caf::actor catalog;               ///< deletes
-  caf::actor janitor;               ///< expires idle uploads
+  server::limits lim;                             ///< the server's limits
+  std::shared_ptr<storage::store> store;          ///< where files are kept
+  transport::reply_sink* sink = nullptr;          ///< outlives every actor
+  std::shared_ptr<server::memory_budget> budget;  ///< RAM uploads may hold
+  /// Upload tokens: in progress (their assemblers) or finished (records).
+  std::shared_ptr<server::upload_table<assembler_actor>> uploads;
+  /// Download bytes each client has yet to take.
+  std::shared_ptr<server::unread_quota> unread;
+  std::vector<disk_writer_actor> writers;   ///< an upload sticks to one
+  std::vector<committer_actor> committers;  ///< commit lanes
+  std::vector<reader_actor> readers;        ///< downloads, stat, list
+  deleter_actor deleter;                    ///< deletes
+  janitor_actor janitor;                    ///< expires idle uploads
+  /// Messages an actor got that it does not take (see
+  /// unexpected_message_handler). Thread safe; only ever grows.
+  mutable std::atomic<uint64_t> unexpected_messages{0};
 };
 
-using context_ptr = std::shared_ptr<const context>;
+/// Sends `body` to `to` (its peer, under its request id) through ctx.sink.
+/// Thread safe; never blocks.
+void send_reply(const context& ctx, const requester& to,
+                schema::reply_body body);
+
+/// Sends `to` the error reply for `err` (schema::error_from).
+void send_error(const context& ctx, const requester& to, const caf::error& err);
+
+/// The default handler every actor of the pipeline installs: a message it
+/// does not take (which its typed interface lets through only from a
+/// dynamically typed sender) is counted in ctx->unexpected_messages and
+/// logged as a warning naming `who` (the 1st, 2nd, 4th, 8th... of the
+/// server: never one line per message), and a request gets
+/// caf::sec::unexpected_message back.
+caf::scheduled_actor::default_handler unexpected_message_handler(
+    context_ptr ctx, std::string who);
 
 }  // namespace depot::actors

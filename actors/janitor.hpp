@@ -1,8 +1,10 @@
 #pragma once
 
+#include "actors/messages.hpp"
+
 #include <caf/fwd.hpp>
 
-#include "actors/context.hpp"
+#include <chrono>
 
 namespace depot::actors {
 
@@ -14,7 +16,13 @@ constexpr std::chrono::seconds janitor_period{1};
 /// (tick_atom), which abort themselves if they are still idle. One timer
 /// for the server instead of one per upload (a pending CAF delayed message
 /// keeps its receiver alive until it fires: ~2 KB per finished upload for
-/// a minute). Takes only its own tick_atom.
-caf::behavior janitor(caf::event_based_actor* self, context_ptr ctx);
+/// a minute). Its timer is its own (not part of this interface).
+///
+/// (sweep_atom): looks for idle uploads now, outside the period; the timer
+/// goes on unchanged.
+using janitor_actor = caf::typed_actor<caf::reacts_to<sweep_atom>>;
+
+/// Spawns the janitor; it runs until told to exit.
+janitor_actor spawn_janitor(caf::actor_system& sys, context_ptr ctx);
 
 }  // namespace depot::actors

@@ -1,22 +1,35 @@
 #pragma once
 
 // The atoms and message types the actors exchange. Every actor's header
-// lists which of these it takes and what it answers.
+// declares its typed interface (caf::typed_actor) from these, so a message
+// an actor does not take is a compile error at the sender.
+//
+// An actor's own timers and self-messages are not part of the handle others
+// get: its implementation's type extends the public interface with them
+// (`X_actor::extend<caf::reacts_to<private_atom>>`), its spawn function
+// returns the narrower public handle, and the private atoms are declared in
+// its .cpp. A message that still arrives unexpected (only possible through
+// a dynamically typed handle) is logged and counted, never dropped unseen
+// (actors/context.hpp: unexpected_message_handler).
+
+#include "schema/messages.hpp"
+#include "storage/store.hpp"
+#include "transport/reply_sink.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "schema/messages.hpp"
-#include "storage/store.hpp"
-#include "transport/reply_sink.hpp"
-
 namespace depot::actors {
 
+/// The atoms of the actors' public interfaces; each actor's header says what
+/// one means to it.
 using request_atom = caf::atom_constant<caf::atom("request")>;
 using chunk_atom = caf::atom_constant<caf::atom("chunk")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
@@ -26,17 +39,22 @@ using digest_atom = caf::atom_constant<caf::atom("digest")>;
 using write_atom = caf::atom_constant<caf::atom("write")>;
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
-using leave_atom = caf::atom_constant<caf::atom("leave")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 
-/// Who asked: the client and its request id, so any actor can answer.
-struct origin {
+/// Who asked: the client's connection and the id its request carried, so
+/// whichever actor does the work can answer it (context.hpp: send_reply).
+struct requester {
   transport::peer peer;
-  std::optional<uint64_t> rid;
+  std::optional<uint64_t> rid;  ///< echoed in the reply
 };
 
+struct context;
+/// What every actor of the pipeline shares (actors/context.hpp).
+using context_ptr = std::shared_ptr<const context>;
+
 /// An upload's staging file, shared between its assembler (which owns the
-/// upload) and the disk writer or namer using it (one at a time, in the
+/// upload) and the disk writer or committer using it (one at a time, in the
 /// order the assembler sends them work). Dropping the last reference to an
 /// uncommitted file removes it.
 struct staging_slot {
@@ -64,10 +82,10 @@ struct buffer_list {
   std::vector<schema::buffer> parts;
 };
 
-/// What the namer needs to commit an upload.
+/// What a committer needs to commit an upload.
 struct commit_order {
-  staging_ptr staging;      ///< may hold no file yet (everything was in RAM)
-  buffer_list ram;          ///< bytes still in RAM, appended before commit
+  staging_ptr staging;  ///< may hold no file yet (everything was in RAM)
+  buffer_list ram;      ///< bytes still in RAM, appended before commit
   storage::commit_info info;
 };
 
@@ -79,7 +97,7 @@ struct content_digest {
 
 }  // namespace depot::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::origin)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::requester)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::staging_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::commit_order)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(depot::actors::content_digest)

@@ -1,61 +1,64 @@
 #include "actors/pipeline.hpp"
 
-#include <caf/all.hpp>
-
-#include "actors/catalog.hpp"
-#include "actors/disk_writer.hpp"
-#include "actors/janitor.hpp"
-#include "actors/messages.hpp"
-#include "actors/namer.hpp"
-#include "actors/reader.hpp"
 #include "actors/routing.hpp"
 #include "actors/session.hpp"
+
+#include <caf/all.hpp>
 
 namespace depot::actors {
 namespace {
 
+// `n` (at least one) actors running `fun`, detached if asked.
 template <class F>
-std::vector<caf::actor> spawn_pool(caf::actor_system& sys, size_t n, bool detached,
-                                   F fun, const context_ptr& ctx) {
-  std::vector<caf::actor> out;
+auto spawn_pool(caf::actor_system& sys, size_t n, bool detached, F fun,
+                const context_ptr& ctx) {
+  std::vector<decltype(sys.spawn(fun, ctx))> out;
   for (size_t i = 0; i < std::max<size_t>(n, 1); ++i)
-    out.push_back(detached ? sys.spawn<caf::detached>(fun, ctx) : sys.spawn(fun, ctx));
+    out.push_back(detached ? sys.spawn<caf::detached>(fun, ctx)
+                           : sys.spawn(fun, ctx));
   return out;
 }
 
 }  // namespace
 
-pipeline::pipeline(caf::actor_system& sys, limits lim,
+pipeline::pipeline(caf::actor_system& sys, server::limits lim,
                    std::shared_ptr<storage::store> store,
                    transport::reply_sink* sink, pipeline_options opts)
     : sys_(sys), ctx_(std::make_shared<context>()) {
   ctx_->lim = std::move(lim);
   ctx_->store = std::move(store);
   ctx_->sink = sink;
-  ctx_->budget = std::make_shared<memory_budget>(ctx_->lim.memory_budget);
+  ctx_->budget =
+      std::make_shared<server::memory_budget>(ctx_->lim.memory_budget);
   const auto& l = ctx_->lim;
-  ctx_->uploads = std::make_shared<upload_table>(
-      l.max_uploads, l.max_finished, l.completion_linger, [&sys] { return sys.clock().now(); });
+  ctx_->uploads = std::make_shared<server::upload_table<assembler_actor>>(
+      l.max_uploads, l.max_finished, l.completion_linger,
+      [&sys] { return sys.clock().now(); });
   // A client with up to 64 ranges in flight never meets its quota.
-  ctx_->unread = std::make_shared<unread_quota>(64 * l.chunk_max);
+  ctx_->unread = std::make_shared<server::unread_quota>(64 * l.chunk_max);
   // The actors hold the context; it is complete before any of them runs
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;
-  ctx_->writers = spawn_pool(sys, opts.writers, opts.detached, disk_writer, ctx);
-  for (size_t i = 0; i < std::max<size_t>(opts.namers, 1); ++i)
-    ctx_->namers.push_back(spawn_namer(sys, ctx, opts.detached));
+  ctx_->writers =
+      spawn_pool(sys, opts.writers, opts.detached, disk_writer, ctx);
+  for (size_t i = 0; i < std::max<size_t>(opts.committers, 1); ++i)
+    ctx_->committers.push_back(spawn_committer(sys, ctx, opts.detached));
   ctx_->readers = spawn_pool(sys, opts.readers, opts.detached, reader, ctx);
-  ctx_->catalog = spawn_pool(sys, 1, opts.detached, catalog, ctx).front();
-  ctx_->janitor = sys.spawn(janitor, ctx);
+  ctx_->deleter = spawn_pool(sys, 1, opts.detached, deleter, ctx).front();
+  ctx_->janitor = spawn_janitor(sys, ctx);
   last_sweep_ = std::chrono::steady_clock::now();
 }
 
 void pipeline::handle(const transport::peer& p, schema::request req) {
-  if (route_without_session(*ctx_, next_reader_, origin{p, req.rid}, req.body)) return;
+  if (route_without_session(*ctx_, next_reader_, requester{p, req.rid},
+                            req.body))
+    return;
   auto now = std::chrono::steady_clock::now();
   auto i = clients_.find(p.routing_id);
   if (i == clients_.end()) {
-    i = clients_.emplace(p.routing_id, client{sys_.spawn(session, context_ptr{ctx_}), now})
+    i = clients_
+            .emplace(p.routing_id,
+                     client{sys_.spawn(session, context_ptr{ctx_}), now})
             .first;
   }
   i->second.last_seen = now;
@@ -78,15 +81,16 @@ void pipeline::sweep(std::chrono::steady_clock::time_point now) {
 }
 
 void pipeline::shutdown() {
-  auto stop = [](const caf::actor& a) {
+  auto stop = [](const auto& a) {
     if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   };
   for (auto& [id, c] : clients_) stop(c.session);
   clients_.clear();
   for (auto& a : ctx_->uploads->all()) stop(a);
-  for (auto* pool : {&ctx_->writers, &ctx_->namers, &ctx_->readers})
-    for (auto& a : *pool) stop(a);
-  stop(ctx_->catalog);
+  for (auto& a : ctx_->writers) stop(a);
+  for (auto& a : ctx_->committers) stop(a);
+  for (auto& a : ctx_->readers) stop(a);
+  stop(ctx_->deleter);
   stop(ctx_->janitor);
 }
 

@@ -1,11 +1,15 @@
 #pragma once
 
-// The server's actors, wired: pools of disk writers, namers and readers, a
-// catalog, a janitor (idle uploads), and one session per client. The
+// The server's actors, wired: pools of disk writers, committers and readers, a
+// deleter, a janitor (idle uploads), and one session per client. The
 // transport's I/O thread hands every decoded request to pipeline::handle():
 // reads and requests naming an upload go straight to a reader or the
 // upload's assembler (actors/routing.hpp); the rest through the client's
 // session.
+
+#include "actors/context.hpp"
+#include "actors/session.hpp"
+#include "server/limits.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -14,15 +18,13 @@
 #include <string>
 #include <unordered_map>
 
-#include "actors/context.hpp"
-
 namespace depot::actors {
 
 /// How many of each blocking actor to run, and how.
 struct pipeline_options {
-  size_t writers = 2;
-  size_t namers = 2;
-  size_t readers = 2;
+  size_t writers = 2;     ///< disk writers; an upload sticks to one
+  size_t committers = 2;  ///< commit lanes (depotd's --namers)
+  size_t readers = 2;     ///< serve download, stat and list
   /// Blocking actors run detached (own threads). Tests under CAF's
   /// deterministic scheduler turn this off.
   bool detached = true;
@@ -32,7 +34,7 @@ struct pipeline_options {
 /// before the actor system is destroyed.
 class pipeline {
  public:
-  pipeline(caf::actor_system& sys, limits lim,
+  pipeline(caf::actor_system& sys, server::limits lim,
            std::shared_ptr<storage::store> store, transport::reply_sink* sink,
            pipeline_options opts = {});
 
@@ -52,7 +54,7 @@ class pipeline {
 
  private:
   struct client {
-    caf::actor session;
+    session_actor session;
     std::chrono::steady_clock::time_point last_seen;
   };
   void sweep(std::chrono::steady_clock::time_point now);

@@ -1,65 +1,59 @@
 #include "actors/reader.hpp"
 
-#include <caf/all.hpp>
+#include "actors/context.hpp"
 
-#include "actors/messages.hpp"
+#include <caf/all.hpp>
 
 namespace depot::actors {
 
-namespace {
-
-// Ranges this large are mapped; smaller ones are copied.
-constexpr size_t mapped_from = 64 * 1024;
-
-}  // namespace
-
-caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
-  self->set_default_handler(caf::drop);
-  auto answer = [ctx](const origin& o, schema::reply_body body) {
-    ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
-  };
+reader_actor::behavior_type reader(reader_actor::pointer self,
+                                   context_ptr ctx) {
+  self->set_default_handler(unexpected_message_handler(ctx, "reader"));
   return {
-      [ctx, answer](request_atom, const origin& o, const schema::download_request& r) {
-        auto fail = [&](const caf::error& err) {
-          answer(o, schema::error_from(o.rid, err).body);
-        };
+      [ctx](request_atom, const requester& to,
+            const schema::download_request& r) {
         auto file = ctx->store->open(r.file);
-        if (!file) return fail(file.error());
+        if (!file) return send_error(*ctx, to, file.error());
         uint64_t size = (*file)->size();
-        uint64_t want = std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
+        uint64_t want =
+            std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
         if (r.offset <= size) want = std::min(want, size - r.offset);
-        auto charge = ctx->unread->charge(o.peer.routing_id, want);
+        auto charge = ctx->unread->charge(to.peer.routing_id, want);
         if (!charge)
-          return answer(o, schema::error_reply{
-                               schema::errc::busy,
-                               "too many download bytes not yet read by this client; read "
-                               "the replies before asking for more",
-                               std::nullopt});
-        // Large ranges are the file's own bytes, mapped: ZeroMQ writes them
-        // to the socket straight from the page cache (no copy here); small
-        // ones are cheaper copied than mapped.
-        auto payload = want >= mapped_from ? (*file)->view(r.offset, want)
-                                           : (*file)->copy(r.offset, want);
-        if (!payload) return fail(payload.error());
+          return send_reply(
+              *ctx, to,
+              schema::error_reply{
+                  schema::errc::busy,
+                  "too many download bytes not yet read by this client; read "
+                  "the replies before asking for more",
+                  std::nullopt});
+        // Small ranges are cheaper copied than mapped.
+        auto payload = want >= reader_mapped_from
+                           ? (*file)->view(r.offset, want)
+                           : (*file)->copy(r.offset, want);
+        if (!payload) return send_error(*ctx, to, payload.error());
         bool eof = r.offset + payload->size() >= size;
         // The charge is given back when the transport has written the
         // payload out (or dropped it).
-        answer(o, schema::download_reply{r.file, r.offset, size, eof,
-                                         payload->keeping(std::move(charge))});
+        send_reply(*ctx, to,
+                   schema::download_reply{r.file, r.offset, size, eof,
+                                          payload->keeping(std::move(charge))});
       },
-      [ctx, answer](request_atom, const origin& o, const schema::stat_request& r) {
+      [ctx](request_atom, const requester& to, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);
         if (!meta)
-          answer(o, schema::error_from(o.rid, meta.error()).body);
+          send_error(*ctx, to, meta.error());
         else
-          answer(o, schema::stat_reply{std::move(*meta)});
+          send_reply(*ctx, to, schema::stat_reply{std::move(*meta)});
       },
-      [ctx, answer](request_atom, const origin& o, const schema::list_request& r) {
+      [ctx](request_atom, const requester& to, const schema::list_request& r) {
         auto page = ctx->store->list(r.after, r.limit);
         if (!page)
-          answer(o, schema::error_from(o.rid, page.error()).body);
+          send_error(*ctx, to, page.error());
         else
-          answer(o, schema::list_reply{std::move(page->files), std::move(page->next)});
+          send_reply(*ctx, to,
+                     schema::list_reply{std::move(page->files),
+                                        std::move(page->next)});
       },
   };
 }

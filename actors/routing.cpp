@@ -7,29 +7,27 @@
 namespace depot::actors {
 namespace {
 
-void answer(const context& ctx, const origin& o, schema::reply_body body) {
-  ctx.sink->send(o.peer, schema::reply{o.rid, std::move(body)});
-}
-
 // To the upload's assembler; a finished upload's record answers here.
 template <class Answer, class Atom, class... Ts>
-void to_upload(const context& ctx, const origin& o, const std::string& token,
+void to_upload(const context& ctx, const requester& o, const std::string& token,
                Answer finished, Atom atom, Ts&&... xs) {
-  auto [delivered, record] = ctx.uploads->deliver(token, [&](const caf::actor& a) {
-    caf::anon_send(a, atom, o, std::forward<Ts>(xs)...);
-  });
+  auto [delivered, record] =
+      ctx.uploads->deliver(token, [&](const assembler_actor& a) {
+        caf::anon_send(a, atom, o, std::forward<Ts>(xs)...);
+      });
   if (delivered) return;
   if (record) {
-    answer(ctx, o, finished(*record));
+    send_reply(ctx, o, finished(*record));
   } else {
-    answer(ctx, o, schema::error_reply{schema::errc::unknown_upload, "no upload " + token,
-                                       std::nullopt});
+    send_reply(ctx, o,
+               schema::error_reply{schema::errc::unknown_upload,
+                                   "no upload " + token, std::nullopt});
   }
 }
 
 }  // namespace
 
-bool route_without_session(const context& ctx, size_t& turn, const origin& o,
+bool route_without_session(const context& ctx, size_t& turn, const requester& o,
                            schema::request_body& body) {
   return std::visit(
       [&](auto& r) {
@@ -37,28 +35,35 @@ bool route_without_session(const context& ctx, size_t& turn, const origin& o,
         if constexpr (std::is_same_v<type, schema::download_request> ||
                       std::is_same_v<type, schema::stat_request> ||
                       std::is_same_v<type, schema::list_request>) {
-          caf::anon_send(ctx.readers[turn++ % ctx.readers.size()], request_atom::value, o,
-                         std::move(r));
+          caf::anon_send(ctx.readers[turn++ % ctx.readers.size()],
+                         request_atom::value, o, std::move(r));
           return true;
         } else if constexpr (std::is_same_v<type, schema::chunk_request>) {
           std::string token = r.upload;
           uint64_t seq = r.seq;
           to_upload(
               ctx, o, token,
-              [&](const finished_upload& f) { return f.chunk_reply(token, seq); },
+              [&](const server::finished_upload& f) {
+                return f.chunk_reply(token, seq);
+              },
               chunk_atom::value, std::move(r));
           return true;
-        } else if constexpr (std::is_same_v<type, schema::upload_status_request>) {
+        } else if constexpr (std::is_same_v<type,
+                                            schema::upload_status_request>) {
           to_upload(
               ctx, o, r.upload,
-              [&](const finished_upload& f) { return f.status_reply(r.upload); },
+              [&](const server::finished_upload& f) {
+                return f.status_reply(r.upload);
+              },
               status_atom::value);
           return true;
         } else if constexpr (std::is_same_v<type, schema::abort_request>) {
           // Aborting a finished upload changes nothing: the file stays.
           to_upload(
               ctx, o, r.upload,
-              [](const finished_upload&) { return schema::reply_body{schema::abort_reply{}}; },
+              [](const server::finished_upload&) {
+                return schema::reply_body{schema::abort_reply{}};
+              },
               abort_atom::value);
           return true;
         } else {

@@ -5,10 +5,10 @@
 // them through the pipeline (one actor hop fewer per chunk and per read);
 // a session routes them the same way should one reach it.
 
-#include <cstddef>
-
 #include "actors/context.hpp"
 #include "actors/messages.hpp"
+
+#include <cstddef>
 
 namespace depot::actors {
 
@@ -18,7 +18,7 @@ namespace depot::actors {
 /// token gets `unknown_upload`).
 /// Returns false, leaving `body` alone, for anything else. Thread safe as
 /// long as `turn` is the caller's own.
-bool route_without_session(const context& ctx, size_t& turn, const origin& o,
+bool route_without_session(const context& ctx, size_t& turn, const requester& o,
                            schema::request_body& body);
 
 }  // namespace depot::actors

@@ -1,11 +1,12 @@
 #include "actors/session.hpp"
 
-#include <caf/all.hpp>
-#include <sys/random.h>
-
 #include "actors/assembler.hpp"
-#include "actors/messages.hpp"
+#include "actors/context.hpp"
 #include "actors/routing.hpp"
+
+#include <caf/all.hpp>
+
+#include <sys/random.h>
 
 namespace depot::actors {
 namespace {
@@ -27,26 +28,27 @@ std::string new_token() {
 }
 
 struct router {
-  caf::event_based_actor* self;
+  session_actor::pointer self;
   context_ptr ctx;
   size_t turn = 0;
 
-  void answer(const origin& o, schema::reply_body body) {
-    ctx->sink->send(o.peer, schema::reply{o.rid, std::move(body)});
+  void answer(const requester& o, schema::reply_body body) {
+    send_reply(*ctx, o, std::move(body));
   }
-  void fail(const origin& o, errc code, std::string text) {
+  void fail(const requester& o, errc code, std::string text) {
     answer(o, schema::error_reply{code, std::move(text), std::nullopt});
   }
 
-  void operator()(const origin& o, schema::upload_request& r) {
+  void operator()(const requester& o, schema::upload_request& r) {
     auto& lim = ctx->lim;
     if (r.size && *r.size > lim.max_file_size) {
       fail(o, errc::too_large,
            "declared size " + std::to_string(*r.size) +
-               " is over the server's limit of " + std::to_string(lim.max_file_size));
+               " is over the server's limit of " +
+               std::to_string(lim.max_file_size));
       return;
     }
-    uint64_t reservation = upload_reservation(lim, r.size);
+    uint64_t reservation = server::upload_reservation(lim, r.size);
     if (!ctx->budget->try_reserve(reservation)) {
       fail(o, errc::busy, "the server's upload memory is in use; retry later");
       return;
@@ -57,7 +59,8 @@ struct router {
     if (!ctx->uploads->insert(token, a)) {
       // The assembler owns the reservation now and gives it back as it dies.
       anon_send_exit(a, caf::exit_reason::user_shutdown);
-      fail(o, errc::busy, "too many uploads in progress or just finished; retry later");
+      fail(o, errc::busy,
+           "too many uploads in progress or just finished; retry later");
       return;
     }
     answer(o, schema::upload_reply{token, lim.chunk_max, lim.window});
@@ -65,14 +68,14 @@ struct router {
 
   // Reads and requests naming an upload: as the pipeline routes them.
   template <class Request>
-  void operator()(const origin& o, Request& r) {
+  void operator()(const requester& o, Request& r) {
     schema::request_body body{std::move(r)};
     route_without_session(*ctx, turn, o, body);
   }
-  void operator()(const origin& o, schema::delete_request& r) {
-    self->send(ctx->catalog, request_atom::value, o, std::move(r));
+  void operator()(const requester& o, schema::delete_request& r) {
+    self->send(ctx->deleter, request_atom::value, o, std::move(r));
   }
-  void operator()(const origin& o, schema::ping_request&) {
+  void operator()(const requester& o, schema::ping_request&) {
     answer(o, schema::ping_reply{schema::protocol_version, ctx->lim.server_name,
                                  ctx->lim.chunk_max});
   }
@@ -80,12 +83,13 @@ struct router {
 
 }  // namespace
 
-caf::behavior session(caf::event_based_actor* self, context_ptr ctx) {
+session_actor::behavior_type session(session_actor::pointer self,
+                                     context_ptr ctx) {
   auto r = std::make_shared<router>(router{self, std::move(ctx)});
-  self->set_default_handler(caf::drop);
+  self->set_default_handler(unexpected_message_handler(r->ctx, "session"));
   return {
       [r](request_atom, const transport::peer& p, schema::request& req) {
-        origin o{p, req.rid};
+        requester o{p, req.rid};
         std::visit([&](auto& body) { (*r)(o, body); }, req.body);
       },
   };

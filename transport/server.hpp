@@ -21,19 +21,25 @@ namespace depot::transport {
 
 /// How the ROUTER is set up.
 struct server_options {
-  std::vector<std::string> endpoints;  ///< tcp://..., ipc://...; port 0 or * picks one
-  size_t max_payload = 1 << 20;        ///< chunk_max: ZMQ_MAXMSGSIZE is set just above it
-  std::chrono::milliseconds heartbeat{10000};  ///< ZMTP heartbeat interval; dead after 3
-  int receive_hwm = 1000;              ///< messages queued per peer before ZeroMQ stops reading
+  /// tcp://..., ipc://...; port 0 or * picks one.
+  std::vector<std::string> endpoints{"tcp://127.0.0.1:5570"};
+  /// The largest chunk payload taken; ZMQ_MAXMSGSIZE is set just above it
+  /// (the request header's limit and 1 KiB more). No default of its own:
+  /// depotd sets it to server::limits::chunk_max.
+  size_t max_payload = 0;
+  /// ZMTP heartbeat interval; a peer silent for three is dead.
+  std::chrono::milliseconds heartbeat{10000};
+  /// Messages queued per peer before ZeroMQ stops reading from it.
+  int receive_hwm = 1000;
 };
 
 /// Counters, readable from any thread.
 struct server_stats {
-  std::atomic<uint64_t> requests{0};      ///< messages received
-  std::atomic<uint64_t> malformed{0};     ///< answered with a decode failure
-  std::atomic<uint64_t> replies{0};       ///< replies sent
-  std::atomic<uint64_t> unroutable{0};    ///< replies to clients that were gone
-  std::atomic<uint64_t> dropped{0};       ///< messages without a routing id
+  std::atomic<uint64_t> requests{0};    ///< messages received
+  std::atomic<uint64_t> malformed{0};   ///< answered with a decode failure
+  std::atomic<uint64_t> replies{0};     ///< replies sent
+  std::atomic<uint64_t> unroutable{0};  ///< replies to clients that were gone
+  std::atomic<uint64_t> dropped{0};     ///< messages without a routing id
 };
 
 /// Called on the I/O thread for every decoded request. It must not block:

@@ -2,18 +2,24 @@
 // test coordinator (virtual time), with a real store in a temp dir and a
 // sink that records every reply.
 
-#include <caf/all.hpp>
-#include <gtest/gtest.h>
+#include "actors/pipeline.hpp"
 
 #include <atomic>
-#include <mutex>
 
 #include "actors/assembler.hpp"
 #include "actors/messages.hpp"
-#include "actors/pipeline.hpp"
 #include "storage/fault_fs.hpp"
 #include "storage/posix_store.hpp"
 #include "testkit/temp_dir.hpp"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <mutex>
+#include <sstream>
 
 namespace depot::actors {
 namespace {
@@ -100,8 +106,8 @@ struct test_config : caf::actor_system_config {
   test_config() { set("scheduler.policy", caf::atom("testing")); }
 };
 
-limits small_limits() {
-  limits lim;
+server::limits small_limits() {
+  server::limits lim;
   lim.chunk_max = 1024;
   lim.window = 4;
   lim.max_file_size = 64 * 1024;
@@ -114,7 +120,8 @@ limits small_limits() {
 
 class Pipeline : public ::testing::Test {
  protected:
-  void start(limits lim = small_limits(), std::optional<unsigned> bits = std::nullopt,
+  void start(server::limits lim = small_limits(),
+             std::optional<unsigned> bits = std::nullopt,
              pipeline_options opts = {1, 1, 1, false}) {
     fsys = std::make_shared<storage::fault_fs>(storage::posix_file_system());
     auto s = storage::open_posix_store({dir.path(), bits, 16, fsys});
@@ -132,9 +139,11 @@ class Pipeline : public ::testing::Test {
 
   // Sends one request from `client` and runs the actors until quiet;
   // returns the replies that came back, in order.
-  std::vector<schema::reply> call(schema::request_body body, std::string client = "c1") {
+  std::vector<schema::reply> call(schema::request_body body,
+                                  std::string client = "c1") {
     size_t before = sink.replies.size();
-    pipe->handle(transport::peer{client, false}, schema::request{++rid, std::move(body)});
+    pipe->handle(transport::peer{client, false},
+                 schema::request{++rid, std::move(body)});
     sched.run();
     std::vector<schema::reply> out;
     for (size_t i = before; i < sink.replies.size(); ++i)
@@ -157,7 +166,8 @@ class Pipeline : public ::testing::Test {
 
   schema::reply chunk(const std::string& token, uint64_t seq, bool last,
                       const std::string& bytes) {
-    return one(schema::chunk_request{token, seq, last, schema::buffer::copy_of(bytes)});
+    return one(schema::chunk_request{token, seq, last,
+                                     schema::buffer::copy_of(bytes)});
   }
 
   static errc error_of(const schema::reply& r) {
@@ -237,7 +247,8 @@ TEST_F(Pipeline, AnswersAHigherSeqWithOutOfOrderAndKeepsTheUpload) {
   chunk(token, 0, false, "a");
   auto r = chunk(token, 5, false, "z");
   ASSERT_EQ(error_of(r), errc::out_of_order);
-  EXPECT_EQ(std::get<schema::error_reply>(r.body).next, std::optional<uint64_t>{1});
+  EXPECT_EQ(std::get<schema::error_reply>(r.body).next,
+            std::optional<uint64_t>{1});
   r = chunk(token, 1, true, "b");
   EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
 }
@@ -245,7 +256,8 @@ TEST_F(Pipeline, AnswersAHigherSeqWithOutOfOrderAndKeepsTheUpload) {
 TEST_F(Pipeline, RejectsAChunkOverChunkMaxButKeepsTheUpload) {
   start();
   auto token = begin({"big.bin", std::nullopt, std::nullopt, std::nullopt});
-  EXPECT_EQ(error_of(chunk(token, 0, false, std::string(1025, 'x'))), errc::too_large);
+  EXPECT_EQ(error_of(chunk(token, 0, false, std::string(1025, 'x'))),
+            errc::too_large);
   auto r = chunk(token, 0, true, std::string(1024, 'x'));
   EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
 }
@@ -266,8 +278,10 @@ TEST_F(Pipeline, DiscardsAnUploadPastTheFileSizeLimitCountingBytesReceived) {
   chunk(token, 0, false, std::string(1000, 'a'));
   chunk(token, 1, false, std::string(1000, 'b'));
   EXPECT_EQ(error_of(chunk(token, 2, false, "c")), errc::too_large);
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
-  EXPECT_EQ(error_of(one(schema::upload_request{"x", 2001, {}, {}})), errc::too_large);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_request{"x", 2001, {}, {}})),
+            errc::too_large);
 }
 
 TEST_F(Pipeline, StoresNothingOnSizeOrChecksumMismatch) {
@@ -278,7 +292,8 @@ TEST_F(Pipeline, StoresNothingOnSizeOrChecksumMismatch) {
   // The same error answers a retry of the last chunk.
   EXPECT_EQ(error_of(chunk(token, 0, true, "short")), errc::size_mismatch);
   token = begin({"c.bin", std::nullopt, std::string(64, '0'), std::nullopt});
-  EXPECT_EQ(error_of(chunk(token, 0, true, "content")), errc::checksum_mismatch);
+  EXPECT_EQ(error_of(chunk(token, 0, true, "content")),
+            errc::checksum_mismatch);
   EXPECT_TRUE(listing().empty());
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
@@ -291,36 +306,45 @@ TEST_F(Pipeline, StreamsPastTheRamThresholdToAStagingFile) {
     std::string part(1000, static_cast<char>('a' + i));
     all += part;
     auto r = chunk(token, i, i == 9, part);
-    if (i < 9) ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
-    else ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
+    if (i < 9)
+      ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
+    else
+      ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body));
   }
   auto files = listing();
   ASSERT_EQ(files.size(), 1u);
   std::string back(all.size(), '\0');
-  auto rd = store->read(files[0].id, 0, back.size(), reinterpret_cast<std::byte*>(back.data()));
+  auto rd = store->read(files[0].id, 0, back.size(),
+                        reinterpret_cast<std::byte*>(back.data()));
   ASSERT_TRUE(rd);
   EXPECT_EQ(back, all);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
 
-// Lanes: every upload held in RAM goes to the first namer (its batches grow
-// with the load); streamed ones to the others. With the second namer gone,
+// Lanes: every upload held in RAM goes to the first committer (its batches grow
+// with the load); streamed ones to the others. With the second committer gone,
 // small uploads all still commit and a streamed one cannot.
-TEST_F(Pipeline, UploadsHeldInRamCommitInTheFirstLaneAndStreamedOnesInTheOthers) {
+TEST_F(Pipeline,
+       UploadsHeldInRamCommitInTheFirstLaneAndStreamedOnesInTheOthers) {
   start(small_limits(), std::nullopt, pipeline_options{1, 2, 1, false});
-  ASSERT_EQ(pipe->ctx().namers.size(), 2u);
-  caf::anon_send_exit(pipe->ctx().namers[1], caf::exit_reason::user_shutdown);
+  ASSERT_EQ(pipe->ctx().committers.size(), 2u);
+  caf::anon_send_exit(pipe->ctx().committers[1],
+                      caf::exit_reason::user_shutdown);
   sched.run();
   for (int i = 0; i < 12; ++i) {
-    auto token = begin({"small" + std::to_string(i), std::nullopt, std::nullopt, std::nullopt});
+    auto token = begin({"small" + std::to_string(i), std::nullopt, std::nullopt,
+                        std::nullopt});
     auto r = chunk(token, 0, true, "small upload " + std::to_string(i));
     EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body)) << i;
   }
   auto token = begin({"big.bin", std::nullopt, std::nullopt, std::nullopt});
   for (uint64_t i = 0; i < 4; ++i) {  // 4000 bytes: past ram_threshold 2048
-    auto r = chunk(token, i, i == 3, std::string(1000, static_cast<char>('k' + i)));
-    if (i < 3) ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
-    else EXPECT_TRUE(std::holds_alternative<schema::error_reply>(r.body));
+    auto r =
+        chunk(token, i, i == 3, std::string(1000, static_cast<char>('k' + i)));
+    if (i < 3)
+      ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(r.body));
+    else
+      EXPECT_TRUE(std::holds_alternative<schema::error_reply>(r.body));
   }
   EXPECT_EQ(listing().size(), 12u);
 }
@@ -340,7 +364,8 @@ TEST_F(Pipeline, AnIdleUploadExpiresInVirtualTimeAndFreesItsMemory) {
       one(schema::upload_status_request{token}).body));
   sched.advance_time(std::chrono::seconds(61));
   sched.run();
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
 }
 
@@ -355,15 +380,17 @@ TEST_F(Pipeline, AnUploadWithoutAChunkExpiresAfterTheIdleTimeout) {
   sched.advance_time(std::chrono::seconds(1));
   sched.run();
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
 }
 
 TEST_F(Pipeline, AFullMemoryBudgetAnswersBusyUntilMemoryIsFreed) {
   auto lim = small_limits();
-  lim.memory_budget = upload_reservation(lim, std::nullopt);
+  lim.memory_budget = server::upload_reservation(lim, std::nullopt);
   start(lim);
   auto first = begin({"a.bin", std::nullopt, std::nullopt, std::nullopt});
-  EXPECT_EQ(error_of(one(schema::upload_request{"b.bin", {}, {}, {}})), errc::busy);
+  EXPECT_EQ(error_of(one(schema::upload_request{"b.bin", {}, {}, {}})),
+            errc::busy);
   chunk(first, 0, true, "done");
   EXPECT_TRUE(std::holds_alternative<schema::upload_reply>(
       one(schema::upload_request{"b.bin", {}, {}, {}}).body));
@@ -415,7 +442,8 @@ TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
   auto token = begin({"r.bin", {}, {}, {}});
   chunk(token, 0, false, "abc");
   chunk(token, 1, false, "defg");
-  EXPECT_GT(sys.registry().running(), actors_before);  // an assembler and a hasher
+  EXPECT_GT(sys.registry().running(),
+            actors_before);  // an assembler and a hasher
   auto done = chunk(token, 2, true, "h");
   ASSERT_TRUE(std::holds_alternative<schema::chunk_done_reply>(done.body));
   EXPECT_EQ(sys.registry().running(), actors_before);  // both ended
@@ -433,7 +461,8 @@ TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
             std::get<schema::chunk_done_reply>(done.body).file);
   auto past = chunk(token, 3, false, "i");
   EXPECT_EQ(error_of(past), errc::out_of_order);
-  EXPECT_EQ(std::get<schema::error_reply>(past.body).next, std::optional<uint64_t>{3});
+  EXPECT_EQ(std::get<schema::error_reply>(past.body).next,
+            std::optional<uint64_t>{3});
   auto st = one(schema::upload_status_request{token});
   ASSERT_TRUE(std::holds_alternative<schema::upload_status_reply>(st.body));
   EXPECT_EQ(std::get<schema::upload_status_reply>(st.body).next, 3u);
@@ -442,7 +471,8 @@ TEST_F(Pipeline, AFinishedUploadEndsItsActorAndItsRecordAnswersForTheLinger) {
       one(schema::abort_request{token}).body));
   EXPECT_EQ(listing().size(), 1u);  // the abort changed nothing
   sched.advance_time(std::chrono::seconds(61));
-  EXPECT_EQ(error_of(one(schema::upload_status_request{token})), errc::unknown_upload);
+  EXPECT_EQ(error_of(one(schema::upload_status_request{token})),
+            errc::unknown_upload);
   EXPECT_EQ(uploads.finished(), 0u);
 }
 
@@ -453,17 +483,21 @@ TEST_F(Pipeline, RequestsQueuedBeforeTheCompletionAreAnsweredByTheEndingActor) {
   // The last chunk, its retry and a status request reach the assembler
   // before it completes; none is lost as it ends.
   size_t before = sink.replies.size();
-  pipe->handle({"c1", false}, {++rid, schema::chunk_request{token, 1, true,
-                                                            schema::buffer::copy_of("d")}});
-  pipe->handle({"c1", false}, {++rid, schema::chunk_request{token, 1, true,
-                                                            schema::buffer::copy_of("d")}});
+  pipe->handle({"c1", false},
+               {++rid, schema::chunk_request{token, 1, true,
+                                             schema::buffer::copy_of("d")}});
+  pipe->handle({"c1", false},
+               {++rid, schema::chunk_request{token, 1, true,
+                                             schema::buffer::copy_of("d")}});
   pipe->handle({"c1", false}, {++rid, schema::upload_status_request{token}});
   sched.run();
   ASSERT_EQ(sink.replies.size(), before + 3);
   size_t done = 0, status = 0;
   for (size_t i = before; i < sink.replies.size(); ++i) {
-    done += std::holds_alternative<schema::chunk_done_reply>(sink.replies[i].second.body);
-    status += std::holds_alternative<schema::upload_status_reply>(sink.replies[i].second.body);
+    done += std::holds_alternative<schema::chunk_done_reply>(
+        sink.replies[i].second.body);
+    status += std::holds_alternative<schema::upload_status_reply>(
+        sink.replies[i].second.body);
   }
   EXPECT_EQ(done, 2u);
   EXPECT_EQ(status, 1u);
@@ -479,7 +513,8 @@ TEST_F(Pipeline, NewUploadsAreBusyWhileTheFinishedOnesFillTheirCap) {
     auto token = begin({"f" + std::to_string(i), {}, {}, {}});
     chunk(token, 0, true, "content " + std::to_string(i));
   }
-  EXPECT_EQ(error_of(one(schema::upload_request{"f2", {}, {}, {}})), errc::busy);
+  EXPECT_EQ(error_of(one(schema::upload_request{"f2", {}, {}, {}})),
+            errc::busy);
   EXPECT_EQ(pipe->ctx().budget->used(), 0u);
   sched.advance_time(std::chrono::seconds(61));
   EXPECT_FALSE(begin({"f2", {}, {}, {}}).empty());
@@ -503,8 +538,12 @@ TEST_F(Pipeline, AbortFreesAnUploadButNotACompletedFile) {
 TEST_F(Pipeline, AnUploadContinuesFromAnotherConnection) {
   start();
   auto token = begin({"m.bin", {}, {}, {}});
-  one(schema::chunk_request{token, 0, false, schema::buffer::copy_of("from c1 ")}, "c1");
-  auto r = one(schema::chunk_request{token, 1, true, schema::buffer::copy_of("and c2")}, "c2");
+  one(schema::chunk_request{token, 0, false,
+                            schema::buffer::copy_of("from c1 ")},
+      "c1");
+  auto r = one(
+      schema::chunk_request{token, 1, true, schema::buffer::copy_of("and c2")},
+      "c2");
   auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
   ASSERT_NE(done, nullptr);
   EXPECT_EQ(done->file.size, 14u);
@@ -534,7 +573,8 @@ TEST_F(Pipeline, ContentTypeIsDeclaredOrDetectedWhetherHashedHereOrByAHasher) {
         std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16) + std::to_string(++n);
     auto token = begin({"f", {}, {}, declared});
     if (!one_chunk) chunk(token, 0, false, png.substr(0, 9));
-    auto r = chunk(token, one_chunk ? 0 : 1, true, one_chunk ? png : png.substr(9));
+    auto r =
+        chunk(token, one_chunk ? 0 : 1, true, one_chunk ? png : png.substr(9));
     auto* done = std::get_if<schema::chunk_done_reply>(&r.body);
     return done ? done->file.mime : "<no file>";
   };
@@ -549,7 +589,8 @@ TEST_F(Pipeline, ReadsStatsListsAndDeletes) {
   auto token = begin({"r.txt", {}, {}, std::string("text/x-custom")});
   auto r = chunk(token, 0, true, "0123456789");
   auto id = std::get<schema::chunk_done_reply>(r.body).file.id;
-  EXPECT_EQ(std::get<schema::chunk_done_reply>(r.body).file.mime, "text/x-custom");
+  EXPECT_EQ(std::get<schema::chunk_done_reply>(r.body).file.mime,
+            "text/x-custom");
   auto d = one(schema::download_request{id, 4, 3});
   auto* dl = std::get_if<schema::download_reply>(&d.body);
   ASSERT_NE(dl, nullptr);
@@ -567,6 +608,79 @@ TEST_F(Pipeline, ReadsStatsListsAndDeletes) {
   auto del = one(schema::delete_request{id});
   EXPECT_EQ(std::get<schema::delete_reply>(del.body).refs, 0u);
   EXPECT_EQ(error_of(one(schema::stat_request{id})), errc::not_found);
+}
+
+// --- typed interfaces ------------------------------------------------------
+
+// Only a dynamically typed handle can send an actor what its interface does
+// not list; such a message is counted, logged (not once per message) and,
+// if it was a request, refused with unexpected_message.
+TEST_F(Pipeline, AMessageAnActorDoesNotTakeIsCountedLoggedAndRefused) {
+  start();
+  std::ostringstream logged;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged)));
+  const auto& ctx = pipe->ctx();
+  std::vector<caf::actor> targets{
+      caf::actor_cast<caf::actor>(ctx.writers.front()),
+      caf::actor_cast<caf::actor>(ctx.committers.front()),
+      caf::actor_cast<caf::actor>(ctx.readers.front()),
+      caf::actor_cast<caf::actor>(ctx.deleter),
+      caf::actor_cast<caf::actor>(ctx.janitor)};
+  caf::scoped_actor self{sys, true};
+  for (auto& target : targets) {
+    auto answer = self->request(target, caf::infinite, std::string("junk"));
+    sched.run();
+    caf::error got;
+    answer.receive([](const caf::message&) {},
+                   [&](caf::error& err) { got = std::move(err); });
+    EXPECT_EQ(got, caf::sec::unexpected_message);
+  }
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(ctx.unexpected_messages.load(), targets.size());
+  // The 1st, 2nd and 4th are logged; the 3rd and 5th only counted.
+  std::string text = logged.str();
+  size_t lines =
+      static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  EXPECT_EQ(lines, 3u) << text;
+  EXPECT_NE(text.find("disk writer got a message it does not take"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(4 so far)"), std::string::npos) << text;
+  // The actors go on serving.
+  EXPECT_TRUE(std::holds_alternative<schema::ping_reply>(
+      one(schema::ping_request{}).body));
+}
+
+TEST_F(Pipeline, AnAssemblerCountsAMessageItDoesNotTakeAndTheUploadGoesOn) {
+  start();
+  auto token = begin({"on.txt", 6, std::nullopt, std::nullopt});
+  auto assemblers = pipe->ctx().uploads->all();
+  ASSERT_EQ(assemblers.size(), 1u);
+  caf::anon_send(caf::actor_cast<caf::actor>(assemblers.front()), 42);
+  sched.run();
+  EXPECT_EQ(pipe->ctx().unexpected_messages.load(), 1u);
+  auto r = chunk(token, 0, true, "abcdef");
+  EXPECT_TRUE(std::holds_alternative<schema::chunk_done_reply>(r.body))
+      << static_cast<int>(error_of(r));
+}
+
+// sweep_atom is the janitor's public message: it expires idle uploads at
+// once, without waiting for its own timer (which is not in its interface).
+TEST_F(Pipeline, TheJanitorSweepsOnRequestWithoutWaitingForItsTimer) {
+  start();
+  auto idle = begin({"idle.bin", std::nullopt, std::nullopt, std::nullopt});
+  // Past the idle timeout by the clock, but no timer has fired.
+  sched.clock().current_time += std::chrono::seconds(61);
+  auto fresh = begin({"fresh.bin", std::nullopt, std::nullopt, std::nullopt});
+  caf::anon_send(pipe->ctx().janitor, sweep_atom::value);
+  sched.run();
+  EXPECT_EQ(error_of(one(schema::upload_status_request{idle})),
+            errc::unknown_upload);
+  EXPECT_TRUE(std::holds_alternative<schema::upload_status_reply>(
+      one(schema::upload_status_request{fresh}).body));
+  EXPECT_EQ(pipe->ctx().unexpected_messages.load(), 0u);
 }
 
 }  // namespace

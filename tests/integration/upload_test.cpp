@@ -644,12 +644,13 @@ TEST(Reconnect, NewSocketContinuesTheSameTokenFromNext) {
 }
 
 // Every commit lane count serves both kinds of upload: held in RAM (the
-// first namer) and streamed to disk (the others, or the first when alone).
-TEST(Lanes, AnyNumberOfNamersCommitsSmallAndStreamedUploads) {
-  for (const char* namers : {"1", "3"}) {
-    test_depotd d({"--namers", namers, "--threads", "2", "--chunk-max", "65536",
-                   "--ram-threshold", "131072"});
-    EXPECT_NE(d.log().find(std::string("threads 2 namers ") + namers),
+// first committer) and streamed to disk (the others, or the first when
+// alone). The flag keeps its name, --namers.
+TEST(Lanes, AnyNumberOfCommittersCommitsSmallAndStreamedUploads) {
+  for (const char* lanes : {"1", "3"}) {
+    test_depotd d({"--namers", lanes, "--threads", "2", "--chunk-max",
+                      "65536", "--ram-threshold", "131072"});
+    EXPECT_NE(d.log().find(std::string("threads 2 committers ") + lanes),
               std::string::npos)
         << d.log();
     wire_client c(d.endpoint());
@@ -658,9 +659,8 @@ TEST(Lanes, AnyNumberOfNamersCommitsSmallAndStreamedUploads) {
       auto content = random_bytes(size, size);
       auto r = upload_content(c, content);
       ASSERT_EQ(code(r), "ok")
-          << namers << " namers, " << size << " bytes: " << describe(r);
-      EXPECT_EQ(download_all(c, as<schema::chunk_done_reply>(r).file.id),
-                content);
+          << lanes << " committers, " << size << " bytes: " << describe(r);
+      EXPECT_EQ(download_all(c, as<schema::chunk_done_reply>(r).file.id), content);
     }
   }
 }

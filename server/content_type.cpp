@@ -1,9 +1,9 @@
-#include "actors/content_type.hpp"
+#include "server/content_type.hpp"
 
 #include <magic.h>
 #include <spdlog/spdlog.h>
 
-namespace depot::actors {
+namespace depot::server {
 namespace {
 
 constexpr const char* fallback = "application/octet-stream";
@@ -13,9 +13,10 @@ class magic_handle {
  public:
   magic_handle() : cookie_(magic_open(MAGIC_MIME_TYPE | MAGIC_ERROR)) {
     if (cookie_ != nullptr && magic_load(cookie_, nullptr) != 0) {
-      spdlog::warn("libmagic database not loaded ({}); content types will be "
-                   "application/octet-stream unless recognised by signature",
-                   magic_error(cookie_));
+      spdlog::warn(
+          "libmagic database not loaded ({}); content types will be "
+          "application/octet-stream unless recognised by signature",
+          magic_error(cookie_));
       magic_close(cookie_);
       cookie_ = nullptr;
     }
@@ -43,7 +44,7 @@ struct signature {
 };
 
 // Only signatures that decide the type alone (libmagic names the same type
-// whatever follows them; tests/actors/content_type_test.cpp checks this
+// whatever follows them; tests/server/content_type_test.cpp checks this
 // against libmagic). Containers whose type depends on what is inside
 // (ZIP: docx, epub, jar; ISO media: mp4, mov, heic, m4a; Ogg; MP3 behind
 // an ID3 tag) are left to libmagic. RIFF needs two signatures: see below.
@@ -84,4 +85,4 @@ std::string detect_content_type(std::string_view head) {
   return content_type_by_libmagic(head);
 }
 
-}  // namespace depot::actors
+}  // namespace depot::server

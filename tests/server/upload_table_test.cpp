@@ -2,12 +2,12 @@
 // uploads (what they answer, when they expire, how many may live), under a
 // clock the test moves.
 
+#include "server/upload_table.hpp"
+
 #include <caf/all.hpp>
 #include <gtest/gtest.h>
 
-#include "actors/upload_table.hpp"
-
-namespace depot::actors {
+namespace depot::server {
 namespace {
 
 using schema::errc;
@@ -24,10 +24,12 @@ caf::behavior idle(int) {
 
 class UploadTable : public ::testing::Test {
  protected:
-  upload_table table(size_t max_active, size_t max_finished) {
-    return upload_table{max_active, max_finished, 60s, [this] { return now; }};
+  upload_table<caf::actor> table(size_t max_active, size_t max_finished) {
+    return upload_table<caf::actor>{max_active, max_finished, 60s,
+                                    [this] { return now; }};
   }
-  std::shared_ptr<const finished_upload> done(uint64_t last_seq, uint64_t received) {
+  std::shared_ptr<const finished_upload> done(uint64_t last_seq,
+                                              uint64_t received) {
     auto f = std::make_shared<finished_upload>();
     f->last_seq = last_seq;
     f->received = received;
@@ -40,7 +42,8 @@ class UploadTable : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (auto& x : {a, b}) caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
+    for (auto& x : {a, b})
+      caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
     dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler()).run();
   }
 
@@ -48,7 +51,7 @@ class UploadTable : public ::testing::Test {
   caf::actor_system sys{cfg};
   caf::actor a = sys.spawn(idle, 0);
   caf::actor b = sys.spawn(idle, 0);
-  upload_table::time_point now{};
+  upload_table<caf::actor>::time_point now{};
 };
 
 TEST_F(UploadTable, ATokenGoesToItsAssemblerUntilItFinishesThenToItsRecord) {
@@ -132,12 +135,15 @@ TEST_F(UploadTable, ARecordAnswersAsTheUploadDid) {
   EXPECT_EQ(std::get<schema::chunk_done_reply>(last).file.size, 30u);
   auto earlier = f->chunk_reply("t", 1);
   ASSERT_TRUE(std::holds_alternative<schema::chunk_reply>(earlier));
-  EXPECT_EQ(std::get<schema::chunk_reply>(earlier).received, 25u);  // as acknowledged
-  EXPECT_EQ(std::get<schema::chunk_reply>(f->chunk_reply("t", 0)).received, 10u);
+  EXPECT_EQ(std::get<schema::chunk_reply>(earlier).received,
+            25u);  // as acknowledged
+  EXPECT_EQ(std::get<schema::chunk_reply>(f->chunk_reply("t", 0)).received,
+            10u);
   auto past = f->chunk_reply("t", 3);
   ASSERT_TRUE(std::holds_alternative<schema::error_reply>(past));
   EXPECT_EQ(std::get<schema::error_reply>(past).code, errc::out_of_order);
-  EXPECT_EQ(std::get<schema::error_reply>(past).next, std::optional<uint64_t>{3});
+  EXPECT_EQ(std::get<schema::error_reply>(past).next,
+            std::optional<uint64_t>{3});
   auto st = std::get<schema::upload_status_reply>(f->status_reply("t"));
   EXPECT_EQ(st.next, 3u);
   EXPECT_EQ(st.received, 30u);
@@ -146,11 +152,13 @@ TEST_F(UploadTable, ARecordAnswersAsTheUploadDid) {
 
   finished_upload failed;
   failed.received = 4;
-  failed.completion = schema::error_reply{errc::size_mismatch, "short", std::nullopt};
+  failed.completion =
+      schema::error_reply{errc::size_mismatch, "short", std::nullopt};
   EXPECT_EQ(std::get<schema::error_reply>(failed.chunk_reply("t", 0)).code,
             errc::size_mismatch);
-  EXPECT_FALSE(std::get<schema::upload_status_reply>(failed.status_reply("t")).file);
+  EXPECT_FALSE(
+      std::get<schema::upload_status_reply>(failed.status_reply("t")).file);
 }
 
 }  // namespace
-}  // namespace depot::actors
+}  // namespace depot::server

@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-namespace depot::actors {
+namespace depot::server {
 
 /// How many leading bytes of a file content-type detection looks at.
 inline constexpr size_t content_type_head_bytes = 8192;
@@ -26,4 +26,4 @@ std::string_view content_type_by_signature(std::string_view head);
 /// libmagic alone (the fallback of detect_content_type).
 std::string content_type_by_libmagic(std::string_view head);
 
-}  // namespace depot::actors
+}  // namespace depot::server

@@ -1,10 +1,10 @@
 // The per-client quota of download bytes not yet written to the client.
 
+#include "server/unread_quota.hpp"
+
 #include <gtest/gtest.h>
 
-#include "actors/unread_quota.hpp"
-
-namespace depot::actors {
+namespace depot::server {
 namespace {
 
 TEST(UnreadQuota, ChargesUpToTheQuotaAndGivesBackAsPayloadsGo) {
@@ -39,7 +39,8 @@ TEST(UnreadQuota, CountsOnlyClientsWithBytesUnread) {
   unread_quota q{100};
   {
     std::vector<std::shared_ptr<const void>> held;
-    for (int i = 0; i < 1000; ++i) held.push_back(q.charge("c" + std::to_string(i), 1));
+    for (int i = 0; i < 1000; ++i)
+      held.push_back(q.charge("c" + std::to_string(i), 1));
     EXPECT_EQ(q.clients(), 1000u);
   }
   EXPECT_EQ(q.clients(), 0u);
@@ -48,4 +49,4 @@ TEST(UnreadQuota, CountsOnlyClientsWithBytesUnread) {
 }
 
 }  // namespace
-}  // namespace depot::actors
+}  // namespace depot::server

@@ -15,7 +15,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace depot::actors {
+namespace depot::server {
 
 class unread_quota {
  public:
@@ -45,4 +45,4 @@ class unread_quota {
   size_t swept_at_ = 64;  // sweep expired accounts when the map passes this
 };
 
-}  // namespace depot::actors
+}  // namespace depot::server

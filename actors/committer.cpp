@@ -1,14 +1,20 @@
-#include "actors/namer.hpp"
+#include "actors/committer.hpp"
+
+#include "actors/context.hpp"
 
 #include <caf/all.hpp>
-
-#include "actors/messages.hpp"
 
 namespace depot::actors {
 namespace {
 
+// The committer's own messages: commit what is queued; answer the placed
+// batch if no flush is coming to do it.
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
+
+using committer_impl_actor =
+    committer_actor::extend<caf::reacts_to<flush_atom>,
+                            caf::reacts_to<settle_atom>>;
 
 struct waiting_commit {
   commit_order order;
@@ -22,14 +28,14 @@ struct placed_batch {
   std::vector<caf::response_promise> promises;  // in the order of the group
 };
 
-struct namer_state {
-  static inline const char* name = "depot.namer";
+struct committer_state {
+  static inline const char* name = "depot.committer";
   context_ptr ctx;
   std::vector<waiting_commit> batch;  // queued since the last flush
   std::optional<placed_batch> placed;
 };
 
-using self_ptr = caf::stateful_actor<namer_state>*;
+using self_ptr = committer_impl_actor::stateful_pointer<committer_state>;
 
 // Answers the placed batch: its links are durable unless `barrier` failed.
 void settle(self_ptr self, const caf::error& barrier) {
@@ -52,7 +58,8 @@ void settle_alone(self_ptr self) {
   auto& st = self->state;
   if (!st.placed) return;
   auto& store = *st.ctx->store;
-  settle(self, st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
+  settle(self,
+         st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
 }
 
 // Group commit, pipelined: everything queued since the last flush is
@@ -93,10 +100,11 @@ void flush(self_ptr self) {
   self->send(self, settle_atom::value);
 }
 
-caf::behavior namer_impl(self_ptr self, context_ptr ctx) {
+committer_impl_actor::behavior_type committer_impl(self_ptr self,
+                                                   context_ptr ctx) {
+  self->set_default_handler(unexpected_message_handler(ctx, "committer"));
   self->state.ctx = std::move(ctx);
-  self->set_default_handler(caf::drop);
-  // A placed batch is finished before the namer goes (shutdown): what is
+  // A placed batch is finished before the committer goes (shutdown): what is
   // linked is made durable rather than left for the next start to undo.
   self->set_exit_handler([self](caf::exit_msg& msg) {
     settle_alone(self);
@@ -122,9 +130,10 @@ caf::behavior namer_impl(self_ptr self, context_ptr ctx) {
 
 }  // namespace
 
-caf::actor spawn_namer(caf::actor_system& sys, context_ptr ctx, bool detached) {
-  return detached ? sys.spawn<caf::detached>(namer_impl, std::move(ctx))
-                  : sys.spawn(namer_impl, std::move(ctx));
+committer_actor spawn_committer(caf::actor_system& sys, context_ptr ctx,
+                                bool detached) {
+  return detached ? sys.spawn<caf::detached>(committer_impl, std::move(ctx))
+                  : sys.spawn(committer_impl, std::move(ctx));
 }
 
 }  // namespace depot::actors

@@ -1,6 +1,6 @@
-#include "actors/unread_quota.hpp"
+#include "server/unread_quota.hpp"
 
-namespace depot::actors {
+namespace depot::server {
 
 // One charge: gives its bytes back when the payload holding it is freed
 // (by ZeroMQ, once the reply is written to the socket, or when dropped).
@@ -13,7 +13,8 @@ struct unread_quota::charged {
   uint64_t n;
 };
 
-std::shared_ptr<const void> unread_quota::charge(const std::string& client, uint64_t n) {
+std::shared_ptr<const void> unread_quota::charge(const std::string& client,
+                                                 uint64_t n) {
   std::lock_guard<std::mutex> guard{mutex_};
   auto& slot = accounts_[client];
   auto acct = slot.lock();
@@ -48,4 +49,4 @@ size_t unread_quota::clients() const {
   return n;
 }
 
-}  // namespace depot::actors
+}  // namespace depot::server

@@ -1,0 +1,24 @@
+#include "actors/deleter.hpp"
+
+#include "actors/context.hpp"
+
+#include <caf/all.hpp>
+
+namespace depot::actors {
+
+deleter_actor::behavior_type deleter(deleter_actor::pointer self,
+                                     context_ptr ctx) {
+  self->set_default_handler(unexpected_message_handler(ctx, "deleter"));
+  return {
+      [ctx](request_atom, const requester& to,
+            const schema::delete_request& r) {
+        auto left = ctx->store->remove(r.file);
+        if (left)
+          send_reply(*ctx, to, schema::delete_reply{*left});
+        else
+          send_error(*ctx, to, left.error());
+      },
+  };
+}
+
+}  // namespace depot::actors
