@@ -8,6 +8,7 @@
 #include "actors/hasher.hpp"
 #include "actors/messages.hpp"
 #include "schema/validate.hpp"
+#include "transport/rate_limited_log.hpp"
 
 namespace depot::actors {
 
@@ -324,6 +325,8 @@ void take(self_ptr self, const origin& o, schema::chunk_request& c) {
     return;
   }
   if (st.held + n > st.reservation) {
+    transport::log_limited(spdlog::level::info, "busy: window",
+                           "a client sent chunks past its window");
     send_error(self, o, errc::busy,
                "too many chunks in flight for this upload; keep within the window");
     return;

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
+#include "transport/rate_limited_log.hpp"
 
 namespace depot::actors {
 
@@ -29,6 +30,10 @@ caf::behavior reader(caf::event_based_actor* self, context_ptr ctx) {
         uint64_t want = std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
         if (r.offset <= size) want = std::min(want, size - r.offset);
         auto charge = ctx->unread->charge(o.peer.routing_id, want);
+        if (!charge)
+          transport::log_limited(
+              spdlog::level::info, "busy: unread downloads",
+              "a client is not reading its download replies");
         if (!charge)
           return answer(o, schema::error_reply{
                                schema::errc::busy,

@@ -11,11 +11,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "actors/assembler.hpp"
 #include "actors/pipeline.hpp"
 #include "storage/posix_store.hpp"
+#include "transport/resources.hpp"
 #include "transport/server.hpp"
 
 namespace {
@@ -36,6 +38,9 @@ struct flags {
   size_t threads = 0;
   size_t namers = 2;
   std::string log_level = "info";
+  uint64_t max_connections = 0;
+  uint64_t peer_memory_limit = 0;
+  uint64_t peer_memory_cap = uint64_t{256} << 20;
 };
 
 int parse(int argc, char** argv, flags& f) {
@@ -84,6 +89,18 @@ int parse(int argc, char** argv, flags& f) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{64}));
   app.add_option("--threads", f.threads, "actor scheduler threads (default: max(cores, 4))");
+  app.add_option(
+      "--max-connections", f.max_connections,
+      "connections at once; past it the one idle longest is dropped "
+      "(default: the fd limit less a quarter, at least 64, for files)");
+  app.add_option("--peer-memory-limit", f.peer_memory_limit,
+                 "bytes one connection may send without completing a request "
+                 "before it is dropped (default: two requests, ~4.1 MiB at "
+                 "--chunk-max 1 MiB)");
+  app.add_option("--peer-memory-cap", f.peer_memory_cap,
+                 "bytes of unfinished requests of all connections; past it the "
+                 "connections holding them longest are dropped")
+      ->capture_default_str();
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -106,6 +123,17 @@ int main(int argc, char** argv) {
   flags f;
   if (int rc = parse(argc, argv, f); rc >= 0) return rc;
   spdlog::set_level(spdlog::level::from_str(f.log_level));
+  auto fds = depot::transport::raise_fd_limit();
+  if (fds.error != 0)
+    spdlog::warn("cannot raise the fd limit: {} (soft {}, hard {})",
+                 std::strerror(fds.error), fds.soft, fds.hard);
+  uint64_t max_connections =
+      f.max_connections > 0
+          ? f.max_connections
+          : depot::transport::default_max_connections(fds.soft);
+  spdlog::info(
+      "file descriptors: soft limit {} (was {}, hard {}); max connections {}",
+      fds.soft, fds.soft_before, fds.hard, max_connections);
 
   // Large buffers come and go with every chunk: keep freed memory for reuse
   // instead of returning it to the kernel and faulting it in again.
@@ -153,6 +181,9 @@ int main(int argc, char** argv) {
   depot::transport::server_options sopts;
   sopts.endpoints = f.listen;
   sopts.max_payload = f.chunk_max;
+  sopts.max_connections = max_connections;
+  sopts.peer_memory_limit = f.peer_memory_limit;
+  sopts.peer_memory_cap = f.peer_memory_cap;
   depot::transport::server server{
       sopts, [&route](const depot::transport::peer& p, depot::schema::request r) {
         route->handle(p, std::move(r));
