@@ -52,6 +52,11 @@ constexpr milliseconds release_delay{250};
 // accepts reported meanwhile must not drop more connections.
 constexpr milliseconds emfile_spacing{10};
 
+// Past --peer-memory-cap, a connection is dropped only once it has held its
+// bytes this long: a client in the middle of a chunk holds up to a frame for
+// a moment, a stalled one for good. Past 1.5 times the cap, no grace.
+constexpr milliseconds cap_grace{500};
+
 bool same_peer(int fd, const sockaddr_storage& addr, socklen_t len) {
   sockaddr_storage now{};
   socklen_t now_len = sizeof now;
@@ -107,6 +112,11 @@ void connection_guard::disconnected(int fd) {
   if (!c) return;
   if (!c->dropping) --live_;
   c->open = false;
+  // What it held is free now: give it back to the system soon.
+  if (c->holding && releases_pending_ == 0) {
+    releases_pending_ = 2;
+    release_after_drop_ = clock::now() + release_delay;
+  }
   stats_.connections.store(live_, std::memory_order_relaxed);
 }
 
@@ -234,6 +244,9 @@ void connection_guard::scan(clock::time_point now) {
     total += c.held;
     if (c.holding) holders.push_back(static_cast<int>(fd));
   }
+  spdlog::debug(
+      "depot transport: unfinished requests hold {} bytes in {} connections",
+      total, holders.size());
   if (cap == 0 || total <= cap) return;
   std::sort(holders.begin(), holders.end(), [this](int a, int b) {
     return table_[a].holding_since < table_[b].holding_since;
@@ -241,6 +254,7 @@ void connection_guard::scan(clock::time_point now) {
   for (int fd : holders) {
     if (total <= cap) break;
     conn& c = table_[fd];
+    if (total <= cap + cap / 2 && now - c.holding_since < cap_grace) break;
     total -= c.held;
     std::string why = "unfinished requests of all connections over " +
                       std::to_string(cap) +

@@ -177,7 +177,9 @@ struct server::impl {
                           std::to_string(reinterpret_cast<uintptr_t>(this));
     if (zmq_socket_monitor(socket->handle(), address.c_str(),
                            ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED |
-                               ZMQ_EVENT_DISCONNECTED) != 0)
+                               ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
       throw zmq::error_t();
     monitor.emplace(*context, zmq::socket_type::pair);
     monitor->set(zmq::sockopt::linger, 0);
@@ -203,6 +205,9 @@ struct server::impl {
           guard->disconnected(v);
         else if (event == ZMQ_EVENT_ACCEPT_FAILED)
           guard->accept_failed(v);
+        else
+          spdlog::debug("depot transport: handshake failed (event {:#x}, {})",
+                        event, v);
       }
       while (more && monitor->recv(event_msg, zmq::recv_flags::dontwait))
         more = event_msg.more();

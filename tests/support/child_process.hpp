@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -61,6 +62,8 @@ struct spawn_options {
   int death_signal = 0;  ///< if set, PR_SET_PDEATHSIG: sent to the child
                          ///< when the thread that spawned it ends
   bool search_path = false;  ///< look argv[0] up in $PATH (execvp)
+  rlim_t nofile = 0;         ///< if set, the child's soft RLIMIT_NOFILE
+  rlim_t nofile_hard = 0;    ///< its hard one; 0: as `nofile`
 };
 
 /// Starts `argv` (argv[0] the program) as `options` say. Returns the pid once
@@ -141,6 +144,12 @@ inline pid_t spawn_child(const std::vector<std::string>& argv,
     redirect(out_fd >= 0 ? out_fd : err_fd, STDOUT_FILENO);
     redirect(err_fd, STDERR_FILENO);
     if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) die();
+    if (options.nofile != 0) {
+      const rlimit rl{options.nofile, options.nofile_hard != 0
+                                          ? options.nofile_hard
+                                          : options.nofile};
+      if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) die();
+    }
     if (options.search_path)
       ::execvpe(args[0], args.data(), envp);
     else

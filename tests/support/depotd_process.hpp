@@ -38,6 +38,8 @@ struct depotd_config {
   std::vector<std::string> flags;  ///< extra command-line flags
   bool ipc = false;                ///< ipc://TEMP/depotd.sock instead of tcp
   std::string root;                ///< --root; empty: TEMP/root
+  rlim_t nofile = 0;               ///< if set, depotd's soft RLIMIT_NOFILE
+  rlim_t nofile_hard = 0;          ///< its hard one; 0: as `nofile`
 };
 
 /// A depotd child process. See the file comment.
@@ -139,6 +141,8 @@ class depotd_process {
     const size_t log_start = log().size();
     spawn_options options;
     options.log = log_path_;
+    options.nofile = config_.nofile;
+    options.nofile_hard = config_.nofile_hard;
     pid_ = spawn_child(args, options);
     if (pid_ < 0)
       throw std::runtime_error("cannot start depotd: " +
