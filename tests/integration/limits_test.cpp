@@ -128,8 +128,21 @@ TEST(PeerLimits, AnIdleFloodPastTheFdLimitLocksNoNewClientOutAndDoesNotSpin) {
       p->send_frame(ping, false);
       idle.push_back(std::move(p));
     } catch (const std::exception&) {
-      ++refused;  // the listener no longer accepts (the kernel's backlog is
-                  // full)
+      // No handshake: depotd no longer accepts. Go on at once (waiting for
+      // every refusal would outlast the peers' heartbeat timeout, 30 s).
+      ++refused;
+      break;
+    }
+  }
+  // And clients that connect but have not spoken yet: with every fd in use
+  // they wait in the listener's backlog, where libzmq's accept() fails with
+  // EMFILE again and again.
+  std::vector<std::unique_ptr<hostile_peer>> silent;
+  for (int i = 0; i < 50; ++i) {
+    try {
+      silent.push_back(hostile_peer::connect_only(d.endpoint()));
+    } catch (const std::exception&) {
+      ++refused;  // the backlog is full
     }
   }
   std::this_thread::sleep_for(500ms);
@@ -154,6 +167,7 @@ TEST(PeerLimits, AnIdleFloodPastTheFdLimitLocksNoNewClientOutAndDoesNotSpin) {
   EXPECT_EQ(count_of(d.log(), "--max-connections reached"), 1u)
       << "the drops are logged, one line per 10 s";
   idle.clear();
+  silent.clear();
   const long after = settle_rss(d.pid(), before + 4096, 3s);
   record("400 idle peers, fd limit 256", before, during, after);
 }

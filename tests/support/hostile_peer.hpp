@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sstream>
@@ -34,8 +35,26 @@ class hostile_peer {
   /// READY (Socket-Type DEALER), the ZMTP handshake done. Sends (and each
   /// wait for the server's part of the handshake) block at most
   /// `send_timeout_ms`.
-  explicit hostile_peer(const std::string& endpoint,
-                        int send_timeout_ms = 2000) {
+  explicit hostile_peer(const std::string& endpoint, int send_timeout_ms = 2000)
+      : hostile_peer(endpoint, send_timeout_ms, false) {}
+
+  /// A TCP connection to `endpoint` that says nothing: no ZMTP handshake.
+  /// Throws only if connect() fails (a full backlog makes it wait, at most
+  /// `send_timeout_ms`).
+  static std::unique_ptr<hostile_peer> connect_only(const std::string& endpoint,
+                                                    int send_timeout_ms = 500) {
+    return std::unique_ptr<hostile_peer>(
+        new hostile_peer(endpoint, send_timeout_ms, true));
+  }
+
+  ~hostile_peer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  hostile_peer(const hostile_peer&) = delete;
+  hostile_peer& operator=(const hostile_peer&) = delete;
+
+ private:
+  hostile_peer(const std::string& endpoint, int send_timeout_ms, bool silent) {
     auto colon = endpoint.rfind(':');
     if (endpoint.rfind("tcp://127.0.0.1:", 0) != 0 ||
         colon == std::string::npos)
@@ -55,6 +74,7 @@ class hostile_peer {
       ::close(fd_);
       throw std::runtime_error(std::string("connect: ") + std::strerror(e));
     }
+    if (silent) return;
     // As libzmq's own clients do: greeting, the server's greeting, READY,
     // the server's READY (it pipelines nothing before the handshake ends).
     std::string hello(64, '\0');
@@ -79,12 +99,7 @@ class hostile_peer {
     }
   }
 
-  ~hostile_peer() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  hostile_peer(const hostile_peer&) = delete;
-  hostile_peer& operator=(const hostile_peer&) = delete;
-
+ public:
   /// The header of one message frame of `size` bytes (`more`: not the last).
   static std::string frame_header(uint64_t size, bool more) {
     std::string h;
