@@ -265,6 +265,10 @@ void connection_guard::scan(clock::time_point now) {
 
 std::chrono::milliseconds connection_guard::tick() {
   auto now = clock::now();
+  // Called for every turn of the I/O loop: the heap is probed at most every
+  // probe_period (tcmalloc's figure takes its page-heap lock).
+  if (now - last_probe_ < probe_period) return probe_period;
+  last_probe_ = now;
   uint64_t memory = memory_in_use();
   memory_at_scan_ = std::min(memory_at_scan_, memory);
   bool grew =

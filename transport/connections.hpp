@@ -89,6 +89,7 @@ class connection_guard {
   uint64_t peer_limit_;
   std::vector<conn> table_;  // indexed by fd
   size_t live_ = 0;          // open and not dropping
+  clock::time_point last_probe_{};
   clock::time_point last_scan_{};
   clock::duration scan_cost_{};
   uint64_t memory_at_scan_ = 0;
