@@ -38,8 +38,8 @@ constexpr milliseconds scan_period{1000};
 constexpr milliseconds probe_period{10};
 constexpr uint64_t growth_trigger = 8 << 20;
 // A check costs ~1 µs per connection; checks triggered by growth are spaced
-// so that they take at most 1/20 of the thread.
-constexpr int scan_cost_ratio = 20;
+// so that measuring takes at most 1/10 of the thread (dropping is extra).
+constexpr int scan_cost_ratio = 10;
 
 // Freed memory kept by tcmalloc for reuse between periodic releases (chunk
 // buffers come and go: faulting them in again costs ~3.4 s per GiB here);
@@ -176,9 +176,11 @@ void connection_guard::drop(int fd, conn& c, const char* cause,
     stats_.connections_dropped.fetch_add(1, std::memory_order_relaxed);
     warn_limited(cause, why);
     // Twice: libzmq frees the pipe once the ROUTER has processed the
-    // termination, which takes a turn or two of the I/O loop.
+    // termination, which takes a turn or two of the I/O loop. A burst of
+    // drops does not postpone the first release.
+    if (releases_pending_ == 0)
+      release_after_drop_ = clock::now() + release_delay;
     releases_pending_ = 2;
-    release_after_drop_ = clock::now() + release_delay;
   }
   stats_.connections.store(live_, std::memory_order_relaxed);
 }
@@ -221,6 +223,7 @@ void connection_guard::scan(clock::time_point now) {
     total += c.held;
     over = over || c.held > peer_limit_;
   }
+  scan_cost_ = clock::now() - now;
   const uint64_t cap = options_.peer_memory_cap;
   if (!over && (cap == 0 || total <= cap)) return;
 
@@ -277,9 +280,7 @@ std::chrono::milliseconds connection_guard::tick() {
           std::max<clock::duration>(probe_period, scan_cost_ * scan_cost_ratio);
   if (grew || now - last_scan_ >= scan_period) {
     scan(now);
-    auto end = clock::now();
-    scan_cost_ = end - now;
-    last_scan_ = end;
+    last_scan_ = clock::now();
     memory_at_scan_ = memory_in_use();
   }
   if (releases_pending_ > 0 && now >= release_after_drop_) {

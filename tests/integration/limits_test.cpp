@@ -261,8 +261,9 @@ TEST(PeerLimits, PeersStalledOneByteShortOfAFrameStayUnderTheCap) {
               dropped, watch.answered(), watch.worst_ms());
   EXPECT_GE(dropped, 200 - 32) << "at most the cap's worth may stay";
   // The cap, what arrives between two checks (~10 ms: tens of MiB over
-  // loopback) and what dropped peers held until it is freed.
-  EXPECT_LT(during - before, 128 * 1024) << "KiB of RSS during";
+  // loopback) and what dropped peers held until it is freed: 74-118 MiB
+  // measured here; the code before the cap reached +211 MiB.
+  EXPECT_LT(during - before, 160 * 1024) << "KiB of RSS during";
   EXPECT_LT(after - before, 8 * 1024) << "KiB of RSS left 5 s after";
   EXPECT_EQ(watch.missed(), 0);
   EXPECT_NE(d.log().find("--peer-memory-cap reached"), std::string::npos);
