@@ -166,8 +166,10 @@ void connection_guard::drop(int fd, conn& c, const char* cause,
                             const char* why) {
   // The fd may have been closed by libzmq and reused since the table last
   // heard of it: shut it down only if it still leads to the same peer.
-  bool same = c.addr_len == 0 || same_peer(fd, c.addr, c.addr_len);
-  if (same && c.addr_len > 0) ::shutdown(fd, SHUT_RDWR);
+  // Without a recorded address (getpeername failed at accept) it cannot be
+  // told apart from a reused fd: forget it rather than risk another's.
+  bool same = c.addr_len > 0 && same_peer(fd, c.addr, c.addr_len);
+  if (same) ::shutdown(fd, SHUT_RDWR);
   if (!c.dropping) --live_;
   if (!same) {
     c.open = false;  // a stale entry
