@@ -3,6 +3,7 @@
 #include "actors/context.hpp"
 #include "actors/hasher.hpp"
 #include "schema/validate.hpp"
+#include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -326,6 +327,8 @@ void take(self_ptr self, const requester& o, schema::chunk_request& c) {
     return;
   }
   if (st.held + n > st.reservation) {
+    transport::log_limited(spdlog::level::info, "busy: window",
+                           "a client sent chunks past its window");
     send_error(
         self, o, errc::busy,
         "too many chunks in flight for this upload; keep within the window");

@@ -1,6 +1,7 @@
 #include "actors/deleter.hpp"
 
 #include "actors/context.hpp"
+#include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
 
@@ -15,8 +16,12 @@ deleter_actor::behavior_type deleter(deleter_actor::pointer self,
         auto left = ctx->store->remove(r.file);
         if (left)
           send_reply(*ctx, to, schema::delete_reply{*left});
-        else
+        else {
+          if (schema::code_of(left.error()) != schema::errc::not_found)
+            transport::warn_limited("delete failed",
+                                    schema::message_of(left.error()));
           send_error(*ctx, to, left.error());
+        }
       },
   };
 }

@@ -1,6 +1,7 @@
 #include "actors/reader.hpp"
 
 #include "actors/context.hpp"
+#include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
 
@@ -19,7 +20,10 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
             std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
         if (r.offset <= size) want = std::min(want, size - r.offset);
         auto charge = ctx->unread->charge(to.peer.routing_id, want);
-        if (!charge)
+        if (!charge) {
+          transport::log_limited(
+              spdlog::level::info, "busy: unread downloads",
+              "a client is not reading its download replies");
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -27,6 +31,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
                   "too many download bytes not yet read by this client; read "
                   "the replies before asking for more",
                   std::nullopt});
+        }
         // Small ranges are cheaper copied than mapped.
         auto payload = want >= reader_mapped_from
                            ? (*file)->view(r.offset, want)

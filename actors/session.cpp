@@ -3,6 +3,7 @@
 #include "actors/assembler.hpp"
 #include "actors/context.hpp"
 #include "actors/routing.hpp"
+#include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
 
@@ -50,6 +51,8 @@ struct router {
     }
     uint64_t reservation = server::upload_reservation(lim, r.size);
     if (!ctx->budget->try_reserve(reservation)) {
+      transport::warn_limited("busy: upload memory",
+                              "--memory-budget is in use; new uploads refused");
       fail(o, errc::busy, "the server's upload memory is in use; retry later");
       return;
     }
@@ -59,6 +62,9 @@ struct router {
     if (!ctx->uploads->insert(token, a)) {
       // The assembler owns the reservation now and gives it back as it dies.
       anon_send_exit(a, caf::exit_reason::user_shutdown);
+      transport::warn_limited(
+          "busy: uploads",
+          "--max-uploads or --max-finished reached; new uploads refused");
       fail(o, errc::busy,
            "too many uploads in progress or just finished; retry later");
       return;

@@ -9,6 +9,7 @@
 #include "actors/pipeline.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
+#include "transport/resources.hpp"
 #include "transport/server.hpp"
 
 #include <CLI/CLI.hpp>
@@ -17,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <pthread.h>
 #include <signal.h>
 #include <string>
@@ -104,6 +106,18 @@ int parse(int argc, char** argv, options& o) {
   app.add_option("--threads", o.threads,
                  "actor scheduler threads (0: max(cores, 4))")
       ->capture_default_str();
+  app.add_option("--max-connections", o.transport.max_connections,
+                 "connections at once; past it the one idle longest is dropped "
+                 "(0: the fd limit less a quarter, at least 64, for files)")
+      ->capture_default_str();
+  app.add_option("--peer-memory-limit", o.transport.peer_memory_limit,
+                 "bytes one connection may send without completing a request "
+                 "before it is dropped (0: two requests' worth)")
+      ->capture_default_str();
+  app.add_option("--peer-memory-cap", o.transport.peer_memory_cap,
+                 "bytes of unfinished requests of all connections; past it the "
+                 "connections holding them longest are dropped (0: no cap)")
+      ->capture_default_str();
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember(
@@ -126,6 +140,16 @@ int main(int argc, char** argv) {
   options o;
   if (int rc = parse(argc, argv, o); rc >= 0) return rc;
   spdlog::set_level(spdlog::level::from_str(o.log_level));
+  auto fds = depot::transport::raise_fd_limit();
+  if (fds.error != 0)
+    spdlog::warn("cannot raise the fd limit: {} (soft {}, hard {})",
+                 std::strerror(fds.error), fds.soft, fds.hard);
+  if (o.transport.max_connections == 0)
+    o.transport.max_connections =
+        depot::transport::default_max_connections(fds.soft);
+  spdlog::info(
+      "file descriptors: soft limit {} (was {}, hard {}); max connections {}",
+      fds.soft, fds.soft_before, fds.hard, o.transport.max_connections);
   const auto& lim = o.lim;
   uint64_t one_upload = depot::server::upload_reservation(lim, std::nullopt);
   if (one_upload > lim.memory_budget) {

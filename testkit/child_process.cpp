@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -113,6 +114,12 @@ pid_t spawn_child(const std::vector<std::string>& argv,
     redirect(out_fd >= 0 ? out_fd : err_fd, STDOUT_FILENO);
     redirect(err_fd, STDERR_FILENO);
     if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) die();
+    if (options.nofile != 0) {
+      const rlimit rl{options.nofile, options.nofile_hard != 0
+                                          ? options.nofile_hard
+                                          : options.nofile};
+      if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) die();
+    }
     if (options.search_path)
       ::execvpe(args[0], args.data(), envp);
     else

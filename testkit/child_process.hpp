@@ -10,6 +10,7 @@
 #include <optional>
 #include <signal.h>
 #include <string>
+#include <cstdint>
 #include <sys/types.h>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct spawn_options {
   int death_signal = 0;      ///< if set, PR_SET_PDEATHSIG: sent to the child
                              ///< when the thread that spawned it ends
   bool search_path = false;  ///< look argv[0] up in $PATH (execvp)
+  uint64_t nofile = 0;       ///< if set, the child's soft RLIMIT_NOFILE
+  uint64_t nofile_hard = 0;  ///< its hard one; 0: as `nofile`
 };
 
 /// Starts `argv` (argv[0] the program) as `options` say. Returns the pid once

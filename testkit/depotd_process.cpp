@@ -141,6 +141,8 @@ bool depotd_process::launch() {
   so.log = options_.log;
   so.in = "/dev/null";
   so.death_signal = options_.death_signal;
+  so.nofile = options_.nofile;
+  so.nofile_hard = options_.nofile_hard;
   so.search_path = true;
   pid_ = spawn_child(args, so);
   if (pid_ < 0)

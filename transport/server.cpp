@@ -1,6 +1,7 @@
 #include "transport/server.hpp"
 
 #include "schema/codec.hpp"
+#include "transport/connections.hpp"
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -123,6 +125,7 @@ struct server::impl {
       context.emplace();
       socket.emplace(*context, zmq::socket_type::router);
       configure();
+      watch_connections();
     } catch (const zmq::error_t& e) {
       close_socket();
       return schema::make_error(
@@ -166,10 +169,64 @@ struct server::impl {
     }
   }
 
+  // The monitor reports every connection's fd to the connection guard
+  // (transport/connections.hpp). Set up before the first bind, so that no
+  // connection is accepted unseen.
+  void watch_connections() {
+    std::string address = "inproc://depot-transport-monitor-" +
+                          std::to_string(reinterpret_cast<uintptr_t>(this));
+    if (zmq_socket_monitor(socket->handle(), address.c_str(),
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_ACCEPT_FAILED |
+                               ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
+      throw zmq::error_t();
+    monitor.emplace(*context, zmq::socket_type::pair);
+    monitor->set(zmq::sockopt::linger, 0);
+    monitor->connect(address);
+    guard.emplace(options, stats, [this] { drain(); });
+  }
+
+  // Reads every monitor event queued. Each is two frames: 16-bit event and
+  // 32-bit value (the fd, or errno for ACCEPT_FAILED), then the endpoint.
+  void read_monitor() {
+    while (monitor->recv(event_msg, zmq::recv_flags::dontwait)) {
+      bool more = event_msg.more();
+      if (event_msg.size() >= 6) {
+        uint16_t event;
+        uint32_t value;
+        std::memcpy(&event, event_msg.data(), sizeof event);
+        std::memcpy(&value, static_cast<const char*>(event_msg.data()) + 2,
+                    sizeof value);
+        int v = static_cast<int>(value);
+        if (event == ZMQ_EVENT_ACCEPTED)
+          guard->accepted(v);
+        else if (event == ZMQ_EVENT_DISCONNECTED)
+          guard->disconnected(v);
+        else if (event == ZMQ_EVENT_ACCEPT_FAILED)
+          guard->accept_failed(v);
+        else
+          spdlog::debug("depot transport: handshake failed (event {:#x}, {})",
+                        event, v);
+      }
+      while (more && monitor->recv(event_msg, zmq::recv_flags::dontwait))
+        more = event_msg.more();
+    }
+  }
+
+  // Everything ready, so that the guard judges connections by what is still
+  // unfinished. Bounded: a flood cannot keep the guard here.
+  void drain() {
+    read_monitor();
+    for (int i = 0; i < 16 && receive_some(); ++i) {
+    }
+  }
+
   // The socket goes before the context, or zmq_ctx_term waits for it.
   // Linger is 0: whatever ZeroMQ has not written yet is dropped, and the
   // free functions of its zero-copy frames run before the context is gone.
   void close_socket() {
+    monitor.reset();
     socket.reset();
     context.reset();
   }
@@ -182,9 +239,10 @@ struct server::impl {
       return;
     }
     io_thread_of = this;
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {socket->handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
+        {monitor->handle(), 0, ZMQ_POLLIN, 0},
     };
     // Requests may have arrived between bind() and run(): look at once.
     bool backlog = true;
@@ -193,11 +251,13 @@ struct server::impl {
         bool stopping = stop_requested.load(std::memory_order_acquire);
         flush(stopping);
         if (stopping) break;
-        items[0].revents = items[1].revents = 0;
-        zmq::poll(items, 2,
-                  backlog ? std::chrono::milliseconds{0}
-                          : std::chrono::milliseconds{-1});
+        auto next_check = guard->tick();
+        items[0].revents = items[1].revents = items[2].revents = 0;
+        zmq::poll(items, 3,
+                  backlog ? std::chrono::milliseconds{0} : next_check);
         if (items[1].revents & ZMQ_POLLIN) drain_wake_fd();
+        // Before the requests: a request's connection is known before it.
+        if (items[2].revents & ZMQ_POLLIN) read_monitor();
         if (backlog || (items[0].revents & ZMQ_POLLIN))
           backlog = receive_some();
       } catch (const std::exception& e) {
@@ -316,9 +376,18 @@ struct server::impl {
     frames.clear();
     bool more = id_msg.more();
     bool first = true;
+    // The connection it came from, and its size on the wire (ZMTP frame
+    // headers are 2 bytes up to 255 bytes of body, 9 above), for the guard.
+    int fd = -1;
+    uint64_t wire = 0;
+    auto count = [&](zmq::message_t& m) {
+      wire += m.size() + (m.size() < 256 ? 2 : 9);
+      if (fd < 0) fd = zmq_msg_get(m.handle(), ZMQ_SRCFD);
+    };
     while (more) {
       if (frames.size() >= kept_frames) {
         if (!socket->recv(scratch, zmq::recv_flags::dontwait)) break;
+        count(scratch);
         more = scratch.more();
         frames.emplace_back();
         continue;
@@ -328,6 +397,7 @@ struct server::impl {
       // keeps the frame alive without a copy.
       auto msg = std::make_shared<zmq::message_t>();
       if (!socket->recv(*msg, zmq::recv_flags::dontwait)) break;
+      count(*msg);
       more = msg->more();
       if (first && more && msg->size() == 0) {
         from.req = true;  // REQ's delimiter, echoed in the reply
@@ -340,6 +410,7 @@ struct server::impl {
       frames.emplace_back(std::shared_ptr<const void>(std::move(msg)), data,
                           size);
     }
+    if (fd >= 0) guard->received(fd, wire);
     if (more) {
       // Cannot happen: ZeroMQ delivers all parts of a message at once.
       spdlog::error("depot transport: message truncated; dropped");
@@ -405,12 +476,15 @@ struct server::impl {
   // Owned by the thread that calls bind() and then run().
   std::optional<zmq::context_t> context;
   std::optional<zmq::socket_t> socket;
+  std::optional<zmq::socket_t> monitor;
+  std::optional<connection_guard> guard;
   std::vector<std::string> bound;
   bool bind_called = false;
 
   // I/O thread only: reused across messages.
   zmq::message_t id_msg;
   zmq::message_t scratch;
+  zmq::message_t event_msg;
   peer from;
   std::vector<schema::buffer> frames;
   std::vector<outgoing> sending;

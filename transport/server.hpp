@@ -31,6 +31,16 @@ struct server_options {
   std::chrono::milliseconds heartbeat{10000};
   /// Messages queued per peer before ZeroMQ stops reading from it.
   int receive_hwm = 1000;
+  /// Connections at once; past it the connection idle longest (no complete
+  /// request for the longest time) is dropped. 0: no cap.
+  size_t max_connections = 0;
+  /// Bytes one TCP connection may have sent that are not yet part of a
+  /// complete request (a multipart message ZeroMQ is still buffering); past
+  /// it the connection is dropped. 0: two requests' worth (connections.cpp).
+  size_t peer_memory_limit = 0;
+  /// Such bytes of all connections together; past it the connections
+  /// holding them longest are dropped until under it. 0: no cap.
+  size_t peer_memory_cap = size_t{256} << 20;
 };
 
 /// Counters, readable from any thread.
@@ -40,6 +50,8 @@ struct server_stats {
   std::atomic<uint64_t> replies{0};     ///< replies sent
   std::atomic<uint64_t> unroutable{0};  ///< replies to clients that were gone
   std::atomic<uint64_t> dropped{0};     ///< messages without a routing id
+  std::atomic<uint64_t> connections{0};  ///< connections open now
+  std::atomic<uint64_t> connections_dropped{0};  ///< closed by the limits
 };
 
 /// Called on the I/O thread for every decoded request. It must not block:
