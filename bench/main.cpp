@@ -576,8 +576,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
 int run(int argc, char** argv) {
   options o;
   CLI::App app{
-      "depot_bench: the ceilings of this machine, then depot against them "
-      "(issue 5).\n"
+      "depot_bench: the ceilings of this machine, then depot against them.\n"
       "Starts its own depotd; extra depotd flags go after `--`."};
   app.add_option("--depotd", o.depotd, "depotd binary")->capture_default_str();
   app.add_option(

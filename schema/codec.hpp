@@ -1,15 +1,15 @@
 #pragma once
 
 // The one codec between ZeroMQ frames and the typed messages of
-// schema/messages.hpp, as PROTOCOL.md defines them. Decoders never throw:
+// schema/messages.hpp, as docs/protocol.md defines them. Decoders never throw:
 // malformed input of any kind becomes a decode_failure. All functions are
 // pure and safe to call from any thread.
 //
 // Key order of encoded headers (pinned by the golden-byte tests):
-//   requests: "op", "rid" (if set), then the op's keys in PROTOCOL.md's
+//   requests: "op", "rid" (if set), then the op's keys in docs/protocol.md's
 //             order, optional ones omitted when unset ("offset" of download
 //             and "limit" of list are always written);
-//   replies:  "rid" (if set), "ok", then the reply's keys in PROTOCOL.md's
+//   replies:  "rid" (if set), "ok", then the reply's keys in docs/protocol.md's
 //             order; error replies: "error", "message", "next" (if set);
 //   metadata: "id", "name", "size", "sha256", "mime", "created", "refs".
 
@@ -33,7 +33,7 @@ inline constexpr size_t max_request_header_bytes = 8 * 1024;
 /// Largest reply header frame (a list reply of 1000 metadata maps fits).
 inline constexpr size_t max_reply_header_bytes = 4 * 1024 * 1024;
 
-/// Longest upload token in bytes (PROTOCOL.md: at most 64 characters).
+/// Longest upload token in bytes (docs/protocol.md: at most 64 characters).
 inline constexpr size_t max_token_bytes = 64;
 
 /// Why frames could not be decoded. `rid` is the request's id whenever the
@@ -50,7 +50,7 @@ std::string_view op_name(const request_body& body);
 
 /// Decodes a request from the frames after the ZeroMQ envelope (routing id
 /// and REQ delimiter already stripped): frame 0 the header, frame 1 the
-/// payload of a `chunk`. Checks in PROTOCOL.md's order: header decoding
+/// payload of a `chunk`. Checks in docs/protocol.md's order: header decoding
 /// (bad_request), `v` (unsupported_version), `op` (unknown_op), frame count
 /// and the op's keys (bad_request). Every string of a decoded request is
 /// valid UTF-8 and a `mime` a media type (schema/validate.hpp); other input

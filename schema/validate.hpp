@@ -1,6 +1,6 @@
 #pragma once
 
-// Checks of single wire values that PROTOCOL.md constrains (file ids, upload
+// Checks of single wire values that docs/protocol.md constrains (file ids, upload
 // names, mimes, digests) and the project's one UTF-8 validator. Pure
 // functions: no allocation beyond their results, safe to call from any
 // thread.
@@ -13,7 +13,7 @@
 
 namespace depot::schema {
 
-/// Length of a file id: PROTOCOL.md's "12 characters of [0-9A-Za-z]".
+/// Length of a file id: docs/protocol.md's "12 characters of [0-9A-Za-z]".
 inline constexpr size_t file_id_length = 12;
 
 /// Longest upload `name` in bytes.
@@ -35,7 +35,7 @@ inline constexpr std::string_view fallback_mime = "application/octet-stream";
 /// whether such a file is stored is another question).
 bool is_file_id(std::string_view text);
 
-/// nullopt if `name` is a valid upload name per PROTOCOL.md: 1 to 255 bytes
+/// nullopt if `name` is a valid upload name per docs/protocol.md: 1 to 255 bytes
 /// of valid UTF-8 (no overlong forms, surrogates, code points above U+10FFFF
 /// or truncated sequences), no '/', no U+0000-U+001F and no U+007F-U+009F.
 /// Otherwise a sentence saying what is wrong, e.g. for a bad_request reply.
@@ -46,7 +46,7 @@ std::optional<std::string> check_name(std::string_view name);
 /// echoes passes this.
 bool is_utf8(std::string_view text);
 
-/// nullopt if `mime` is a media type per PROTOCOL.md: 1 to 255 bytes of
+/// nullopt if `mime` is a media type per docs/protocol.md: 1 to 255 bytes of
 /// `type "/" subtype *( *SP ";" *SP name "=" value )`, type and subtype
 /// RFC 6838 restricted-names (a letter or digit, then up to 126 of
 /// [0-9A-Za-z!#$&^_.+-]), name an RFC 9110 token, value a token or a quoted

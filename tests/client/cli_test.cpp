@@ -14,7 +14,6 @@ namespace {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    DEPOT_REQUIRE_DEPOTD();
     server_.emplace(std::vector<std::string>{"--chunk-max", "262144"});
     ASSERT_TRUE(server_->start());
   }

@@ -19,7 +19,6 @@ using client::error_source;
 class Connection : public ::testing::Test {
  protected:
   void SetUp() override {
-    DEPOT_REQUIRE_DEPOTD();
     server_.emplace(
         std::vector<std::string>{"--chunk-max", "262144", "--window", "8"});
     ASSERT_TRUE(server_->start());

@@ -11,8 +11,8 @@
 set -euo pipefail
 cmake=$1 build=$2 examples=$3 depotd=$4
 if [[ ! -x $depotd ]]; then
-  echo "no depotd at $depotd: skipping"
-  exit 0
+  echo "no depotd at $depotd" >&2
+  exit 1
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/depot-package-XXXXXX")
 pid=

@@ -113,7 +113,6 @@ client::connection plain(const std::string& endpoint) {
 }
 
 TEST(UploadResume, ContinuesFromNextAfterAReconnect) {
-  DEPOT_REQUIRE_DEPOTD();
   depotd server{flags({"--chunk-max", "65536", "--window", "4"})};
   ASSERT_TRUE(server.start());
   temp_dir dir;
@@ -155,7 +154,6 @@ TEST(UploadResume, ContinuesFromNextAfterAReconnect) {
 }
 
 TEST(UploadResume, StartsOverWhenTheServerRestartsMidUpload) {
-  DEPOT_REQUIRE_DEPOTD();
   temp_dir sock;
   depotd server{flags({"--chunk-max", "65536", "--window", "4"}),
                 "ipc://" + sock / "depot.sock"};
@@ -191,7 +189,6 @@ TEST(UploadResume, StartsOverWhenTheServerRestartsMidUpload) {
 }
 
 TEST(DownloadResume, AsksAgainForTheRangesItLost) {
-  DEPOT_REQUIRE_DEPOTD();
   depotd server{flags({"--chunk-max", "65536"})};
   ASSERT_TRUE(server.start());
   temp_dir dir;
@@ -213,7 +210,6 @@ TEST(DownloadResume, AsksAgainForTheRangesItLost) {
 }
 
 TEST(UploadResume, FailsWithATimeoutWhenTheServerIsGone) {
-  DEPOT_REQUIRE_DEPOTD();
   depotd server{flags({"--chunk-max", "65536", "--window", "2"})};
   ASSERT_TRUE(server.start());
   temp_dir dir;

@@ -26,11 +26,6 @@ namespace depot::test {
 /// The `depot` CLI the build made.
 inline const char* depot_cli_path() { return DEPOT_CLI_PATH; }
 
-/// True if the depotd binary (depotd_binary()) exists yet.
-inline bool depotd_exists() {
-  return ::access(depotd_binary().c_str(), X_OK) == 0;
-}
-
 /// All of the file at `path` ("" if it cannot be read).
 inline std::string read_text(const std::string& path) {
   return read_file(path);
@@ -127,10 +122,3 @@ inline cli_run run_cli(const temp_dir& dir, const std::string& server,
 
 }  // namespace depot::test
 
-/// Skips the test while the server binary does not exist yet.
-#define DEPOT_REQUIRE_DEPOTD()                        \
-  do {                                                \
-    if (!::depot::test::depotd_exists())              \
-      GTEST_SKIP() << "no depotd binary at "          \
-                   << ::depot::test::depotd_binary(); \
-  } while (false)

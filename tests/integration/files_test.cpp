@@ -1,4 +1,4 @@
-// PROTOCOL.md `download`, `stat`, `delete`, `list`, Naming and dedup over
+// docs/protocol.md `download`, `stat`, `delete`, `list`, Naming and dedup over
 // real sockets.
 
 #include "testkit/content.hpp"
@@ -325,7 +325,7 @@ TEST(Naming, EmptyContentGetsTheTestVectorId) {
 }
 
 TEST(Naming, TestSupportAgreesWithTheProtocolsVectors) {
-  // The independent naming code used below, checked against PROTOCOL.md.
+  // The independent naming code used below, checked against docs/protocol.md.
   EXPECT_EQ(candidate_id("", 0), "nciB6WIL2fIa");
   EXPECT_EQ(candidate_id("", 1), "IT8pUXFYzNmV");
   EXPECT_EQ(candidate_id("", 2), "CGmJTE4WndsA");

@@ -1,4 +1,4 @@
-// PROTOCOL.md "Transport" and "Framing" over real sockets: ping, rid echo,
+// docs/protocol.md "Transport" and "Framing" over real sockets: ping, rid echo,
 // REQ clients, the check order of a request (header decoding, v, op, frame
 // count and keys) and the server's resilience to garbage.
 //

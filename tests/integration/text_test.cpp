@@ -1,4 +1,4 @@
-// PROTOCOL.md's UTF-8 rule over real sockets: a request string that is not
+// docs/protocol.md's UTF-8 rule over real sockets: a request string that is not
 // valid UTF-8 (or a `mime` that is no media type) is refused, so one bad
 // upload cannot make `list` undecodable for everyone, and no reply carries
 // request bytes that are not valid UTF-8. Replies are checked raw, with the

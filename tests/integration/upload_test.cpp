@@ -1,4 +1,4 @@
-// PROTOCOL.md `upload`, `chunk`, `upload_status` and `abort` over real
+// docs/protocol.md `upload`, `chunk`, `upload_status` and `abort` over real
 // sockets: completions, the chunk rules, size and digest checks, memory
 // budget, idle expiry and reconnecting clients.
 

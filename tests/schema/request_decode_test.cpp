@@ -1,4 +1,4 @@
-// decode_request's checks, in PROTOCOL.md's order, key by key.
+// decode_request's checks, in docs/protocol.md's order, key by key.
 
 #include "schema/codec.hpp"
 #include "tests/schema/codec_test_support.hpp"

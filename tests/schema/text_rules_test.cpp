@@ -1,4 +1,4 @@
-// PROTOCOL.md's rule that every string depot stores or echoes is valid
+// docs/protocol.md's rule that every string depot stores or echoes is valid
 // UTF-8: request strings that are not are bad requests, a `mime` must be a
 // well-formed media type, and an error reply's message never carries bytes
 // that are not valid UTF-8 or control characters.

@@ -1,4 +1,4 @@
-// Metadata written by older versions may hold a `mime` that PROTOCOL.md no
+// Metadata written by older versions may hold a `mime` that docs/protocol.md no
 // longer allows (not UTF-8, control characters, no type/subtype). The store
 // keeps such files but serves them as application/octet-stream wherever it
 // reads metadata back for a reply: stat, list, and a dedup commit.
