@@ -12,6 +12,8 @@
 #include "storage/staging_area.hpp"
 #include "storage/temp_file.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -53,6 +55,11 @@ class posix_store final : public store {
  private:
   // The names in `dir` (none if it does not exist).
   caf::error list_names(const std::string& dir, std::vector<std::string>* out);
+  // io_error (logged) if the bytes of `id` are a symlink (planted: the
+  // store never makes one); reading them is refused anyway.
+  caf::error refuse_linked_bytes(const std::string& id);
+  // Whether a symlink planted at the metadata of `id` is why it failed.
+  bool linked_meta(const std::string& id);
 
   posix_store_options opts_;
   std::shared_ptr<file_system> fs_;
@@ -84,6 +91,13 @@ caf::error posix_store::open() {
   std::string staging_root = root_ + "/.staging";
   err = fs_->mkdir(staging_root);
   if (err && err != EEXIST) return io_failure(err, "mkdir", staging_root);
+  if ((err = fs_->stat(staging_root, &st)))
+    return io_failure(err, "stat", staging_root);
+  if (st.is_symlink || !st.is_dir)
+    return make_error(errc::io_error, "store staging directory " +
+                                          staging_root +
+                                          " is a symlink or not a "
+                                          "directory; refusing it");
   auto staging = staging_area::open(*fs_, staging_root);
   if (!staging) return staging.error();
   staging_ = std::move(*staging);
@@ -140,12 +154,28 @@ caf::error posix_store::list_names(const std::string& dir,
   return {};
 }
 
+caf::error posix_store::refuse_linked_bytes(const std::string& id) {
+  auto path = paths_of(root_, id).content();
+  file_status st;
+  if (int err = fs_->stat(path, &st)) return io_failure(err, "stat", path);
+  if (!st.is_symlink) return {};
+  spdlog::error("store: {} is a symlink; refused", path);
+  return make_error(errc::io_error, path + " is a symlink; refused");
+}
+
+bool posix_store::linked_meta(const std::string& id) {
+  auto path = paths_of(root_, id).meta();
+  file_status st;
+  return fs_->stat(path, &st) == 0 && st.is_symlink;
+}
+
 expected<file_meta> posix_store::stat(const std::string& id) {
   if (!schema::is_file_id(id)) return malformed_id();
   std::vector<std::string> names;
   if (auto err = list_names(paths_of(root_, id).dir, &names)) return err;
   auto live = objects_->find_live(id, names);
   if (!live) return live.error();
+  if (auto err = refuse_linked_bytes(id)) return err;
   return to_file_meta(id, live->meta, live->refs.size());
 }
 
@@ -208,9 +238,21 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
     return make_error(errc::bad_request, "malformed file id in after");
   list_page page;
   std::string from = after ? *after : std::string{};
+  // A planted symlink where a shard directory should be is skipped (the
+  // file system logged it), not followed.
+  auto listing = [&](const std::string& path,
+                     std::vector<std::string>* out) -> caf::error {
+    int err = fs_->list_dir(path, out);
+    if (err == ENOENT || err == ELOOP || err == ENOTDIR) {
+      out->clear();
+      return {};
+    }
+    if (err) return io_failure(err, "list", path);
+    return {};
+  };
   auto sorted_shards = [&](const std::string& path,
                            std::vector<std::string>* out) -> caf::error {
-    if (auto err = list_names(path, out)) return err;
+    if (auto err = listing(path, out)) return err;
     out->erase(
         std::remove_if(out->begin(), out->end(),
                        [](const std::string& n) { return !is_id_part(n, 2); }),
@@ -226,7 +268,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
     for (auto& b : l2s) {
       std::string shard = a + b;
       if (!from.empty() && shard < from.substr(0, shard_digits)) continue;
-      if (auto err = list_names(root_ + "/" + a + "/" + b, &names)) return err;
+      if (auto err = listing(root_ + "/" + a + "/" + b, &names)) return err;
       std::vector<std::string> ids;
       for (auto& n : names)
         if (is_id_part(n, schema::file_id_length - shard_digits) &&
@@ -237,8 +279,10 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
         auto live = objects_->find_live(id, names);
         if (!live) {
           if (schema::code_of(live.error()) == errc::not_found) continue;
+          if (linked_meta(id)) continue;  // logged by the file system
           return live.error();
         }
+        if (refuse_linked_bytes(id)) continue;  // logged
         if (page.files.size() == limit) {
           page.next = page.files.back().id;
           return page;
@@ -253,7 +297,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
 }  // namespace
 
 expected<std::shared_ptr<store>> open_posix_store(posix_store_options options) {
-  if (!options.fs) options.fs = posix_file_system();
+  if (!options.fs) options.fs = posix_file_system_beneath(options.root);
   if (options.max_candidates < 16)
     return make_error(errc::internal, "max_candidates must be at least 16");
   if (options.id_bits && (*options.id_bits < 1 || *options.id_bits > 128))
