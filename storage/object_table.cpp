@@ -115,7 +115,7 @@ object_table::try_result object_table::join(const std::string& id,
   // A deleter of the last reference creates `.dead` and then counts
   // references; we created our reference and now look for `.dead`. One of
   // us sees the other. If the deleter went first, wait for its decision.
-  if (auto err = wait_while_dying(p)) {
+  if (auto err = wait_while_dying(id)) {
     roll_back(*pl);
     return err;
   }
@@ -145,7 +145,8 @@ void object_table::roll_back(const placement& pl) {
   if ((unlink_err == 0 || unlink_err == ENOENT) && !collected) log_->end(pl.op);
 }
 
-caf::error object_table::wait_while_dying(const object_paths& p) {
+caf::error object_table::wait_while_dying(const std::string& id) {
+  auto p = paths_of(root_, id);
   auto start = std::chrono::steady_clock::now();
   bool recovered = false;
   auto pause = std::chrono::microseconds(200);
@@ -157,6 +158,10 @@ caf::error object_table::wait_while_dying(const object_paths& p) {
     auto waited = std::chrono::steady_clock::now() - start;
     if (!recovered && waited > dead_recover_after) {
       recover_dead_();  // the deleter may have died
+      // A marker of a dead instance that no journal names any more (left by
+      // an older version): decided here, from what is on disk.
+      uint64_t op = log_->begin(id, "-");
+      if (!collect(id, "")) log_->end(op);
       recovered = true;
     }
     if (waited > dead_wait_limit)
@@ -166,13 +171,34 @@ caf::error object_table::wait_while_dying(const object_paths& p) {
   }
 }
 
+// The lock of a dead instance `owner`, taken, if `owner` names an instance
+// that is not alive: ENOENT (its directory is gone) leaves `*held` empty.
+// False while it lives (its lock is held: by it, or by whoever recovers
+// it, who then decides) or is no instance name.
+bool object_table::lock_if_dead(const std::string& owner,
+                                std::unique_ptr<file_lock>* held) {
+  if (owner.size() != 16 || owner == staging_->instance() ||
+      !std::all_of(owner.begin(), owner.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      }))
+    return false;
+  int err = fs_->try_lock(root_ + "/.staging/" + owner + "/lock", false, held);
+  return err == 0 || err == ENOENT;
+}
+
 caf::error object_table::collect(const std::string& id,
                                  const std::string& dead_owner) {
   auto p = paths_of(root_, id);
+  // A marker is ours to take over if its owner is the dead instance being
+  // recovered (whose lock our caller holds), or any other dead instance,
+  // whose lock we then hold until done: a recovery that died halfway
+  // leaves a marker naming itself, and whoever comes next finishes it.
+  std::unique_ptr<file_lock> owner_lock;
   auto owned_by_dead = [&] {
     std::string owner;
-    return !dead_owner.empty() && fs_->read_small(p.dead(), 64, &owner) == 0 &&
-           owner == dead_owner;
+    if (fs_->read_small(p.dead(), 64, &owner) != 0) return false;
+    if (!dead_owner.empty() && owner == dead_owner) return true;
+    return lock_if_dead(owner, &owner_lock);
   };
   auto drop_orphan_marker = [&] {
     if (owned_by_dead()) fs_->unlink(p.dead());

@@ -107,8 +107,8 @@ caf::error posix_store::open() {
   objects_ = std::make_unique<object_table>(
       *fs_, root_, *journal_, *staging_, dirs_,
       [this] { recovery_->recover_dead_instances(); });
-  recovery_ =
-      std::make_unique<recovery>(*fs_, root_, staging_->instance(), *objects_);
+  recovery_ = std::make_unique<recovery>(*fs_, root_, staging_->instance(),
+                                         *journal_, *objects_);
   recovery_->recover_dead_instances();
   return {};
 }

@@ -10,8 +10,9 @@
 namespace depot::storage {
 
 recovery::recovery(file_system& fs, std::string root, std::string own,
-                   object_table& objects)
+                   journal& log, object_table& objects)
     : fs_(&fs),
+      log_(&log),
       root_(std::move(root)),
       staging_root_(root_ + "/.staging"),
       own_(std::move(own)),
@@ -37,15 +38,22 @@ void recovery::recover_instance(const std::string& name) {
   bool clean = true;
   for (auto& [id, ref] : open) {
     auto p = paths_of(root_, id);
+    // Journaled in our own journal, as any operation: if we die halfway,
+    // whoever recovers us finishes it (the dead instance's journal is
+    // removed only once all of it is done, so it names the op too).
+    uint64_t op = log_->begin(id, "-");
+    bool done = true;
     if (ref != "-" && ref.rfind(p.rest + ".r.", 0) == 0) {
       int err = fs_->unlink(p.dir + "/" + ref);
-      if (err && err != ENOENT) clean = false;
+      if (err && err != ENOENT) done = false;
     }
     if (auto err = objects_->collect(id, name)) {
       spdlog::warn("store: recovery of {} for dead instance {}: {}", id, name,
                    schema::message_of(err));
-      clean = false;
+      done = false;
     }
+    if (done && log_->end(op)) done = false;
+    clean = clean && done;
   }
   if (!clean) {
     spdlog::warn("store: recovery of dead instance {} incomplete; will retry",

@@ -6,6 +6,7 @@
 // and directory removed; what it did is logged.
 
 #include "storage/file_system.hpp"
+#include "storage/journal.hpp"
 #include "storage/object_table.hpp"
 
 #include <mutex>
@@ -18,8 +19,9 @@ namespace depot::storage {
 /// through the dead instance's lock.
 class recovery {
  public:
-  /// For the store at `root`. Every reference outlives this.
-  recovery(file_system& fs, std::string root, std::string own,
+  /// For the store at `root`; what it does is journaled in `log` (the
+  /// live instance's). Every reference outlives this.
+  recovery(file_system& fs, std::string root, std::string own, journal& log,
            object_table& objects);
 
   /// Recovers every dead instance found now. An instance that cannot be
@@ -30,6 +32,7 @@ class recovery {
   void recover_instance(const std::string& name);
 
   file_system* fs_;
+  journal* log_;
   std::string root_;
   std::string staging_root_;
   std::string own_;
