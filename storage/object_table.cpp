@@ -217,32 +217,38 @@ caf::error object_table::collect(const std::string& id,
     drop_orphan_marker();
     return {};
   }
-  {
-    // The marker names its owner from the instant it exists: written aside,
-    // then linked into place.
+  // The marker names its owner from the instant it exists: a link to our
+  // lock file, which holds our name, so that marking needs no new inode
+  // or data block (a delete must work on a full disk). Past the link
+  // limit, a copy is written aside and linked instead.
+  err = fs_->link(staging_->lock_path(), p.dead());
+  if (err == EMLINK) {
     temp_file marker{*fs_, staging_->next_path("x.")};
     if (auto failure = marker.write(staging_->instance(), false))
       return failure;
     err = fs_->link(marker.path(), p.dead());
-    if (err == EEXIST) {
-      if (!owned_by_dead()) return {};  // another live deleter decides
-    } else if (err) {
-      return io_failure(err, "link", p.dead());
-    }
   }
-  if ((err = fs_->list_dir(p.dir, &names))) {
+  if (err == EEXIST) {
+    if (!owned_by_dead()) return {};  // another live deleter decides
+  } else if (err) {
+    return io_failure(err, "link", p.dead());
+  }
+  // From here a failure takes the marker back: the decision is undone, and
+  // a later collect (or a joiner, who restores missing bytes) decides anew.
+  auto undo = [&](int e, const char* what, const std::string& path) {
     fs_->unlink(p.dead());
-    return io_failure(err, "list", p.dir);
-  }
+    return io_failure(e, what, path);
+  };
+  if ((err = fs_->list_dir(p.dir, &names))) return undo(err, "list", p.dir);
   if (count_prefixed(names, p.ref_prefix(m.gen)) > 0) {
     fs_->unlink(p.dead());  // a joiner came in time: the file lives on
     return {};
   }
   // Bytes first, metadata last: content ⇒ metadata holds throughout.
   err = fs_->unlink(p.content());
-  if (err && err != ENOENT) return io_failure(err, "unlink", p.content());
+  if (err && err != ENOENT) return undo(err, "unlink", p.content());
   err = fs_->unlink(p.meta());
-  if (err && err != ENOENT) return io_failure(err, "unlink", p.meta());
+  if (err && err != ENOENT) return undo(err, "unlink", p.meta());
   err = fs_->sync_dir(p.dir);
   fs_->unlink(p.dead());
   if (err) return io_failure(err, "fsync", p.dir);

@@ -307,7 +307,9 @@ class posix_fs final : public file_system {
 
   int try_lock(const std::string& path, bool create,
                std::unique_ptr<file_lock>* out) override {
-    int fd = open_path(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    // flock needs no write access: an existing lock file may be read-only.
+    int fd = open_path(path, O_CLOEXEC | (create ? O_RDWR | O_CREAT : O_RDONLY),
+                       0644);
     if (fd < 0) return refused(errno, path);
     if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
       int err = errno;

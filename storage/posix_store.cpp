@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
+#include <utility>
 
 namespace depot::storage {
 namespace {
@@ -60,6 +62,11 @@ class posix_store final : public store {
   caf::error refuse_linked_bytes(const std::string& id);
   // Whether a symlink planted at the metadata of `id` is why it failed.
   bool linked_meta(const std::string& id);
+  // Collection of a deleted object that failed (a full disk, say): its
+  // journal entry `op` stays open (a restart recovers it) and it is retried
+  // at the start of every later delete and upload until it succeeds.
+  void defer_collect(const std::string& id, uint64_t op);
+  void collect_deferred();
 
   posix_store_options opts_;
   std::shared_ptr<file_system> fs_;
@@ -71,6 +78,8 @@ class posix_store final : public store {
   std::unique_ptr<recovery> recovery_;
   fresh_claims claims_;
   std::atomic<uint64_t> barriers_begun_{0};
+  std::mutex deferred_mutex_;
+  std::vector<std::pair<std::string, uint64_t>> deferred_;  // id, op
 };
 
 caf::error posix_store::open() {
@@ -124,6 +133,7 @@ expected<std::unique_ptr<staging_file>> posix_store::create_staging() {
 
 std::unique_ptr<staged_batch> posix_store::stage(
     std::vector<commit_request> requests) {
+  collect_deferred();
   group_commit_parts parts{*fs_,
                            root_,
                            *objects_,
@@ -194,6 +204,7 @@ expected<std::unique_ptr<object_reader>> posix_store::open(
 
 expected<uint64_t> posix_store::remove(const std::string& id) {
   if (!schema::is_file_id(id)) return malformed_id();
+  collect_deferred();
   auto p = paths_of(root_, id);
   for (;;) {
     std::vector<std::string> names;
@@ -201,11 +212,11 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
     auto live = objects_->find_live(id, names);
     if (!live) return live.error();
     uint64_t op = journal_->begin(id, "-");
-    bool removed = false;
+    std::string removed;
     for (auto& r : live->refs) {
       int err = fs_->unlink(p.dir + "/" + r);
       if (err == 0) {
-        removed = true;
+        removed = r;
         break;
       }
       if (err != ENOENT) {
@@ -213,20 +224,65 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
         return io_failure(err, "unlink", p.dir + "/" + r);
       }
     }
-    if (!removed) {  // every one we saw was taken by concurrent deletes
+    if (removed.empty()) {  // every one we saw was taken by concurrent deletes
       journal_->end(op);
       continue;
     }
-    // The delete is answered only once it is durable.
-    if (int err = fs_->sync_dir(p.dir)) return io_failure(err, "fsync", p.dir);
-    if (int err = fs_->list_dir(p.dir, &names))
-      return io_failure(err, "list", p.dir);
+    // The delete is answered only once it is durable. If it cannot be made
+    // so, or the references left cannot be counted, the reference comes
+    // back (a name, as every reference: no new space) and the error says
+    // nothing was deleted.
+    int err = fs_->sync_dir(p.dir);
+    const char* what = "fsync";
+    if (!err && (err = fs_->list_dir(p.dir, &names))) what = "list";
+    if (err) {
+      if (fs_->link(p.meta(), p.dir + "/" + removed) == 0) {
+        journal_->end(op);
+        return io_failure(err, what, p.dir);
+      }
+      // Gone for good: answered as done, the rest left to collection.
+      spdlog::warn(
+          "store: delete of {}: {} {} failed and the reference could "
+          "not be restored",
+          id, what, p.dir);
+      defer_collect(id, op);
+      return 0;
+    }
     size_t left = count_prefixed(names, p.ref_prefix(live->meta.gen));
     if (left == 0) {
-      if (auto e = objects_->collect(id, "")) return e;  // stays journaled
+      if (auto e = objects_->collect(id, "")) {
+        // The delete happened; only the space is not reclaimed yet.
+        spdlog::warn(
+            "store: delete of {} done, its space not reclaimed yet: {}", id,
+            schema::message_of(e));
+        defer_collect(id, op);
+        return left;
+      }
     }
     journal_->end(op);
     return left;
+  }
+}
+
+void posix_store::defer_collect(const std::string& id, uint64_t op) {
+  std::lock_guard<std::mutex> guard{deferred_mutex_};
+  deferred_.emplace_back(id, op);
+}
+
+void posix_store::collect_deferred() {
+  std::vector<std::pair<std::string, uint64_t>> todo;
+  {
+    std::lock_guard<std::mutex> guard{deferred_mutex_};
+    if (deferred_.empty()) return;
+    todo.swap(deferred_);
+  }
+  for (auto& [id, op] : todo) {
+    if (objects_->collect(id, "")) {
+      defer_collect(id, op);
+      continue;
+    }
+    journal_->end(op);
+    spdlog::info("store: space of deleted {} reclaimed", id);
   }
 }
 

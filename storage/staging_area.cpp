@@ -2,6 +2,7 @@
 
 #include "storage/io_error.hpp"
 #include "storage/layout.hpp"
+#include "storage/temp_file.hpp"
 
 namespace depot::storage {
 
@@ -12,7 +13,14 @@ schema::expected<std::unique_ptr<staging_area>> staging_area::open(
   std::string forming = dir + ".tmp";
   std::unique_ptr<file_lock> lock;
   if (int err = fs.mkdir(forming)) return io_failure(err, "mkdir", forming);
-  if (int err = fs.try_lock(forming + "/lock", true, &lock))
+  // The lock file holds the instance's name: the `.dead` markers of its
+  // deletes are links to it, so that marking needs no new space.
+  {
+    temp_file owner{fs, forming + "/lock"};
+    if (auto err = owner.write(instance, false)) return err;
+    owner.release();
+  }
+  if (int err = fs.try_lock(forming + "/lock", false, &lock))
     return io_failure(err, "lock", forming + "/lock");
   if (int err = fs.rename(forming, dir))
     return io_failure(err, "rename", forming);
