@@ -5,6 +5,7 @@
 #include "testkit/content.hpp"
 #include "testkit/gtest_depotd.hpp"
 #include "testkit/temp_dir.hpp"
+#include "testkit/wire.hpp"
 #include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,8 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 
 namespace depot::test {
 namespace {
@@ -94,6 +97,48 @@ TEST(PlantedSymlinks, DepotdRefusesToStartOnALinkedStagingDirectory) {
   auto log = read_file(dir / "log");
   EXPECT_NE(log.find("symlink"), std::string::npos) << log;
   EXPECT_TRUE(everything_in(outside.path()).empty());
+}
+
+uint64_t free_bytes(const std::string& dir) {
+  struct statvfs s {};
+  ::statvfs(dir.c_str(), &s);
+  return uint64_t{s.f_bavail} * s.f_frsize;
+}
+
+// Deleting is how an operator frees space: on a full file system the delete
+// of a file's last reference succeeds and its space comes back at once.
+TEST(FullDisk, DeletingTheLastReferenceOnAFullDiskFreesItsSpace) {
+  temp_dir parent;
+  std::string mnt = parent / "mnt";
+  fs::create_directory(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2097152") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs: full disk untested";
+  struct unmount {
+    std::string dir;
+    ~unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount_later{mnt};
+  depotd_options o;
+  o.root = mnt + "/root";
+  test_depotd d(o);
+  wire_client c(d.endpoint());
+  std::string content = random_bytes(512 << 10, 7);
+  auto f = store_content(c, content);
+  {  // fill the file system up
+    std::ofstream filler{mnt + "/filler", std::ios::binary};
+    std::string block(4096, 'f');
+    while (free_bytes(mnt) > 0 && filler.write(block.data(), block.size()))
+      filler.flush();
+  }
+  ASSERT_LT(free_bytes(mnt), 4096u);
+  auto r = c.call(schema::delete_request{f.id});
+  ASSERT_EQ(code(r), "ok") << describe(r);
+  EXPECT_EQ(std::get<schema::delete_reply>(r.body).refs, 0u);
+  EXPECT_EQ(code(stat_of(c, f.id)), "not_found");
+  EXPECT_EQ(code(c.call(schema::delete_request{f.id})), "not_found");
+  EXPECT_GE(free_bytes(mnt), uint64_t{512} << 10) << "its space came back";
+  fs::remove(mnt + "/filler");
+  auto again = store_content(c, content);
+  EXPECT_EQ(again.refs, 1u);
 }
 
 }  // namespace
