@@ -42,6 +42,10 @@ class posix_store final : public store {
         root_(opts_.root),
         dirs_(*fs_, root_) {}
 
+  // A clean stop leaves nothing to recover: the instance directory goes,
+  // unless operations are still open (then recovery finishes them).
+  ~posix_store() override { retire(); }
+
   caf::error open();
 
   expected<std::unique_ptr<staging_file>> create_staging() override;
@@ -55,6 +59,7 @@ class posix_store final : public store {
                            size_t limit) override;
 
  private:
+  void retire();
   // The names in `dir` (none if it does not exist).
   caf::error list_names(const std::string& dir, std::vector<std::string>* out);
   // io_error (logged) if the bytes of `id` are a symlink (planted: the
@@ -120,6 +125,25 @@ caf::error posix_store::open() {
                                          *journal_, *objects_);
   recovery_->recover_dead_instances();
   return {};
+}
+
+void posix_store::retire() {
+  if (!staging_ || !journal_) return;
+  collect_deferred();
+  {
+    std::lock_guard<std::mutex> guard{deferred_mutex_};
+    if (!deferred_.empty()) return;
+  }
+  if (!journal_->retire()) return;
+  const std::string& dir = staging_->dir();
+  std::vector<std::string> names;
+  // Only the lock left: anything else (a staging file still held, which
+  // may outlive the store) keeps the directory, and its lock, for recovery.
+  if (fs_->list_dir(dir, &names) != 0 || names.size() != 1 ||
+      names[0] != "lock")
+    return;
+  if (fs_->unlink(staging_->lock_path()) != 0) return;
+  fs_->rmdir(dir);
 }
 
 expected<std::unique_ptr<staging_file>> posix_store::create_staging() {

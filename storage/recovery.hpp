@@ -24,12 +24,15 @@ class recovery {
   recovery(file_system& fs, std::string root, std::string own, journal& log,
            object_table& objects);
 
-  /// Recovers every dead instance found now. An instance that cannot be
-  /// recovered completely is left (logged) for the next attempt.
-  void recover_dead_instances();
+  /// Recovers every dead instance found now, and removes directories of
+  /// instances that died while forming (ID.tmp, unlocked). An instance
+  /// that cannot be recovered completely is left (logged) for the next
+  /// attempt. Returns how many were recovered (0 after a clean stop).
+  size_t recover_dead_instances();
 
  private:
-  void recover_instance(const std::string& name);
+  bool recover_instance(const std::string& name);
+  bool recover_forming(const std::string& name);
 
   file_system* fs_;
   journal* log_;

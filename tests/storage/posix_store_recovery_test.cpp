@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
 
 namespace depot::storage {
 namespace {
@@ -87,6 +89,77 @@ TEST(PosixStoreRecovery,
     if (!delete_crashed) break;
   }
   EXPECT_GT(combinations, 20);
+}
+
+std::vector<std::string> staging_entries(const std::string& root) {
+  std::vector<std::string> out;
+  for (auto& e : fs::directory_iterator(root + "/.staging"))
+    out.push_back(e.path().filename().string());
+  return out;
+}
+
+// A kill -9 while an instance directory is forming (after its mkdir, before
+// or after its lock, before its rename) leaves ID.tmp: recovered like any
+// dead instance's, unless its lock is held (it is forming now).
+TEST(PosixStoreRecovery, HalfFormedInstanceDirectoriesAreRemoved) {
+  test::temp_dir dir;
+  { open_store(dir.path()); }
+  std::string staging = dir.path() + "/.staging/";
+  fs::create_directory(staging + "0123456789abcdef.tmp");  // no lock yet
+  fs::create_directory(staging + "fedcba9876543210.tmp");
+  {
+    std::ofstream{staging + "fedcba9876543210.tmp/lock"} << "fedcba9876543210";
+  }
+  fs::create_directory(staging + "00000000000live.tmp");  // forming now
+  std::unique_ptr<file_lock> held;
+  ASSERT_EQ(posix_file_system()->try_lock(staging + "00000000000live.tmp/lock",
+                                          true, &held),
+            0);
+  auto s = open_store(dir.path());
+  auto left = staging_entries(dir.path());
+  std::sort(left.begin(), left.end());
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0], "00000000000live.tmp");
+}
+
+// A crash at every step of opening a store: the next opening leaves only
+// its own instance directory.
+TEST(PosixStoreRecovery, ACrashWhileOpeningLeavesNothingBehind) {
+  for (int step = 0; step < 12; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    test::temp_dir dir;
+    { open_store(dir.path()); }
+    {
+      auto fsys = crashing_fs(dir.path());
+      fsys->crash_after(step);
+      auto s = open_posix_store({dir.path(), std::nullopt, 16, fsys});
+    }
+    auto s = open_store(dir.path());
+    EXPECT_EQ(staging_entries(dir.path()).size(), 1u)
+        << staging_entries(dir.path())[0] << ", "
+        << staging_entries(dir.path()).back();
+  }
+}
+
+// A store closed cleanly leaves nothing for the next one to recover.
+TEST(PosixStoreRecovery, ACleanCloseLeavesNothingToRecover) {
+  test::temp_dir dir;
+  std::string id;
+  {
+    auto s = open_store(dir.path());
+    auto r = put(*s, "kept");
+    ASSERT_OK(r);
+    id = r->file.id;
+    auto d = put(*s, "deleted");
+    ASSERT_OK(d);
+    ASSERT_OK(s->remove(d->file.id));
+    ASSERT_OK(put(*s, "kept"));
+  }
+  EXPECT_TRUE(staging_entries(dir.path()).empty())
+      << staging_entries(dir.path())[0];
+  auto s = open_store(dir.path());
+  EXPECT_EQ(staging_entries(dir.path()).size(), 1u);
+  EXPECT_EQ(get(*s, id), "kept");
 }
 
 }  // namespace
