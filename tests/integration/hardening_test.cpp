@@ -1,5 +1,7 @@
 // Attacks on depotd from outside its protocol: symlinks planted inside its
-// root, which it must never follow out of the root.
+// root, which it must never follow out of the root; a full disk, on which
+// deleting must still work; restarts, which must find nothing to recover
+// after a clean stop.
 
 #include "testkit/child_process.hpp"
 #include "testkit/content.hpp"
@@ -17,6 +19,7 @@
 #include <string>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <vector>
 
 namespace depot::test {
 namespace {
@@ -139,6 +142,24 @@ TEST(FullDisk, DeletingTheLastReferenceOnAFullDiskFreesItsSpace) {
   fs::remove(mnt + "/filler");
   auto again = store_content(c, content);
   EXPECT_EQ(again.refs, 1u);
+}
+
+// A clean stop leaves nothing to recover: the next start finds an empty
+// staging area and logs no recovery.
+TEST(CleanStop, LeavesNothingForTheNextStartToRecover) {
+  test_depotd d;
+  wire_client c(d.endpoint());
+  auto f = store_content(c, "survives a clean stop");
+  ASSERT_EQ(d.stop(), 0);
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(d.root() + "/.staging"))
+    left.push_back(e.path().filename().string());
+  EXPECT_TRUE(left.empty()) << left.front();
+  d.restart();
+  wire_client again(d.endpoint());
+  EXPECT_EQ(download_all(again, f.id), "survives a clean stop");
+  EXPECT_EQ(d.log().find("recovered dead instance"), std::string::npos)
+      << d.log();
 }
 
 }  // namespace
