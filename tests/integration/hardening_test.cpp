@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -142,6 +144,73 @@ TEST(FullDisk, DeletingTheLastReferenceOnAFullDiskFreesItsSpace) {
   fs::remove(mnt + "/filler");
   auto again = store_content(c, content);
   EXPECT_EQ(again.refs, 1u);
+}
+
+// A script that runs depotd under strace, killing it (SIGKILL) at the first
+// call of `syscalls` on `paths` (a directory matches *at calls made in it).
+std::string under_strace(const temp_dir& dir, const std::string& name,
+                         const std::string& syscalls,
+                         const std::vector<std::string>& paths) {
+  std::string script = dir / name;
+  std::ofstream out{script};
+  out << "#!/bin/sh\nexec strace -f -qq -o /dev/null";
+  for (auto& p : paths) out << " -P '" << p << "'";
+  out << " -e trace=" << syscalls << " -e inject=" << syscalls
+      << ":signal=KILL '" << depotd_binary() << "' \"$@\"\n";
+  out.close();
+  fs::permissions(script, fs::perms::owner_all);
+  return script;
+}
+
+// The report's reproduction: killed at the link() that creates NAME.dead
+// while deleting the last reference, then killed again at the unlink() of
+// the bytes during the recovery of that at start-up: the next start leaves
+// the file fully gone (or fully there), and storing it again is prompt.
+TEST(CrashedRecovery, ADeleteKilledTwiceIsFinishedByTheNextStart) {
+  if (std::system("strace -V >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no strace";
+  temp_dir root, scripts;
+  std::string content = "killed at link, then at unlink";
+  std::string id = candidate_id(content, 0);
+  std::string dir = root / (id.substr(0, 2) + "/" + id.substr(2, 2));
+  std::vector<std::string> paths = {dir, dir + "/" + id.substr(4),
+                                    dir + "/" + id.substr(4) + ".dead"};
+  {
+    test_depotd d(on_root(root.path()));
+    wire_client c(d.endpoint());
+    store_content(c, content);
+  }
+  {
+    depotd_options o = on_root(root.path());
+    o.binary = under_strace(scripts, "kill-at-link", "link,linkat", paths);
+    test_depotd d(o);
+    wire_client c(d.endpoint());
+    c.send(schema::delete_request{id});
+    EXPECT_EQ(d.stop(std::chrono::seconds(5)), 128 + SIGKILL);
+  }
+  {
+    depotd_options o = on_root(root.path());
+    o.binary = under_strace(scripts, "kill-at-unlink", "unlink,unlinkat",
+                            {paths[0], paths[1]});
+    o.ready_limit = std::chrono::seconds(3);
+    EXPECT_THROW(test_depotd{o}, std::runtime_error) << "not killed";
+  }
+  test_depotd d(on_root(root.path()));
+  wire_client c(d.endpoint());
+  auto st = stat_of(c, id);
+  if (code(st) == "ok") {
+    EXPECT_EQ(download_all(c, id), content);
+  } else {
+    EXPECT_EQ(code(st), "not_found");
+    EXPECT_EQ(code(c.call(schema::download_request{id, 0, std::nullopt})),
+              "not_found");
+  }
+  EXPECT_FALSE(fs::exists(paths[2])) << "a delete left stuck";
+  auto start = std::chrono::steady_clock::now();
+  auto r = upload_content(c, content);
+  EXPECT_EQ(code(r), "ok") << describe(r);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(download_all(c, id), content);
 }
 
 // A clean stop leaves nothing to recover: the next start finds an empty
