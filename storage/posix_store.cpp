@@ -270,7 +270,8 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
           "not be restored",
           id, what, p.dir);
       defer_collect(id, op);
-      return 0;
+      if (fs_->list_dir(p.dir, &names) != 0) return 0;
+      return count_prefixed(names, p.ref_prefix(live->meta.gen));
     }
     size_t left = count_prefixed(names, p.ref_prefix(live->meta.gen));
     if (left == 0) {
