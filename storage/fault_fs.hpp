@@ -52,6 +52,12 @@ class fault_fs final : public file_system {
   /// Adds a rule; rules are tried in the order added.
   void inject(rule r);
 
+  /// Drops every rule, spent or not (the fault is over: space is back).
+  void clear_rules() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    rules_.clear();
+  }
+
   /// Fails every later call with EIO (see above).
   void crash() { crashed_ = true; }
 

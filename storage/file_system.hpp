@@ -46,7 +46,8 @@ class readable_file {
   /// one: the kernel reclaims the loaded pages before they are sent and the
   /// disk then fails to read them again). Stored files are never truncated.
   /// ENOTSUP where mapping cannot be had: use read_at.
-  virtual int map(uint64_t offset, size_t size, std::shared_ptr<const std::byte>* out) = 0;
+  virtual int map(uint64_t offset, size_t size,
+                  std::shared_ptr<const std::byte>* out) = 0;
 };
 
 /// An exclusive advisory lock, released on destruction.
@@ -96,7 +97,8 @@ class file_system {
   /// Moves `from` to `to` unless `to` exists (EEXIST, nothing moved):
   /// renameat2 with RENAME_NOREPLACE, or link and unlink where the file
   /// system lacks it.
-  virtual int rename_exclusive(const std::string& from, const std::string& to) = 0;
+  virtual int rename_exclusive(const std::string& from,
+                               const std::string& to) = 0;
   /// Takes an exclusive flock on `path` without waiting: EWOULDBLOCK while
   /// another open file description holds it. With `create`, a missing file
   /// is created; without, it is ENOENT.
@@ -104,7 +106,17 @@ class file_system {
                        std::unique_ptr<file_lock>* out) = 0;
 };
 
-/// The real file system.
+/// The real file system, taking paths as the kernel does (symlinks
+/// followed). For tests and tools; a store uses the confined one below.
 std::shared_ptr<file_system> posix_file_system();
+
+/// The real file system confined to `root`: every path must be `root` or
+/// lie beneath it (else EXDEV), and nothing below `root` is reached through
+/// a symlink: each path is resolved with openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS) from a descriptor on `root` (opened on first use,
+/// itself not a symlink), and the final name is never followed (a planted
+/// symlink is ELOOP to open, and is itself what unlink, link, rename and
+/// stat act on). Refusals (ELOOP, EXDEV) are logged with the path.
+std::shared_ptr<file_system> posix_file_system_beneath(std::string root);
 
 }  // namespace depot::storage

@@ -75,6 +75,14 @@ caf::error journal::end(uint64_t op) {
   return {};
 }
 
+bool journal::retire() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  if (!open_ops_.empty() || !file_) return false;
+  file_->close();
+  file_.reset();
+  return fs_->unlink(dir_ + "/journal." + std::to_string(index_)) == 0;
+}
+
 std::vector<unfinished_op> unfinished_ops(
     file_system& fs, const std::string& dir,
     const std::vector<std::string>& files) {

@@ -36,6 +36,11 @@ class journal {
   /// crash: the caller must not report the operation as done.
   caf::error end(uint64_t op);
 
+  /// At a clean stop: if no operation is open, closes and removes the
+  /// journal and returns true (nothing is left to recover); else leaves it
+  /// for recovery and returns false. Nothing may be begun afterwards.
+  bool retire();
+
  private:
   journal(file_system& fs, std::string dir) : fs_(&fs), dir_(std::move(dir)) {}
 

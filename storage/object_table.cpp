@@ -115,7 +115,7 @@ object_table::try_result object_table::join(const std::string& id,
   // A deleter of the last reference creates `.dead` and then counts
   // references; we created our reference and now look for `.dead`. One of
   // us sees the other. If the deleter went first, wait for its decision.
-  if (auto err = wait_while_dying(p)) {
+  if (auto err = wait_while_dying(id)) {
     roll_back(*pl);
     return err;
   }
@@ -145,7 +145,8 @@ void object_table::roll_back(const placement& pl) {
   if ((unlink_err == 0 || unlink_err == ENOENT) && !collected) log_->end(pl.op);
 }
 
-caf::error object_table::wait_while_dying(const object_paths& p) {
+caf::error object_table::wait_while_dying(const std::string& id) {
+  auto p = paths_of(root_, id);
   auto start = std::chrono::steady_clock::now();
   bool recovered = false;
   auto pause = std::chrono::microseconds(200);
@@ -157,6 +158,10 @@ caf::error object_table::wait_while_dying(const object_paths& p) {
     auto waited = std::chrono::steady_clock::now() - start;
     if (!recovered && waited > dead_recover_after) {
       recover_dead_();  // the deleter may have died
+      // A marker of a dead instance that no journal names any more (left by
+      // an older version): decided here, from what is on disk.
+      uint64_t op = log_->begin(id, "-");
+      if (!collect(id, "")) log_->end(op);
       recovered = true;
     }
     if (waited > dead_wait_limit)
@@ -166,13 +171,34 @@ caf::error object_table::wait_while_dying(const object_paths& p) {
   }
 }
 
+// The lock of a dead instance `owner`, taken, if `owner` names an instance
+// that is not alive: ENOENT (its directory is gone) leaves `*held` empty.
+// False while it lives (its lock is held: by it, or by whoever recovers
+// it, who then decides) or is no instance name.
+bool object_table::lock_if_dead(const std::string& owner,
+                                std::unique_ptr<file_lock>* held) {
+  if (owner.size() != 16 || owner == staging_->instance() ||
+      !std::all_of(owner.begin(), owner.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      }))
+    return false;
+  int err = fs_->try_lock(root_ + "/.staging/" + owner + "/lock", false, held);
+  return err == 0 || err == ENOENT;
+}
+
 caf::error object_table::collect(const std::string& id,
                                  const std::string& dead_owner) {
   auto p = paths_of(root_, id);
+  // A marker is ours to take over if its owner is the dead instance being
+  // recovered (whose lock our caller holds), or any other dead instance,
+  // whose lock we then hold until done: a recovery that died halfway
+  // leaves a marker naming itself, and whoever comes next finishes it.
+  std::unique_ptr<file_lock> owner_lock;
   auto owned_by_dead = [&] {
     std::string owner;
-    return !dead_owner.empty() && fs_->read_small(p.dead(), 64, &owner) == 0 &&
-           owner == dead_owner;
+    if (fs_->read_small(p.dead(), 64, &owner) != 0) return false;
+    if (!dead_owner.empty() && owner == dead_owner) return true;
+    return lock_if_dead(owner, &owner_lock);
   };
   auto drop_orphan_marker = [&] {
     if (owned_by_dead()) fs_->unlink(p.dead());
@@ -191,32 +217,38 @@ caf::error object_table::collect(const std::string& id,
     drop_orphan_marker();
     return {};
   }
-  {
-    // The marker names its owner from the instant it exists: written aside,
-    // then linked into place.
+  // The marker names its owner from the instant it exists: a link to our
+  // lock file, which holds our name, so that marking needs no new inode
+  // or data block (a delete must work on a full disk). Past the link
+  // limit, a copy is written aside and linked instead.
+  err = fs_->link(staging_->lock_path(), p.dead());
+  if (err == EMLINK) {
     temp_file marker{*fs_, staging_->next_path("x.")};
     if (auto failure = marker.write(staging_->instance(), false))
       return failure;
     err = fs_->link(marker.path(), p.dead());
-    if (err == EEXIST) {
-      if (!owned_by_dead()) return {};  // another live deleter decides
-    } else if (err) {
-      return io_failure(err, "link", p.dead());
-    }
   }
-  if ((err = fs_->list_dir(p.dir, &names))) {
+  if (err == EEXIST) {
+    if (!owned_by_dead()) return {};  // another live deleter decides
+  } else if (err) {
+    return io_failure(err, "link", p.dead());
+  }
+  // From here a failure takes the marker back: the decision is undone, and
+  // a later collect (or a joiner, who restores missing bytes) decides anew.
+  auto undo = [&](int e, const char* what, const std::string& path) {
     fs_->unlink(p.dead());
-    return io_failure(err, "list", p.dir);
-  }
+    return io_failure(e, what, path);
+  };
+  if ((err = fs_->list_dir(p.dir, &names))) return undo(err, "list", p.dir);
   if (count_prefixed(names, p.ref_prefix(m.gen)) > 0) {
     fs_->unlink(p.dead());  // a joiner came in time: the file lives on
     return {};
   }
   // Bytes first, metadata last: content ⇒ metadata holds throughout.
   err = fs_->unlink(p.content());
-  if (err && err != ENOENT) return io_failure(err, "unlink", p.content());
+  if (err && err != ENOENT) return undo(err, "unlink", p.content());
   err = fs_->unlink(p.meta());
-  if (err && err != ENOENT) return io_failure(err, "unlink", p.meta());
+  if (err && err != ENOENT) return undo(err, "unlink", p.meta());
   err = fs_->sync_dir(p.dir);
   fs_->unlink(p.dead());
   if (err) return io_failure(err, "fsync", p.dir);

@@ -92,8 +92,10 @@ class object_table {
 
   /// Removes the incarnation of `id` if no reference to it is left,
   /// deciding against concurrent joiners through `.dead`. `dead_owner`
-  /// names a dead instance whose `.dead` marker may be taken over (empty:
-  /// none). An error leaves the object for recovery to collect.
+  /// names a dead instance (its lock held by the caller) whose `.dead`
+  /// marker may be taken over; a marker of any other instance that is not
+  /// alive is taken over too, under that instance's lock. The caller
+  /// journals the call. An error leaves the object for recovery to collect.
   caf::error collect(const std::string& id, const std::string& dead_owner);
 
  private:
@@ -107,7 +109,8 @@ class object_table {
   schema::expected<placement> add_ref(placed how, const std::string& id,
                                       const stored_meta& m,
                                       const std::string& link_from);
-  caf::error wait_while_dying(const object_paths& p);
+  caf::error wait_while_dying(const std::string& id);
+  bool lock_if_dead(const std::string& owner, std::unique_ptr<file_lock>* held);
   int read_meta(const object_paths& p, stored_meta* out);
 
   file_system* fs_;

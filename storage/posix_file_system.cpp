@@ -1,13 +1,18 @@
 #include "storage/file_system.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <mutex>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace depot::storage {
@@ -115,14 +120,54 @@ class posix_lock final : public file_lock {
   int fd_;
 };
 
+// openat2(2) beneath `dir`: no symlink anywhere, no escape through "..".
+// glibc 2.36 has no wrapper.
+int open_beneath(int dir, const std::string& rel, uint64_t flags,
+                 uint64_t mode) {
+  struct open_how how {};
+  how.flags = flags;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how);
+    if (fd >= 0 || errno != EINTR) return static_cast<int>(fd);
+  }
+}
+
+// A path as an *at call takes it: a directory descriptor (closed here if
+// ours) and a name in it.
+struct at_path {
+  int dir = AT_FDCWD;
+  bool owned = false;
+  std::string name;
+  at_path() = default;
+  at_path(const at_path&) = delete;
+  at_path& operator=(const at_path&) = delete;
+  ~at_path() {
+    if (owned) ::close(dir);
+  }
+};
+
+// Unconfined (`root_` empty), every path is taken as the kernel takes it.
+// Confined, a path must be the root or lie beneath it, and everything below
+// the root is resolved from a descriptor on it without following any
+// symlink: a planted link is ELOOP, a way out EXDEV (both logged).
 class posix_fs final : public file_system {
  public:
+  posix_fs() = default;
+  explicit posix_fs(std::string root) : root_(std::move(root)) {
+    while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  }
+  ~posix_fs() override {
+    if (root_fd_ >= 0) ::close(root_fd_);
+  }
+
   int create_exclusive(const std::string& path, bool append_mode,
                        std::unique_ptr<writable_file>* out) override {
     int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
     if (append_mode) flags |= O_APPEND;
-    int fd = ::open(path.c_str(), flags, 0444);
-    if (fd < 0) return errno;
+    int fd = open_path(path, flags, 0444);
+    if (fd < 0) return refused(errno, path);
     *out = std::make_unique<posix_writable>(fd);
     return 0;
   }
@@ -132,10 +177,9 @@ class posix_fs final : public file_system {
     // Reads leave access times alone: a download must not turn into an
     // inode write. O_NOATIME needs us to own the file (we do, unless an
     // operator copied files in as someone else): EPERM means open plainly.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-    if (fd < 0 && errno == EPERM)
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno;
+    int fd = open_path(path, O_RDONLY | O_CLOEXEC | O_NOATIME, 0);
+    if (fd < 0 && errno == EPERM) fd = open_path(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) return refused(errno, path);
     struct stat st {};
     if (::fstat(fd, &st) < 0) {
       int err = errno;
@@ -161,33 +205,45 @@ class posix_fs final : public file_system {
     return 0;
   }
 
+  // Without AT_SYMLINK_FOLLOW: a link to a symlink links the symlink.
   int link(const std::string& from, const std::string& to) override {
-    return errno_of(::link(from.c_str(), to.c_str()));
+    at_path a, b;
+    if (int err = resolve(from, &a)) return err;
+    if (int err = resolve(to, &b)) return err;
+    return refused(
+        errno_of(::linkat(a.dir, a.name.c_str(), b.dir, b.name.c_str(), 0)),
+        to);
   }
 
   int unlink(const std::string& path) override {
-    return errno_of(::unlink(path.c_str()));
+    at_path a;
+    if (int err = resolve(path, &a)) return err;
+    return errno_of(::unlinkat(a.dir, a.name.c_str(), 0));
   }
 
   int mkdir(const std::string& path) override {
-    return errno_of(::mkdir(path.c_str(), 0755));
+    at_path a;
+    if (int err = resolve(path, &a)) return err;
+    return errno_of(::mkdirat(a.dir, a.name.c_str(), 0755));
   }
 
   int rmdir(const std::string& path) override {
-    return errno_of(::rmdir(path.c_str()));
+    at_path a;
+    if (int err = resolve(path, &a)) return err;
+    return errno_of(::unlinkat(a.dir, a.name.c_str(), AT_REMOVEDIR));
   }
 
   int sync_fs(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno;
+    int fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return refused(errno, path);
     int err = errno_of(::syncfs(fd));
     ::close(fd);
     return err;
   }
 
   int sync_dir(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno;
+    int fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return refused(errno, path);
     int err = errno_of(::fsync(fd));
     ::close(fd);
     return err;
@@ -195,8 +251,14 @@ class posix_fs final : public file_system {
 
   int list_dir(const std::string& path,
                std::vector<std::string>* names) override {
-    DIR* dir = ::opendir(path.c_str());
-    if (dir == nullptr) return errno;
+    int fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return refused(errno, path);
+    DIR* dir = ::fdopendir(fd);
+    if (dir == nullptr) {
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
     names->clear();
     errno = 0;
     while (struct dirent* e = ::readdir(dir)) {
@@ -209,8 +271,11 @@ class posix_fs final : public file_system {
   }
 
   int stat(const std::string& path, file_status* out) override {
+    at_path a;
+    if (int err = resolve(path, &a)) return err;
     struct stat st {};
-    if (::lstat(path.c_str(), &st) < 0) return errno;
+    if (::fstatat(a.dir, a.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return errno;
     out->is_dir = S_ISDIR(st.st_mode);
     out->is_symlink = S_ISLNK(st.st_mode);
     out->size = static_cast<uint64_t>(st.st_size);
@@ -218,25 +283,34 @@ class posix_fs final : public file_system {
   }
 
   int rename(const std::string& from, const std::string& to) override {
-    return errno_of(::rename(from.c_str(), to.c_str()));
+    at_path a, b;
+    if (int err = resolve(from, &a)) return err;
+    if (int err = resolve(to, &b)) return err;
+    return errno_of(::renameat(a.dir, a.name.c_str(), b.dir, b.name.c_str()));
   }
 
   int rename_exclusive(const std::string& from,
                        const std::string& to) override {
-    int err = errno_of(::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
+    at_path a, b;
+    if (int err = resolve(from, &a)) return err;
+    if (int err = resolve(to, &b)) return err;
+    int err = errno_of(::renameat2(a.dir, a.name.c_str(), b.dir, b.name.c_str(),
                                    RENAME_NOREPLACE));
     if (err != EINVAL && err != ENOSYS) return err;
     // No RENAME_NOREPLACE here: link(2) refuses an existing name too.
-    if ((err = errno_of(::link(from.c_str(), to.c_str())))) return err;
-    ::unlink(from.c_str());
+    if ((err = errno_of(
+             ::linkat(a.dir, a.name.c_str(), b.dir, b.name.c_str(), 0))))
+      return err;
+    ::unlinkat(a.dir, a.name.c_str(), 0);
     return 0;
   }
 
   int try_lock(const std::string& path, bool create,
                std::unique_ptr<file_lock>* out) override {
-    int fd =
-        ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-    if (fd < 0) return errno;
+    // flock needs no write access: an existing lock file may be read-only.
+    int fd = open_path(path, O_CLOEXEC | (create ? O_RDWR | O_CREAT : O_RDONLY),
+                       0644);
+    if (fd < 0) return refused(errno, path);
     if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
       int err = errno;
       ::close(fd);
@@ -245,6 +319,94 @@ class posix_fs final : public file_system {
     *out = std::make_unique<posix_lock>(fd);
     return 0;
   }
+
+ private:
+  // `path` relative to the root ("." for the root itself), else EXDEV.
+  int relative(const std::string& path, std::string* rel) const {
+    if (path == root_) {
+      *rel = ".";
+      return 0;
+    }
+    if (path.size() <= root_.size() + 1 ||
+        path.compare(0, root_.size(), root_) != 0 || path[root_.size()] != '/')
+      return EXDEV;
+    *rel = path.substr(root_.size() + 1);
+    return 0;
+  }
+
+  // The root's descriptor, opened on first use (the store may create the
+  // root first). The root itself must not be a symlink.
+  int root_fd(int* out) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (root_fd_ < 0) {
+      root_fd_ = ::open(root_.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (root_fd_ < 0) return errno;
+    }
+    *out = root_fd_;
+    return 0;
+  }
+
+  // open(2) of `path`; confined, no symlink on the way or at the end.
+  // Returns the descriptor, or -1 with errno set.
+  int open_path(const std::string& path, int flags, mode_t mode) {
+    if (root_.empty()) return ::open(path.c_str(), flags, mode);
+    std::string rel;
+    int err = relative(path, &rel);
+    int dir = -1;
+    if (!err) err = root_fd(&dir);
+    if (err) {
+      errno = err;
+      return -1;
+    }
+    if (rel == ".") return ::open(root_.c_str(), flags | O_NOFOLLOW, mode);
+    return open_beneath(dir, rel, static_cast<uint64_t>(flags), mode);
+  }
+
+  // `path` as a directory descriptor and a name in it. Confined, the
+  // directory is opened beneath the root without following symlinks; the
+  // name itself is never followed by the *at calls made here.
+  int resolve(const std::string& path, at_path* out) {
+    if (root_.empty()) {
+      out->name = path;
+      return 0;
+    }
+    std::string rel;
+    if (int err = relative(path, &rel)) return refused(err, path);
+    if (rel == ".") {  // the root itself, by its path
+      out->name = root_;
+      return 0;
+    }
+    int root = -1;
+    if (int err = root_fd(&root)) return err;
+    size_t slash = rel.rfind('/');
+    out->name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+    if (out->name.empty() || out->name == "." || out->name == "..")
+      return refused(EXDEV, path);
+    if (slash == std::string::npos) {
+      out->dir = root;
+      return 0;
+    }
+    int fd = open_beneath(root, rel.substr(0, slash),
+                          O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) return refused(errno, path);
+    out->dir = fd;
+    out->owned = true;
+    return 0;
+  }
+
+  // Logs a refusal to follow a symlink or leave the root; returns `err`.
+  int refused(int err, const std::string& path) const {
+    if (!root_.empty() && (err == ELOOP || err == EXDEV))
+      spdlog::error(
+          "store: {} crosses a symlink or leaves the root {}; refused", path,
+          root_);
+    return err;
+  }
+
+  std::string root_;
+  std::mutex mutex_;
+  int root_fd_ = -1;
 };
 
 }  // namespace
@@ -252,6 +414,10 @@ class posix_fs final : public file_system {
 std::shared_ptr<file_system> posix_file_system() {
   static auto fs = std::make_shared<posix_fs>();
   return fs;
+}
+
+std::shared_ptr<file_system> posix_file_system_beneath(std::string root) {
+  return std::make_shared<posix_fs>(std::move(root));
 }
 
 }  // namespace depot::storage

@@ -12,9 +12,13 @@
 #include "storage/staging_area.hpp"
 #include "storage/temp_file.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
+#include <utility>
 
 namespace depot::storage {
 namespace {
@@ -38,6 +42,10 @@ class posix_store final : public store {
         root_(opts_.root),
         dirs_(*fs_, root_) {}
 
+  // A clean stop leaves nothing to recover: the instance directory goes,
+  // unless operations are still open (then recovery finishes them).
+  ~posix_store() override { retire(); }
+
   caf::error open();
 
   expected<std::unique_ptr<staging_file>> create_staging() override;
@@ -51,8 +59,19 @@ class posix_store final : public store {
                            size_t limit) override;
 
  private:
+  void retire();
   // The names in `dir` (none if it does not exist).
   caf::error list_names(const std::string& dir, std::vector<std::string>* out);
+  // io_error (logged) if the bytes of `id` are a symlink (planted: the
+  // store never makes one); reading them is refused anyway.
+  caf::error refuse_linked_bytes(const std::string& id);
+  // Whether a symlink planted at the metadata of `id` is why it failed.
+  bool linked_meta(const std::string& id);
+  // Collection of a deleted object that failed (a full disk, say): its
+  // journal entry `op` stays open (a restart recovers it) and it is retried
+  // at the start of every later delete and upload until it succeeds.
+  void defer_collect(const std::string& id, uint64_t op);
+  void collect_deferred();
 
   posix_store_options opts_;
   std::shared_ptr<file_system> fs_;
@@ -64,6 +83,8 @@ class posix_store final : public store {
   std::unique_ptr<recovery> recovery_;
   fresh_claims claims_;
   std::atomic<uint64_t> barriers_begun_{0};
+  std::mutex deferred_mutex_;
+  std::vector<std::pair<std::string, uint64_t>> deferred_;  // id, op
 };
 
 caf::error posix_store::open() {
@@ -84,6 +105,13 @@ caf::error posix_store::open() {
   std::string staging_root = root_ + "/.staging";
   err = fs_->mkdir(staging_root);
   if (err && err != EEXIST) return io_failure(err, "mkdir", staging_root);
+  if ((err = fs_->stat(staging_root, &st)))
+    return io_failure(err, "stat", staging_root);
+  if (st.is_symlink || !st.is_dir)
+    return make_error(errc::io_error, "store staging directory " +
+                                          staging_root +
+                                          " is a symlink or not a "
+                                          "directory; refusing it");
   auto staging = staging_area::open(*fs_, staging_root);
   if (!staging) return staging.error();
   staging_ = std::move(*staging);
@@ -93,10 +121,29 @@ caf::error posix_store::open() {
   objects_ = std::make_unique<object_table>(
       *fs_, root_, *journal_, *staging_, dirs_,
       [this] { recovery_->recover_dead_instances(); });
-  recovery_ =
-      std::make_unique<recovery>(*fs_, root_, staging_->instance(), *objects_);
+  recovery_ = std::make_unique<recovery>(*fs_, root_, staging_->instance(),
+                                         *journal_, *objects_);
   recovery_->recover_dead_instances();
   return {};
+}
+
+void posix_store::retire() {
+  if (!staging_ || !journal_) return;
+  collect_deferred();
+  {
+    std::lock_guard<std::mutex> guard{deferred_mutex_};
+    if (!deferred_.empty()) return;
+  }
+  if (!journal_->retire()) return;
+  const std::string& dir = staging_->dir();
+  std::vector<std::string> names;
+  // Only the lock left: anything else (a staging file still held, which
+  // may outlive the store) keeps the directory, and its lock, for recovery.
+  if (fs_->list_dir(dir, &names) != 0 || names.size() != 1 ||
+      names[0] != "lock")
+    return;
+  if (fs_->unlink(staging_->lock_path()) != 0) return;
+  fs_->rmdir(dir);
 }
 
 expected<std::unique_ptr<staging_file>> posix_store::create_staging() {
@@ -110,6 +157,7 @@ expected<std::unique_ptr<staging_file>> posix_store::create_staging() {
 
 std::unique_ptr<staged_batch> posix_store::stage(
     std::vector<commit_request> requests) {
+  collect_deferred();
   group_commit_parts parts{*fs_,
                            root_,
                            *objects_,
@@ -140,12 +188,28 @@ caf::error posix_store::list_names(const std::string& dir,
   return {};
 }
 
+caf::error posix_store::refuse_linked_bytes(const std::string& id) {
+  auto path = paths_of(root_, id).content();
+  file_status st;
+  if (int err = fs_->stat(path, &st)) return io_failure(err, "stat", path);
+  if (!st.is_symlink) return {};
+  spdlog::error("store: {} is a symlink; refused", path);
+  return make_error(errc::io_error, path + " is a symlink; refused");
+}
+
+bool posix_store::linked_meta(const std::string& id) {
+  auto path = paths_of(root_, id).meta();
+  file_status st;
+  return fs_->stat(path, &st) == 0 && st.is_symlink;
+}
+
 expected<file_meta> posix_store::stat(const std::string& id) {
   if (!schema::is_file_id(id)) return malformed_id();
   std::vector<std::string> names;
   if (auto err = list_names(paths_of(root_, id).dir, &names)) return err;
   auto live = objects_->find_live(id, names);
   if (!live) return live.error();
+  if (auto err = refuse_linked_bytes(id)) return err;
   return to_file_meta(id, live->meta, live->refs.size());
 }
 
@@ -164,6 +228,7 @@ expected<std::unique_ptr<object_reader>> posix_store::open(
 
 expected<uint64_t> posix_store::remove(const std::string& id) {
   if (!schema::is_file_id(id)) return malformed_id();
+  collect_deferred();
   auto p = paths_of(root_, id);
   for (;;) {
     std::vector<std::string> names;
@@ -171,11 +236,11 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
     auto live = objects_->find_live(id, names);
     if (!live) return live.error();
     uint64_t op = journal_->begin(id, "-");
-    bool removed = false;
+    std::string removed;
     for (auto& r : live->refs) {
       int err = fs_->unlink(p.dir + "/" + r);
       if (err == 0) {
-        removed = true;
+        removed = r;
         break;
       }
       if (err != ENOENT) {
@@ -183,20 +248,66 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
         return io_failure(err, "unlink", p.dir + "/" + r);
       }
     }
-    if (!removed) {  // every one we saw was taken by concurrent deletes
+    if (removed.empty()) {  // every one we saw was taken by concurrent deletes
       journal_->end(op);
       continue;
     }
-    // The delete is answered only once it is durable.
-    if (int err = fs_->sync_dir(p.dir)) return io_failure(err, "fsync", p.dir);
-    if (int err = fs_->list_dir(p.dir, &names))
-      return io_failure(err, "list", p.dir);
+    // The delete is answered only once it is durable. If it cannot be made
+    // so, or the references left cannot be counted, the reference comes
+    // back (a name, as every reference: no new space) and the error says
+    // nothing was deleted.
+    int err = fs_->sync_dir(p.dir);
+    const char* what = "fsync";
+    if (!err && (err = fs_->list_dir(p.dir, &names))) what = "list";
+    if (err) {
+      if (fs_->link(p.meta(), p.dir + "/" + removed) == 0) {
+        journal_->end(op);
+        return io_failure(err, what, p.dir);
+      }
+      // Gone for good: answered as done, the rest left to collection.
+      spdlog::warn(
+          "store: delete of {}: {} {} failed and the reference could "
+          "not be restored",
+          id, what, p.dir);
+      defer_collect(id, op);
+      if (fs_->list_dir(p.dir, &names) != 0) return 0;
+      return count_prefixed(names, p.ref_prefix(live->meta.gen));
+    }
     size_t left = count_prefixed(names, p.ref_prefix(live->meta.gen));
     if (left == 0) {
-      if (auto e = objects_->collect(id, "")) return e;  // stays journaled
+      if (auto e = objects_->collect(id, "")) {
+        // The delete happened; only the space is not reclaimed yet.
+        spdlog::warn(
+            "store: delete of {} done, its space not reclaimed yet: {}", id,
+            schema::message_of(e));
+        defer_collect(id, op);
+        return left;
+      }
     }
     journal_->end(op);
     return left;
+  }
+}
+
+void posix_store::defer_collect(const std::string& id, uint64_t op) {
+  std::lock_guard<std::mutex> guard{deferred_mutex_};
+  deferred_.emplace_back(id, op);
+}
+
+void posix_store::collect_deferred() {
+  std::vector<std::pair<std::string, uint64_t>> todo;
+  {
+    std::lock_guard<std::mutex> guard{deferred_mutex_};
+    if (deferred_.empty()) return;
+    todo.swap(deferred_);
+  }
+  for (auto& [id, op] : todo) {
+    if (objects_->collect(id, "")) {
+      defer_collect(id, op);
+      continue;
+    }
+    journal_->end(op);
+    spdlog::info("store: space of deleted {} reclaimed", id);
   }
 }
 
@@ -208,9 +319,21 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
     return make_error(errc::bad_request, "malformed file id in after");
   list_page page;
   std::string from = after ? *after : std::string{};
+  // A planted symlink where a shard directory should be is skipped (the
+  // file system logged it), not followed.
+  auto listing = [&](const std::string& path,
+                     std::vector<std::string>* out) -> caf::error {
+    int err = fs_->list_dir(path, out);
+    if (err == ENOENT || err == ELOOP || err == ENOTDIR) {
+      out->clear();
+      return {};
+    }
+    if (err) return io_failure(err, "list", path);
+    return {};
+  };
   auto sorted_shards = [&](const std::string& path,
                            std::vector<std::string>* out) -> caf::error {
-    if (auto err = list_names(path, out)) return err;
+    if (auto err = listing(path, out)) return err;
     out->erase(
         std::remove_if(out->begin(), out->end(),
                        [](const std::string& n) { return !is_id_part(n, 2); }),
@@ -226,7 +349,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
     for (auto& b : l2s) {
       std::string shard = a + b;
       if (!from.empty() && shard < from.substr(0, shard_digits)) continue;
-      if (auto err = list_names(root_ + "/" + a + "/" + b, &names)) return err;
+      if (auto err = listing(root_ + "/" + a + "/" + b, &names)) return err;
       std::vector<std::string> ids;
       for (auto& n : names)
         if (is_id_part(n, schema::file_id_length - shard_digits) &&
@@ -237,8 +360,10 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
         auto live = objects_->find_live(id, names);
         if (!live) {
           if (schema::code_of(live.error()) == errc::not_found) continue;
+          if (linked_meta(id)) continue;  // logged by the file system
           return live.error();
         }
+        if (refuse_linked_bytes(id)) continue;  // logged
         if (page.files.size() == limit) {
           page.next = page.files.back().id;
           return page;
@@ -253,7 +378,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
 }  // namespace
 
 expected<std::shared_ptr<store>> open_posix_store(posix_store_options options) {
-  if (!options.fs) options.fs = posix_file_system();
+  if (!options.fs) options.fs = posix_file_system_beneath(options.root);
   if (options.max_candidates < 16)
     return make_error(errc::internal, "max_candidates must be at least 16");
   if (options.id_bits && (*options.id_bits < 1 || *options.id_bits > 128))

@@ -19,10 +19,12 @@ namespace depot::storage {
 
 /// How to open a store on a POSIX file system.
 struct posix_store_options {
-  std::string root;                 ///< created if missing; not a symlink
+  std::string root;  ///< created if missing; not a symlink, nor .staging in it
   std::optional<unsigned> id_bits;  ///< narrows ids (collision tests only)
   uint32_t max_candidates = 16;     ///< naming candidates tried (>= 16)
-  std::shared_ptr<file_system> fs;  ///< default: the real one
+  /// Default: posix_file_system_beneath(root), which never follows a
+  /// symlink beneath the root (a planted one is io_error, logged).
+  std::shared_ptr<file_system> fs;
   /// A batch of at most this many bytes is made durable by barrier() (one
   /// syncfs); a larger one flushes file by file and needs no barrier.
   uint64_t group_sync_max_bytes = uint64_t{64} << 20;
@@ -35,11 +37,16 @@ struct posix_store_options {
 /// beside `EFGH1234.meta` (its metadata, immutable, written first: the claim
 /// on the id), one `EFGH1234.r.GEN.TOKEN` per reference (a
 /// hard link, so a reference costs a name, not an inode), and
-/// `EFGH1234.dead` while a delete of the last reference is deciding.
+/// `EFGH1234.dead` while a delete of the last reference is deciding (a
+/// hard link to the deleting instance's lock file, which holds its name:
+/// deleting needs no free space).
 /// Each process keeps `ROOT/.staging/INSTANCE/` under an flock: its temp
 /// files and a journal of operations in flight. Opening recovers what dead
 /// instances left (their staging files removed, their unfinished operations
-/// rolled back) and logs what it did.
+/// rolled back; what recovery does is journaled too, so a recovery cut
+/// short is finished by the next) and logs what it did. A clean close (the
+/// last reference to the store dropped) removes the instance's directory
+/// when nothing is left open, so the next opening has nothing to recover.
 schema::expected<std::shared_ptr<store>> open_posix_store(
     posix_store_options options);
 

@@ -30,6 +30,10 @@ class staging_area {
   /// ROOT/.staging/INSTANCE.
   const std::string& dir() const { return dir_; }
 
+  /// ROOT/.staging/INSTANCE/lock, which holds the instance's name: what a
+  /// `.dead` marker of this instance links to.
+  std::string lock_path() const { return dir_ + "/lock"; }
+
   /// A path in the directory never handed out before: PREFIX + number.
   std::string next_path(const char* prefix) {
     return dir_ + "/" + prefix + std::to_string(next_number());

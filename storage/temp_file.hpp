@@ -35,6 +35,9 @@ class temp_file {
   /// (EEXIST: nothing moved, the file is still ours).
   int move_to(const std::string& to);
 
+  /// Leaves the file in place for good: the guard no longer removes it.
+  void release() { owned_ = false; }
+
   /// Where the file is (until moved).
   const std::string& path() const { return path_; }
 
