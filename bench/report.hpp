@@ -18,8 +18,9 @@ inline constexpr uint64_t mib = uint64_t{1} << 20;
 struct measure {
   double count = 0;
   double seconds = 0;
-  double server_cpu_seconds = 0;  ///< depotd's CPU time meanwhile (0: not measured)
-  double steal_fraction = 0;      ///< machine-wide hypervisor steal meanwhile
+  double server_cpu_seconds =
+      0;                      ///< depotd's CPU time meanwhile (0: not measured)
+  double steal_fraction = 0;  ///< machine-wide hypervisor steal meanwhile
   /// Things per second (0 if nothing was timed).
   double rate() const { return seconds > 0 ? count / seconds : 0; }
 };

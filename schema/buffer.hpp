@@ -17,8 +17,7 @@ class buffer {
   buffer() = default;
 
   /// Views `size` bytes at `data`, kept alive by `owner`.
-  buffer(std::shared_ptr<const void> owner, const std::byte* data,
-         size_t size)
+  buffer(std::shared_ptr<const void> owner, const std::byte* data, size_t size)
       : owner_(std::move(owner)), data_(data), size_(size) {}
 
   /// Takes ownership of `bytes` (moved, not copied).

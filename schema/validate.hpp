@@ -1,7 +1,7 @@
 #pragma once
 
-// Checks of single wire values that docs/protocol.md constrains (file ids, upload
-// names, mimes, digests) and the project's one UTF-8 validator. Pure
+// Checks of single wire values that docs/protocol.md constrains (file ids,
+// upload names, mimes, digests) and the project's one UTF-8 validator. Pure
 // functions: no allocation beyond their results, safe to call from any
 // thread.
 
@@ -35,10 +35,11 @@ inline constexpr std::string_view fallback_mime = "application/octet-stream";
 /// whether such a file is stored is another question).
 bool is_file_id(std::string_view text);
 
-/// nullopt if `name` is a valid upload name per docs/protocol.md: 1 to 255 bytes
-/// of valid UTF-8 (no overlong forms, surrogates, code points above U+10FFFF
-/// or truncated sequences), no '/', no U+0000-U+001F and no U+007F-U+009F.
-/// Otherwise a sentence saying what is wrong, e.g. for a bad_request reply.
+/// nullopt if `name` is a valid upload name per docs/protocol.md: 1 to 255
+/// bytes of valid UTF-8 (no overlong forms, surrogates, code points above
+/// U+10FFFF or truncated sequences), no '/', no U+0000-U+001F and no
+/// U+007F-U+009F. Otherwise a sentence saying what is wrong, e.g. for a
+/// bad_request reply.
 std::optional<std::string> check_name(std::string_view name);
 
 /// True if `text` is valid UTF-8 (no overlong forms, surrogates, code points

@@ -47,7 +47,8 @@ class faulty_readable final : public readable_file {
     return base_->read_at(offset, size, out, got);
   }
   uint64_t size() const override { return base_->size(); }
-  int map(uint64_t offset, size_t size, std::shared_ptr<const std::byte>* out) override {
+  int map(uint64_t offset, size_t size,
+          std::shared_ptr<const std::byte>* out) override {
     if (int err = fs_->check(fs_op::read, path_)) return err;
     return base_->map(offset, size, out);
   }

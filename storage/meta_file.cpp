@@ -64,7 +64,7 @@ bool decode_meta(const std::string& bytes, stored_meta* out) {
 // grammar was enforced may be any bytes: it is served as the fallback.
 schema::file_meta to_file_meta(const std::string& id, const stored_meta& m,
                                size_t refs) {
-  return {id,        m.name,    m.size, m.sha256, schema::sanitize_mime(m.mime),
+  return {id,        m.name, m.size, m.sha256, schema::sanitize_mime(m.mime),
           m.created, refs};
 }
 

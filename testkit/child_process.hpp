@@ -6,11 +6,11 @@
 // per child at a time.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <signal.h>
 #include <string>
-#include <cstdint>
 #include <sys/types.h>
 #include <vector>
 

@@ -45,11 +45,11 @@ struct server_options {
 
 /// Counters, readable from any thread.
 struct server_stats {
-  std::atomic<uint64_t> requests{0};    ///< messages received
-  std::atomic<uint64_t> malformed{0};   ///< answered with a decode failure
-  std::atomic<uint64_t> replies{0};     ///< replies sent
-  std::atomic<uint64_t> unroutable{0};  ///< replies to clients that were gone
-  std::atomic<uint64_t> dropped{0};     ///< messages without a routing id
+  std::atomic<uint64_t> requests{0};     ///< messages received
+  std::atomic<uint64_t> malformed{0};    ///< answered with a decode failure
+  std::atomic<uint64_t> replies{0};      ///< replies sent
+  std::atomic<uint64_t> unroutable{0};   ///< replies to clients that were gone
+  std::atomic<uint64_t> dropped{0};      ///< messages without a routing id
   std::atomic<uint64_t> connections{0};  ///< connections open now
   std::atomic<uint64_t> connections_dropped{0};  ///< closed by the limits
 };

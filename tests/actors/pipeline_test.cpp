@@ -4,8 +4,6 @@
 
 #include "actors/pipeline.hpp"
 
-#include <atomic>
-
 #include "actors/assembler.hpp"
 #include "actors/messages.hpp"
 #include "storage/fault_fs.hpp"
@@ -18,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <sstream>
 

@@ -2,8 +2,8 @@
 
 #include "client/cli/output.hpp"
 
-#include "tests/client/mini_json.hpp"
 #include "testkit/utf8.hpp"
+#include "tests/client/mini_json.hpp"
 
 #include <gtest/gtest.h>
 

@@ -121,4 +121,3 @@ inline cli_run run_cli(const temp_dir& dir, const std::string& server,
 }
 
 }  // namespace depot::test
-

@@ -648,8 +648,8 @@ TEST(Reconnect, NewSocketContinuesTheSameTokenFromNext) {
 // alone). The flag keeps its name, --namers.
 TEST(Lanes, AnyNumberOfCommittersCommitsSmallAndStreamedUploads) {
   for (const char* lanes : {"1", "3"}) {
-    test_depotd d({"--namers", lanes, "--threads", "2", "--chunk-max",
-                      "65536", "--ram-threshold", "131072"});
+    test_depotd d({"--namers", lanes, "--threads", "2", "--chunk-max", "65536",
+                   "--ram-threshold", "131072"});
     EXPECT_NE(d.log().find(std::string("threads 2 committers ") + lanes),
               std::string::npos)
         << d.log();
@@ -660,7 +660,8 @@ TEST(Lanes, AnyNumberOfCommittersCommitsSmallAndStreamedUploads) {
       auto r = upload_content(c, content);
       ASSERT_EQ(code(r), "ok")
           << lanes << " committers, " << size << " bytes: " << describe(r);
-      EXPECT_EQ(download_all(c, as<schema::chunk_done_reply>(r).file.id), content);
+      EXPECT_EQ(download_all(c, as<schema::chunk_done_reply>(r).file.id),
+                content);
     }
   }
 }

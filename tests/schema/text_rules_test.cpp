@@ -4,8 +4,8 @@
 // that are not valid UTF-8 or control characters.
 
 #include "schema/codec.hpp"
-#include "tests/schema/codec_test_support.hpp"
 #include "testkit/utf8.hpp"
+#include "tests/schema/codec_test_support.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,9 +2,9 @@
 
 #include "storage/fault_fs.hpp"
 #include "storage/naming.hpp"
-#include "tests/storage/store_test_support.hpp"
 #include "testkit/content.hpp"
 #include "testkit/temp_dir.hpp"
+#include "tests/storage/store_test_support.hpp"
 
 #include <gtest/gtest.h>
 
