@@ -3,6 +3,7 @@
 #include "actors/assembler.hpp"
 #include "actors/context.hpp"
 #include "actors/routing.hpp"
+#include "schema/validate.hpp"
 #include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
@@ -16,16 +17,10 @@ using schema::errc;
 
 // 128 random bits as 32 hex digits: tokens cannot be guessed.
 std::string new_token() {
-  unsigned char raw[16];
+  uint8_t raw[16];
   if (::getrandom(raw, sizeof raw, 0) != static_cast<ssize_t>(sizeof raw))
     throw std::runtime_error("getrandom failed");
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : raw) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  return schema::to_hex(raw, sizeof raw);
 }
 
 struct router {

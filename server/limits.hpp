@@ -25,7 +25,8 @@ struct limits {
   uint64_t ram_threshold = uint64_t{4} << 20;
   uint64_t max_uploads = 10000;    ///< uploads in progress at once
   uint64_t max_finished = 300000;  ///< finished uploads answering retries
-  std::string server_name = "depotd/0.1";  ///< told to clients in `ping`
+  std::string server_name =
+      "depotd/" DEPOT_VERSION;  ///< told to clients in `ping`
 };
 
 /// Bytes of the memory budget an upload reserves when it begins: enough
