@@ -117,7 +117,7 @@ TEST(ClientLimits, SlotsComeBackWhenUploadsEndHoweverTheyEnd) {
   EXPECT_EQ(begin_many(c, 4, 1).tokens.size(), 4u);
 
   // Expired (idle for --idle-timeout, checked every second): all back.
-  std::this_thread::sleep_for(2500ms);
+  std::this_thread::sleep_for(3500ms);
   EXPECT_EQ(begin_many(c, 4, 1).tokens.size(), 4u);
   EXPECT_EQ(begin_many(moved, 4, 1).tokens.size(), 4u);
 }
@@ -141,6 +141,7 @@ TEST(ClientLimits, AClientReservingItsUploadMemoryLeavesTheOthersServed) {
         "chunk");
   // Its memory is back: six more.
   EXPECT_EQ(begin_many(other, 6, std::nullopt).tokens.size(), 6u);
+  EXPECT_NE(d.log().find("busy: upload memory per client"), std::string::npos);
 }
 
 // A client that sends download requests and never reads a reply: its
