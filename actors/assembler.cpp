@@ -49,6 +49,7 @@ struct assembler_state {
   std::string token;
   schema::upload_request decl;
   uint64_t reservation = 0;
+  std::shared_ptr<const void> client_hold;  // its place in client_uploads
   hasher_actor hasher;
   disk_writer_actor writer;
   staging_ptr staging = std::make_shared<staging_slot>();
@@ -108,6 +109,7 @@ void release(self_ptr self) {
     st.ctx->budget->release(st.reservation);
     st.reservation = 0;
   }
+  st.client_hold.reset();
   st.ram.clear();
   st.staging.reset();  // the staging file goes once the writer lets go
   if (st.hasher) {
@@ -412,11 +414,12 @@ void on_chunk(self_ptr self, const requester& o, schema::chunk_request& c) {
   take(self, o, c);
 }
 
-assembler_impl_actor::behavior_type assembler(self_ptr self, context_ptr ctx,
-                                              std::string token,
-                                              schema::upload_request decl,
-                                              uint64_t reservation) {
+assembler_impl_actor::behavior_type assembler(
+    self_ptr self, context_ptr ctx, std::string token,
+    schema::upload_request decl, uint64_t reservation,
+    std::shared_ptr<const void> hold) {
   auto& st = self->state;
+  st.client_hold = std::move(hold);
   st.ctx = ctx;
   st.token = std::move(token);
   st.decl = std::move(decl);
@@ -473,9 +476,10 @@ assembler_impl_actor::behavior_type assembler(self_ptr self, context_ptr ctx,
 
 assembler_actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
                                 std::string token, schema::upload_request decl,
-                                uint64_t reservation) {
+                                uint64_t reservation,
+                                std::shared_ptr<const void> client_hold) {
   return sys.spawn(assembler, std::move(ctx), std::move(token), std::move(decl),
-                   reservation);
+                   reservation, std::move(client_hold));
 }
 
 }  // namespace depot::actors

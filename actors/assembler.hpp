@@ -30,7 +30,8 @@ namespace depot::actors {
 /// At completion it hands a finished_upload record to ctx->uploads (which
 /// answers retries and status from then on, for `completion_linger`) and
 /// ends; aborted or failed, it withdraws its token and ends. Either way it
-/// gives its `reservation` back to ctx->budget first, and answers what is
+/// gives its `reservation` back to ctx->budget (and the client's share of
+/// the per-client limits) first, and answers what is
 /// already in its mailbox before it goes.
 using assembler_actor = caf::typed_actor<
     caf::reacts_to<chunk_atom, requester, schema::chunk_request>,
@@ -38,10 +39,13 @@ using assembler_actor = caf::typed_actor<
     caf::reacts_to<abort_atom, requester>, caf::reacts_to<tick_atom>>;
 
 /// Spawns the assembler of upload `token` declared as `decl`, which owns
-/// `reservation` bytes of the memory budget from now on (given back
-/// whenever it ends; server::upload_reservation says how many).
+/// `reservation` bytes of the memory budget from now on, and `client_hold`
+/// (server::client_uploads::begin: the upload charged to the client that
+/// began it); it gives both back whenever it ends
+/// (server::upload_reservation says how many bytes).
 assembler_actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
                                 std::string token, schema::upload_request decl,
-                                uint64_t reservation);
+                                uint64_t reservation,
+                                std::shared_ptr<const void> client_hold);
 
 }  // namespace depot::actors

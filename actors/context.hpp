@@ -12,6 +12,7 @@
 #include "actors/janitor.hpp"
 #include "actors/messages.hpp"
 #include "actors/reader.hpp"
+#include "server/client_uploads.hpp"
 #include "server/limits.hpp"
 #include "server/memory_budget.hpp"
 #include "server/unread_quota.hpp"
@@ -39,6 +40,8 @@ struct context {
   std::shared_ptr<server::upload_table<assembler_actor>> uploads;
   /// Download bytes each client has yet to take.
   std::shared_ptr<server::unread_quota> unread;
+  /// Uploads and reserved bytes each client holds.
+  std::shared_ptr<server::client_uploads> client_uploads;
   std::vector<disk_writer_actor> writers;   ///< an upload sticks to one
   std::vector<committer_actor> committers;  ///< commit lanes
   std::vector<reader_actor> readers;        ///< downloads, stat, list

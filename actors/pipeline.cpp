@@ -35,7 +35,10 @@ pipeline::pipeline(caf::actor_system& sys, server::limits lim,
       l.max_uploads, l.max_finished, l.completion_linger,
       [&sys] { return sys.clock().now(); });
   // A client with up to 64 ranges in flight never meets its quota.
-  ctx_->unread = std::make_shared<server::unread_quota>(64 * l.chunk_max);
+  ctx_->unread =
+      std::make_shared<server::unread_quota>(64 * l.chunk_max, l.unread_cap);
+  ctx_->client_uploads = std::make_shared<server::client_uploads>(
+      l.max_uploads_per_client, l.memory_per_client);
   // The actors hold the context; it is complete before any of them runs
   // a handler, because no request reaches them before this returns.
   context_ptr ctx = ctx_;

@@ -19,7 +19,22 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         uint64_t want =
             std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
         if (r.offset <= size) want = std::min(want, size - r.offset);
-        auto charge = ctx->unread->charge(to.peer.routing_id, want);
+        server::unread_quota::refusal why{};
+        auto charge = ctx->unread->charge(to.peer.client(), want, &why);
+        if (!charge && why == server::unread_quota::refusal::overall) {
+          transport::warn_limited(
+              "busy: unread downloads overall",
+              "download replies not yet read by their clients passed "
+              "--unread-cap; clients holding the most refused");
+          return send_reply(
+              *ctx, to,
+              schema::error_reply{
+                  schema::errc::busy,
+                  "the server holds too many download bytes its clients have "
+                  "not read (--unread-cap), this client more than its share; "
+                  "read the replies before asking for more",
+                  std::nullopt});
+        }
         if (!charge) {
           transport::log_limited(
               spdlog::level::info, "busy: unread downloads",

@@ -35,6 +35,28 @@ struct router {
     answer(o, schema::error_reply{code, std::move(text), std::nullopt});
   }
 
+  void refuse_client(const requester& o, server::client_uploads::refusal why) {
+    auto& cu = *ctx->client_uploads;
+    if (why == server::client_uploads::refusal::uploads) {
+      transport::warn_limited(
+          "busy: uploads per client",
+          "a client reached --max-uploads-per-client; its new uploads refused");
+      fail(o, errc::busy,
+           "this client has " + std::to_string(cu.max_uploads()) +
+               " uploads in progress, its limit (--max-uploads-per-client); "
+               "finish or abort some first");
+    } else {
+      transport::warn_limited("busy: upload memory per client",
+                              "a client reached --memory-per-client; its new "
+                              "uploads refused");
+      fail(o, errc::busy,
+           "this client's uploads in progress reserve its share of upload "
+           "memory (--memory-per-client, " +
+               std::to_string(cu.max_bytes()) +
+               " bytes); finish or abort some first");
+    }
+  }
+
   void operator()(const requester& o, schema::upload_request& r) {
     auto& lim = ctx->lim;
     if (r.size && *r.size > lim.max_file_size) {
@@ -45,6 +67,13 @@ struct router {
       return;
     }
     uint64_t reservation = server::upload_reservation(lim, r.size);
+    // The client's own limits first: a client at them is refused without
+    // touching what the others share.
+    auto charged = ctx->client_uploads->begin(o.peer.client(), reservation);
+    if (!charged.hold) {
+      refuse_client(o, charged.refused);
+      return;
+    }
     if (!ctx->budget->try_reserve(reservation)) {
       transport::warn_limited("busy: upload memory",
                               "--memory-budget is in use; new uploads refused");
@@ -53,7 +82,7 @@ struct router {
     }
     auto token = new_token();
     auto a = spawn_assembler(self->home_system(), ctx, token, std::move(r),
-                             reservation);
+                             reservation, std::move(charged.hold));
     if (!ctx->uploads->insert(token, a)) {
       // The assembler owns the reservation now and gives it back as it dies.
       anon_send_exit(a, caf::exit_reason::user_shutdown);

@@ -82,6 +82,21 @@ int parse(int argc, char** argv, options& o) {
                  "uploads in progress at once; past it new uploads get busy")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
+  app.add_option("--max-uploads-per-client", o.lim.max_uploads_per_client,
+                 "uploads one client (connection) may have in progress; past "
+                 "it that client's new uploads get busy")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
+  app.add_option("--memory-per-client", o.lim.memory_per_client,
+                 "bytes of --memory-budget one client's (connection's) "
+                 "uploads may reserve; past it that client's new uploads get "
+                 "busy")
+      ->capture_default_str();
+  app.add_option("--unread-cap", o.lim.unread_cap,
+                 "download reply bytes of all clients not yet written to them; "
+                 "past it clients holding more than their share get busy")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50));
   app.add_option("--max-finished", o.lim.max_finished,
                  "finished uploads still answering retries and upload_status "
                  "(" +
@@ -158,6 +173,13 @@ int main(int argc, char** argv) {
         lim.memory_budget, one_upload);
     return 2;
   }
+  if (one_upload > lim.memory_per_client) {
+    spdlog::error(
+        "--memory-per-client {} cannot hold one upload of unknown size ({} "
+        "bytes)",
+        lim.memory_per_client, one_upload);
+    return 2;
+  }
 
   // Signals are taken by sigwait below, never by a random thread.
   sigset_t stop_signals;
@@ -200,10 +222,11 @@ int main(int argc, char** argv) {
     endpoints += (endpoints.empty() ? "" : " ") + e;
   spdlog::info(
       "depotd serving on {} | root {} | chunk_max {} window {} max_file_size "
-      "{} idle_timeout {}s memory_budget {} ram_threshold {} threads {} "
-      "committers {}{}",
+      "{} idle_timeout {}s memory_budget {} ram_threshold {} per client: "
+      "uploads {} memory {} | unread_cap {} threads {} committers {}{}",
       endpoints, o.store.root, lim.chunk_max, lim.window, lim.max_file_size,
       seconds_of(lim.idle_timeout), lim.memory_budget, lim.ram_threshold,
+      lim.max_uploads_per_client, lim.memory_per_client, lim.unread_cap,
       threads, o.pipeline.committers,
       o.store.id_bits
           ? " id_bits " + std::to_string(*o.store.id_bits) + " (TESTING ONLY)"

@@ -23,7 +23,15 @@ struct limits {
   uint64_t memory_budget = uint64_t{512} << 20;  ///< bytes all uploads may hold
   /// Bytes one upload holds in RAM; past them it streams to a staging file.
   uint64_t ram_threshold = uint64_t{4} << 20;
-  uint64_t max_uploads = 10000;    ///< uploads in progress at once
+  uint64_t max_uploads = 10000;  ///< uploads in progress at once
+  /// Uploads in progress one client may have (a tenth of max_uploads).
+  uint64_t max_uploads_per_client = 1000;
+  /// Bytes of memory_budget one client's uploads may reserve (a quarter:
+  /// six uploads of unknown size at the default limits).
+  uint64_t memory_per_client = uint64_t{128} << 20;
+  /// Download reply bytes of all clients not yet written out; past it the
+  /// clients holding more than their share get busy (server/unread_quota).
+  uint64_t unread_cap = uint64_t{256} << 20;
   uint64_t max_finished = 300000;  ///< finished uploads answering retries
   std::string server_name =
       "depotd/" DEPOT_VERSION;  ///< told to clients in `ping`

@@ -1,5 +1,7 @@
 #include "server/unread_quota.hpp"
 
+#include <algorithm>
+
 namespace depot::server {
 
 // One charge: gives its bytes back when the payload holding it is freed
@@ -8,23 +10,50 @@ struct unread_quota::charged {
   charged(std::shared_ptr<account> a, uint64_t n) : acct(std::move(a)), n(n) {}
   charged(const charged&) = delete;
   charged& operator=(const charged&) = delete;
-  ~charged() { acct->bytes.fetch_sub(n, std::memory_order_relaxed); }
+  ~charged() {
+    // Lock-free (ZeroMQ's I/O thread frees payloads): each 0→n in charge()
+    // pairs with exactly one n→0 here.
+    if (n > 0 && acct->bytes.fetch_sub(n, std::memory_order_relaxed) == n)
+      acct->shared->holding.fetch_sub(1, std::memory_order_relaxed);
+    acct->shared->total.fetch_sub(n, std::memory_order_relaxed);
+  }
   std::shared_ptr<account> acct;
   uint64_t n;
 };
 
 std::shared_ptr<const void> unread_quota::charge(const std::string& client,
-                                                 uint64_t n) {
+                                                 uint64_t n, refusal* why) {
+  auto refuse = [why](refusal r) {
+    if (why) *why = r;
+    return nullptr;
+  };
+  if (why) *why = refusal::none;
   std::lock_guard<std::mutex> guard{mutex_};
   auto& slot = accounts_[client];
   auto acct = slot.lock();
   if (!acct) {
     acct = std::make_shared<account>();
+    acct->shared = shared_;
     slot = acct;
   }
   uint64_t now = acct->bytes.load(std::memory_order_relaxed);
-  if (now > 0 && now + n > per_client_) return nullptr;
-  acct->bytes.fetch_add(n, std::memory_order_relaxed);
+  if (now > 0 && now + n > per_client_) return refuse(refusal::per_client);
+  uint64_t total = shared_->total.load(std::memory_order_relaxed);
+  if (now > 0 && total + n > cap_) {
+    // Past the cap only light clients, within their fair share of it, are
+    // served, from the headroom: the ones holding the most are refused,
+    // and one that reads its replies keeps a few ranges in flight. (The
+    // bytes of clients that hold more cannot be taken back; a client
+    // holding nothing always gets one range, above.)
+    uint64_t holding =
+        std::max<uint64_t>(1, shared_->holding.load(std::memory_order_relaxed));
+    uint64_t share = std::min(cap_ / holding, light());
+    if (now + n > share || total + n - cap_ > headroom())
+      return refuse(refusal::overall);
+  }
+  if (acct->bytes.fetch_add(n, std::memory_order_relaxed) == 0 && n > 0)
+    shared_->holding.fetch_add(1, std::memory_order_relaxed);
+  shared_->total.fetch_add(n, std::memory_order_relaxed);
   // An account lives as long as its charges; forget the ones gone by.
   if (accounts_.size() > swept_at_) {
     for (auto i = accounts_.begin(); i != accounts_.end();)

@@ -117,6 +117,13 @@ void connection_guard::disconnected(int fd) {
     releases_pending_ = 2;
     release_after_drop_ = clock::now() + release_delay;
   }
+  // What ZeroMQ queued for it (replies it never read) is freed as its pipe
+  // goes, a moment later: tick() then compares the heap with now.
+  if (!leave_check_pending_) {
+    leave_check_pending_ = true;
+    leave_check_at_ = clock::now() + release_delay;
+    memory_at_leave_ = memory_in_use();
+  }
   stats_.connections.store(live_, std::memory_order_relaxed);
 }
 
@@ -285,6 +292,15 @@ std::chrono::milliseconds connection_guard::tick() {
     last_scan_ = clock::now();
     memory_at_scan_ = memory_in_use();
   }
+  // A connection that left freed a trigger's worth: everything free goes
+  // back, as after a drop (and not only what exceeds keep_free).
+  if (leave_check_pending_ && now >= leave_check_at_) {
+    leave_check_pending_ = false;
+    if (memory + growth_trigger <= memory_at_leave_ && releases_pending_ == 0) {
+      releases_pending_ = 2;
+      release_after_drop_ = now;
+    }
+  }
   if (releases_pending_ > 0 && now >= release_after_drop_) {
     --releases_pending_;
     release_after_drop_ = now + scan_period;
@@ -294,7 +310,9 @@ std::chrono::milliseconds connection_guard::tick() {
     release_free_memory(keep_free);
     last_release_ = now;
   }
-  return live_ > 0 || releases_pending_ > 0 ? probe_period : scan_period;
+  return live_ > 0 || releases_pending_ > 0 || leave_check_pending_
+             ? probe_period
+             : scan_period;
 }
 
 }  // namespace depot::transport

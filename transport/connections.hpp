@@ -43,7 +43,10 @@ class connection_guard {
   /// max_connections the one idle longest is dropped.
   void accepted(int fd);
 
-  /// The connection on `fd` ended (ZMQ_EVENT_DISCONNECTED).
+  /// The connection on `fd` ended (ZMQ_EVENT_DISCONNECTED). If it held
+  /// unfinished requests, or if the heap shrinks by 8 MiB or more soon
+  /// after (replies queued for a client that never read them), freed memory
+  /// goes back to the system in full.
   void disconnected(int fd);
 
   /// libzmq's accept() failed with `error` (ZMQ_EVENT_ACCEPT_FAILED). On
@@ -96,6 +99,9 @@ class connection_guard {
   clock::time_point last_release_{};
   clock::time_point release_after_drop_{};
   int releases_pending_ = 0;
+  bool leave_check_pending_ = false;  // a connection left: compare the heap
+  clock::time_point leave_check_at_{};
+  uint64_t memory_at_leave_ = 0;
   clock::time_point last_emfile_drop_{};
 };
 

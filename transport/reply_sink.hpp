@@ -14,6 +14,11 @@ namespace depot::transport {
 struct peer {
   std::string routing_id;
   bool req = false;
+
+  /// Who this peer's use of per-client limits (uploads, reserved memory,
+  /// unread downloads) is charged to: its connection for now. The one place
+  /// to change when clients have keys (CURVE): then the key.
+  const std::string& client() const { return routing_id; }
 };
 
 /// Where replies go. `send` is safe to call from any thread, never blocks on
