@@ -32,6 +32,15 @@ namespace {
 
 std::string met(bool ok) { return ok ? "yes" : "NO"; }
 
+// A row's ceiling cell, `text`, and its ratio cell, `rate` / `ceiling`:
+// empty when the ceiling was not measured (skipped or failed).
+std::string ceiling_cell(double ceiling, const std::string& text) {
+  return ceiling > 0 ? text : "";
+}
+std::string ratio_cell(double rate, double ceiling) {
+  return ceiling > 0 ? ratio_text(rate / ceiling) : "";
+}
+
 }  // namespace
 
 void print_table(const options& o, const figures& f, summary& sum) {
@@ -121,9 +130,8 @@ void print_table(const options& o, const figures& f, summary& sum) {
     consider(f.write, "write+fsync");
     double rate = f.upload->rate();
     t.add({"upload " + mib_text(f.upload->count) + ", durable", gb_per_s(rate),
-           ceiling > 0 ? gb_per_s(ceiling) + " (" + which + ")" : "",
-           ceiling > 0 ? ratio_text(rate / ceiling) : "", ">= 1.00 GB/s",
-           met(rate >= 1e9)});
+           ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + which + ")"),
+           ratio_cell(rate, ceiling), ">= 1.00 GB/s", met(rate >= 1e9)});
     sum["upload_bytes_per_s"] = std::to_string(rate);
     sum["upload_seconds"] = std::to_string(f.upload->seconds);
     cost_row(*f.upload, "upload", f.upload->count / 1e9, "GB", 1, "s");
@@ -135,9 +143,8 @@ void print_table(const options& o, const figures& f, summary& sum) {
                std::to_string(o.window) + " in flight, median of " +
                std::to_string(short_runs),
            gb_per_s(rate),
-           ceiling > 0 ? gb_per_s(ceiling) + " (transport)" : "",
-           ceiling > 0 ? ratio_text(rate / ceiling) : "", ">= 2.00 GB/s",
-           met(rate >= 2e9)});
+           ceiling_cell(ceiling, gb_per_s(ceiling) + " (transport)"),
+           ratio_cell(rate, ceiling), ">= 2.00 GB/s", met(rate >= 2e9)});
     sum["download_bytes_per_s"] = std::to_string(rate);
     sum["download_seconds"] = std::to_string(f.download->seconds);
     cost_row(*f.download, "download", f.download->count / 1e9, "GB", 1, "s");
@@ -147,16 +154,14 @@ void print_table(const options& o, const figures& f, summary& sum) {
     double ceiling = bps(f.fsync1);
     t.add({"4 KiB uploads, " + std::to_string(o.clients) + " clients (" +
                grouped(f.small_up->count) + " files)",
-           per_s(rate), ceiling > 0 ? per_s(ceiling) + " (fsync/file)" : "",
-           ceiling > 0 ? ratio_text(rate / ceiling) : "", ">= 5,000/s",
-           met(rate >= 5000)});
+           per_s(rate), ceiling_cell(ceiling, per_s(ceiling) + " (fsync/file)"),
+           ratio_cell(rate, ceiling), ">= 5,000/s", met(rate >= 5000)});
     sum["small_upload_per_s"] = std::to_string(rate);
     cost_row(*f.small_up, "small_upload", f.small_up->count, "file", 1e6, "us");
     if (f.small_up_before_busy) {
       const auto& b = *f.small_up_before_busy;
       t.add({"  until the first busy (" + grouped(b.count) + " files)",
-             per_s(b.rate()), "",
-             ceiling > 0 ? ratio_text(b.rate() / ceiling) : "", "", ""});
+             per_s(b.rate()), "", ratio_cell(b.rate(), ceiling), "", ""});
       sum["small_upload_per_s_before_busy"] = std::to_string(b.rate());
     }
   }
@@ -180,9 +185,9 @@ void print_table(const options& o, const figures& f, summary& sum) {
     double ceiling = bps(f.tiny);
     t.add({"4 KiB downloads, " + std::to_string(o.clients) + " clients (" +
                grouped(f.small_down->count) + ")",
-           per_s(rate), ceiling > 0 ? per_s(ceiling) + " (tiny req/rep)" : "",
-           ceiling > 0 ? ratio_text(rate / ceiling) : "", ">= 25,000/s",
-           met(rate >= 25000)});
+           per_s(rate),
+           ceiling_cell(ceiling, per_s(ceiling) + " (tiny req/rep)"),
+           ratio_cell(rate, ceiling), ">= 25,000/s", met(rate >= 25000)});
     sum["small_download_per_s"] = std::to_string(rate);
     cost_row(*f.small_down, "small_download", f.small_down->count, "file", 1e6,
              "us");

@@ -143,17 +143,27 @@ TEST(Upload, DefaultMaxFileSizeIsFourGibibytes) {
   EXPECT_EQ(code(r), "ok") << describe(r);
 }
 
+// Sends the last chunk `bytes` (seq `seq`) of an upload of `content` and
+// expects it refused with `expected_code`, nothing stored, and a retry of the
+// chunk refused the same way.
+void expect_last_chunk_refused(wire_client& c, const std::string& token,
+                               uint64_t seq, const std::string& bytes,
+                               const std::string& content,
+                               const std::string& expected_code) {
+  auto r = c.call(make_chunk(token, seq, true, bytes));
+  EXPECT_EQ(code(r), expected_code) << describe(r);
+  EXPECT_TRUE(list_all(c).empty());
+  EXPECT_EQ(code(stat_of(c, candidate_id(content, 0))), "not_found");
+  auto again = c.call(make_chunk(token, seq, true, bytes));
+  EXPECT_EQ(code(again), expected_code)
+      << "a retried last chunk gets the same reply";
+}
+
 TEST(Upload, SizeMismatchStoresNothingAndTheRetryGetsTheSameError) {
   test_depotd d;
   wire_client c(d.endpoint());
   auto token = begin_upload(c, declared("short", 10));
-  auto r = c.call(make_chunk(token, 0, true, "12345"));
-  EXPECT_EQ(code(r), "size_mismatch") << describe(r);
-  EXPECT_TRUE(list_all(c).empty());
-  EXPECT_EQ(code(stat_of(c, candidate_id("12345", 0))), "not_found");
-  auto again = c.call(make_chunk(token, 0, true, "12345"));
-  EXPECT_EQ(code(again), "size_mismatch")
-      << "a retried last chunk gets the same reply";
+  expect_last_chunk_refused(c, token, 0, "12345", "12345", "size_mismatch");
 }
 
 TEST(Upload, ChecksumMismatchStoresNothingAndTheRetryGetsTheSameError) {
@@ -162,13 +172,8 @@ TEST(Upload, ChecksumMismatchStoresNothingAndTheRetryGetsTheSameError) {
   auto token = begin_upload(
       c, declared("wrong", std::nullopt, sha256_hex("other content")));
   ASSERT_EQ(code(c.call(make_chunk(token, 0, false, "this "))), "ok");
-  auto r = c.call(make_chunk(token, 1, true, "content"));
-  EXPECT_EQ(code(r), "checksum_mismatch") << describe(r);
-  EXPECT_TRUE(list_all(c).empty());
-  EXPECT_EQ(code(stat_of(c, candidate_id("this content", 0))), "not_found");
-  auto again = c.call(make_chunk(token, 1, true, "content"));
-  EXPECT_EQ(code(again), "checksum_mismatch")
-      << "a retried last chunk gets the same reply";
+  expect_last_chunk_refused(c, token, 1, "content", "this content",
+                            "checksum_mismatch");
 }
 
 TEST(Upload, MatchingDeclarationsInUppercaseHexAreAccepted) {
