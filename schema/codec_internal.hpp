@@ -86,26 +86,31 @@ std::string printable(std::string_view text);
 /// and the error slot must outlive the reader.
 class fields {
  public:
+  /// Reads `map`; the first error goes to *error (empty while none), keys
+  /// named with `prefix` in messages.
   fields(const msgpack::object_map& map, std::string* error,
          std::string prefix = {})
       : map_(map), error_(error), prefix_(std::move(prefix)) {}
 
+  /// Whether no error was recorded yet.
   bool ok() const { return error_->empty(); }
 
+  /// Records `message` unless an earlier error is kept.
   void fail(std::string message) {
     if (ok()) *error_ = std::move(message);
   }
 
+  /// `key` quoted, with the prefix, for a message.
   std::string key_name(std::string_view key) const {
     return "'" + prefix_ + std::string{key} + "'";
   }
 
-  // A nested reader of a map value, its keys named `prefix`.key.
+  /// A nested reader of a map value, its keys named `prefix`.key.
   fields nested(const msgpack::object_map& map, std::string prefix) const {
     return fields{map, error_, prefix_ + std::move(prefix)};
   }
 
-  // The value of `key`, nullptr when absent or nil.
+  /// The value of `key`, nullptr when absent or nil.
   const msgpack::object* find(std::string_view key) const {
     for (uint32_t i = 0; i < map_.size; ++i) {
       const msgpack::object_kv& kv = map_.ptr[i];
@@ -115,6 +120,9 @@ class fields {
     return nullptr;
   }
 
+  /// opt_*: the value of an optional key (nullopt or nullptr when absent);
+  /// req_*: of a required one (a default when absent). A value of another
+  /// type, or a required key absent, records an error.
   std::optional<uint64_t> opt_uint(std::string_view key) {
     const msgpack::object* v =
         typed(key, msgpack::type::POSITIVE_INTEGER, "an unsigned integer");
@@ -196,6 +204,9 @@ class writer {
  public:
   writer() : packer_(sbuf_) {}
 
+  /// Writes one msgpack value: a map or array head of `n` entries, nil, a
+  /// uint, a boolean, a string.
+
   void map(size_t n) { packer_.pack_map(static_cast<uint32_t>(n)); }
   void array(size_t n) { packer_.pack_array(static_cast<uint32_t>(n)); }
   void nil() { packer_.pack_nil(); }
@@ -206,6 +217,7 @@ class writer {
     packer_.pack_str_body(s.data(), static_cast<uint32_t>(s.size()));
   }
 
+  /// Writes a string key and its value.
   void key_uint(std::string_view key, uint64_t v) {
     str(key);
     uint(v);
@@ -219,6 +231,7 @@ class writer {
     boolean(v);
   }
 
+  /// Writes `m` as the metadata map of docs/protocol.md.
   void meta(const file_meta& m) {
     map(7);
     key_str("id", m.id);
@@ -230,7 +243,8 @@ class writer {
     key_uint("refs", m.refs);
   }
 
-  // Hands sbuffer's malloc'ed block to the buffer: no copy of the bytes.
+  /// The header written so far. Hands sbuffer's malloc'ed block to the buffer:
+  /// no copy of the bytes.
   buffer finish() {
     size_t size = sbuf_.size();
     char* data = sbuf_.release();

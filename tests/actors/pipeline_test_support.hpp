@@ -26,7 +26,7 @@ namespace depot::actors::test_support {
 
 using schema::errc;
 
-// Every event in one log, so tests can assert on their order.
+/// Every event in one log, so tests can assert on their order.
 struct event_log {
   std::mutex mutex;
   std::vector<std::string> events;
@@ -36,6 +36,7 @@ struct event_log {
   }
 };
 
+/// A reply sink that keeps every reply with its peer and logs completions.
 struct recording_sink final : transport::reply_sink {
   explicit recording_sink(event_log& log) : log(log) {}
   void send(const transport::peer& to, schema::reply r) override {
@@ -49,9 +50,9 @@ struct recording_sink final : transport::reply_sink {
   std::vector<std::pair<transport::peer, schema::reply>> replies;
 };
 
-// A store that notes when a commit has become durable, around a real one.
-// Every step is forwarded, so the actors drive the real store's staged
-// path (stage, barrier, place, settle) through it.
+/// A store that notes when a commit has become durable, around a real one.
+/// Every step is forwarded, so the actors drive the real store's staged
+/// path (stage, barrier, place, settle) through it.
 struct logging_store final : storage::store {
   struct logging_batch final : storage::staged_batch {
     logging_batch(std::unique_ptr<storage::staged_batch> base, event_log& log)
@@ -102,10 +103,12 @@ struct logging_store final : storage::store {
   std::atomic<int> barriers{0};  ///< barrier() calls forwarded
 };
 
+/// An actor system on CAF's deterministic test coordinator.
 struct test_config : caf::actor_system_config {
   test_config() { set("scheduler.policy", caf::atom("testing")); }
 };
 
+/// Limits small enough that tests reach them with a few KiB.
 inline server::limits small_limits() {
   server::limits lim;
   lim.chunk_max = 1024;
@@ -118,6 +121,8 @@ inline server::limits small_limits() {
   return lim;
 }
 
+/// The pipeline on a real store in a temp dir (behind a fault_fs), its
+/// actors run by hand: call() runs them until quiet.
 class Pipeline : public ::testing::Test {
  protected:
   void start(server::limits lim = small_limits(),

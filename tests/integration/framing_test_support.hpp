@@ -18,7 +18,7 @@
 
 namespace depot::test::test_support {
 
-// The op a raw request names, if its header decodes and names a known one.
+/// The op a raw request names, if its header decodes and names a known one.
 inline std::string op_of(const frames& f) {
   if (f.empty()) return "ping";
   std::vector<schema::buffer> bufs;
@@ -29,21 +29,23 @@ inline std::string op_of(const frames& f) {
   return "ping";  // an error reply decodes the same for every op
 }
 
-// Sends raw frames and decodes the next unmatched reply (as a reply to `op`,
-// else to the op the request names).
+/// Sends raw frames and decodes the next unmatched reply (as a reply to `op`,
+/// else to the op the request names).
 inline schema::reply raw_call(wire_client& c, const frames& f,
                               std::string op = "") {
   c.send_frames(f);
   return decode_frames(c.receive_frames(), op.empty() ? op_of(f) : op);
 }
 
-// Error code, rid and message of a raw call, for table-driven tests.
+/// Error code, rid and message of a raw call, for table-driven tests.
 struct raw_case {
   std::string what;
   frames request;
   std::string expected_code;
 };
 
+/// Sends every case on `c` and expects its code, the rid `rid` and, for an
+/// error, a message.
 inline void expect_all(wire_client& c, const std::vector<raw_case>& cases,
                        std::optional<uint64_t> rid) {
   for (const auto& rc : cases) {

@@ -36,24 +36,27 @@ using namespace std::chrono_literals;
 using namespace std::string_literals;
 using schema::errc;
 
+/// How long a test client waits for any send or receive.
 inline constexpr int receive_timeout_ms = 5000;
+/// One mebibyte.
 inline constexpr size_t MiB = 1024 * 1024;
 
 // --- test data ---------------------------------------------------------------
 
-// Byte `i` of every test file: not periodic in powers of two, so a frame
-// shifted or spliced in the wrong place shows.
+/// Byte `i` of every test file: not periodic in powers of two, so a frame
+/// shifted or spliced in the wrong place shows.
 inline std::byte pattern_byte(uint64_t i) {
   return static_cast<std::byte>((i * 131 + i / 251 + 7) % 256);
 }
 
+/// `size` bytes of the test pattern from `offset` on.
 inline schema::buffer pattern(uint64_t offset, size_t size) {
   std::vector<std::byte> bytes(size);
   for (size_t i = 0; i < size; ++i) bytes[i] = pattern_byte(offset + i);
   return schema::buffer::from_vector(std::move(bytes));
 }
 
-// Where `b` first differs from the pattern at `offset`, or its size if not.
+/// Where `b` first differs from the pattern at `offset`, or its size if not.
 inline size_t first_mismatch(const schema::buffer& b, uint64_t offset) {
   for (size_t i = 0; i < b.size(); ++i)
     if (b.data()[i] != pattern_byte(offset + i)) return i;
@@ -62,6 +65,7 @@ inline size_t first_mismatch(const schema::buffer& b, uint64_t offset) {
 
 // --- helpers -----------------------------------------------------------------
 
+/// Whether `pred` holds within `limit`, polled every millisecond.
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -72,8 +76,8 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
   return true;
 }
 
-// Runs tasks on its own thread, as an actor would: replies handed to it reach
-// server::send from a thread that is not the I/O thread.
+/// Runs tasks on its own thread, as an actor would: replies handed to it reach
+/// server::send from a thread that is not the I/O thread.
 class worker {
  public:
   worker() : thread_([this] { loop(); }) {}
@@ -117,11 +121,12 @@ class worker {
   std::thread thread_;
 };
 
+/// The bytes of `b` as a string.
 inline std::string as_string(const schema::buffer& b) {
   return std::string{b.view()};
 }
 
-// A test client: a DEALER or REQ socket that never waits longer than 5 s.
+/// A test client: a DEALER or REQ socket that never waits longer than 5 s.
 class client {
  public:
   client(zmq::context_t& ctx, zmq::socket_type type,
@@ -191,23 +196,27 @@ class client {
   zmq::socket_t socket_;
 };
 
+/// A ping with rid `rid`.
 inline schema::request ping(uint64_t rid) {
   return {rid, schema::ping_request{}};
 }
 
+/// A download of `size` bytes from offset 0 of a fixed file id.
 inline schema::request download(uint64_t rid, uint64_t size) {
   return {rid, schema::download_request{"AAAAAAAAAAAA", 0, size}};
 }
 
+/// A last chunk of the fixed token "token" carrying `data`.
 inline schema::request chunk(uint64_t rid, schema::buffer data) {
   return {rid, schema::chunk_request{"token", 0, true, std::move(data)}};
 }
 
+/// The encoded header frame of `r`.
 inline std::string header_of(const schema::request& r) {
   return as_string(schema::encode_request(r).at(0));
 }
 
-// The body of `r` as T, failing the test (and giving nullptr) otherwise.
+/// The body of `r` as T, failing the test (and giving nullptr) otherwise.
 template <class T>
 const T* body_as(const std::optional<schema::reply>& r) {
   if (!r) return nullptr;
@@ -223,6 +232,7 @@ const T* body_as(const std::optional<schema::reply>& r) {
   return body;
 }
 
+/// Expects `r` to be an error reply with `code`, `rid` and a message.
 inline void expect_error(const std::optional<schema::reply>& r, errc code,
                          std::optional<uint64_t> rid) {
   ASSERT_TRUE(r);
@@ -235,10 +245,10 @@ inline void expect_error(const std::optional<schema::reply>& r, errc code,
 
 // --- fixture -----------------------------------------------------------------
 
-// A server on its own I/O thread with a handler that answers like a small
-// depot: ping and download from a worker thread, upload inline on the I/O
-// thread, chunk after recording the payload; stat throws std::exception and
-// delete throws something else.
+/// A server on its own I/O thread with a handler that answers like a small
+/// depot: ping and download from a worker thread, upload inline on the I/O
+/// thread, chunk after recording the payload; stat throws std::exception and
+/// delete throws something else.
 class RouterServer : public ::testing::Test {
  protected:
   static constexpr size_t default_max_payload = 8 * MiB;
