@@ -23,7 +23,6 @@ const msgpack::unpack_limit request_limits{/*array=*/32, /*map=*/32,
                                            /*depth=*/8};
 
 // A list reply holds up to 1000 metadata maps.
-
 const msgpack::unpack_limit reply_limits{
     /*array=*/1000,    /*map=*/64,        /*str=*/64 * 1024,
     /*bin=*/64 * 1024, /*ext=*/64 * 1024, /*depth=*/8};

@@ -18,8 +18,6 @@ namespace {
 
 using namespace test_support;
 
-// --- typed interfaces ------------------------------------------------------
-
 // Only a dynamically typed handle can send an actor what its interface does
 // not list; such a message is counted, logged (not once per message) and,
 // if it was a request, refused with unexpected_message.

@@ -17,8 +17,6 @@ namespace {
 
 using namespace test_support;
 
-// --- endpoints, binding ------------------------------------------------------
-
 TEST_F(RouterServer, ResolvesAWildcardPortInItsEndpoints) {
   start(options_for({"tcp://127.0.0.1:0", "tcp://127.0.0.1:*"}));
   auto eps = srv_->endpoints();

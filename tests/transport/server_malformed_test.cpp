@@ -14,8 +14,6 @@ namespace {
 
 using namespace test_support;
 
-// --- malformed requests ------------------------------------------------------
-
 TEST_F(RouterServer, AnswersAGarbageHeaderWithBadRequestAndKeepsServing) {
   start();
   client c(ctx_, zmq::socket_type::dealer, endpoint_);

@@ -15,8 +15,6 @@ namespace {
 
 using namespace test_support;
 
-// --- the reply queue ---------------------------------------------------------
-
 TEST_F(RouterServer, DeliversRepliesQueuedConcurrentlyFromSeveralThreads) {
   start();
   client c(ctx_, zmq::socket_type::dealer, endpoint_);

@@ -29,8 +29,6 @@ namespace {
 
 using namespace test_support;
 
-// --- round trips -------------------------------------------------------------
-
 TEST_F(RouterServer, AnswersADealerPingWithItsRidEchoed) {
   start();
   client c(ctx_, zmq::socket_type::dealer, endpoint_);
