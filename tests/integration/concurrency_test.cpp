@@ -15,6 +15,27 @@
 namespace depot::test {
 namespace {
 
+// Runs body(i, client, error) for i in [0, n) on n threads at once, each
+// with its own wire_client to `endpoint`. Returns each thread's error: what
+// its body set, else what it threw, else "".
+template <class Body>
+std::vector<std::string> run_clients(const std::string& endpoint, int n,
+                                     Body body) {
+  std::vector<std::string> errors(n);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        wire_client c(endpoint);
+        body(i, c, errors[i]);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  return errors;
+}
+
 TEST(MultiClient, InterleavedPipelinedUploadsAreAllCorrect) {
   // Files of 3 MiB stay under the default ram_threshold (4 MiB); streaming
   // uploads have their own test below.
@@ -23,25 +44,17 @@ TEST(MultiClient, InterleavedPipelinedUploadsAreAllCorrect) {
   std::vector<std::string> contents;
   for (int i = 0; i < clients; ++i)
     contents.push_back(random_bytes((3 << 20) + 1000 * i, 60 + i));
-  std::vector<std::string> errors(clients);
   std::vector<schema::file_meta> files(clients);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < clients; ++i)
-    threads.emplace_back([&, i] {
-      try {
-        wire_client c(d.endpoint());
+  auto errors = run_clients(
+      d.endpoint(), clients, [&](int i, wire_client& c, std::string& error) {
         upload_options o;
         o.name = "client-" + std::to_string(i);
         o.declare = i % 2 == 0;  // half of them declare size and sha256
         auto r = upload_content(c, contents[i], o);
         files[i] = as<schema::chunk_done_reply>(r).file;
         if (download_all(c, files[i].id) != contents[i])
-          errors[i] = "download differs";
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
+          error = "download differs";
+      });
   std::set<std::string> ids;
   for (int i = 0; i < clients; ++i) {
     EXPECT_EQ(errors[i], "") << "client " << i;
@@ -67,25 +80,16 @@ TEST(MultiClient, ConcurrentStreamingUploadsAreAllCorrect) {
   std::vector<std::string> contents;
   for (int i = 0; i < clients; ++i)
     contents.push_back(random_bytes((2 << 20) + 777 * i, 160 + i));
-  std::vector<std::string> errors(clients);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < clients; ++i)
-    threads.emplace_back([&, i] {
-      try {
-        wire_client c(d.endpoint());
+  auto errors = run_clients(
+      d.endpoint(), clients, [&](int i, wire_client& c, std::string& error) {
         upload_options o;
         o.window = 1;
         o.declare = true;
         auto f = as<schema::chunk_done_reply>(upload_content(c, contents[i], o))
                      .file;
-        if (f.sha256 != sha256_hex(contents[i])) errors[i] = "sha256 differs";
-        if (download_all(c, f.id) != contents[i])
-          errors[i] = "download differs";
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
+        if (f.sha256 != sha256_hex(contents[i])) error = "sha256 differs";
+        if (download_all(c, f.id) != contents[i]) error = "download differs";
+      });
   for (int i = 0; i < clients; ++i) EXPECT_EQ(errors[i], "") << "client " << i;
   wire_client c(d.endpoint());
   EXPECT_EQ(list_all(c).size(), static_cast<size_t>(clients));
@@ -137,26 +141,18 @@ TEST(MultiClient, DownloadsWhileOthersUpload) {
     wire_client c(d.endpoint());
     f = store_content(c, stored);
   }
-  std::vector<std::string> errors(4);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 4; ++i)
-    threads.emplace_back([&, i] {
-      try {
-        wire_client c(d.endpoint());
+  auto errors = run_clients(
+      d.endpoint(), 4, [&](int i, wire_client& c, std::string& error) {
         if (i % 2 == 0) {
           for (int k = 0; k < 3; ++k)
             if (download_all(c, f.id, 0, 4) != stored)
-              errors[i] = "download differs";
+              error = "download differs";
         } else {
           std::string mine = random_bytes(2 << 20, 90 + i);
           auto g = store_content(c, mine);
-          if (download_all(c, g.id) != mine) errors[i] = "own download differs";
+          if (download_all(c, g.id) != mine) error = "own download differs";
         }
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
+      });
   for (int i = 0; i < 4; ++i) EXPECT_EQ(errors[i], "") << "client " << i;
 }
 

@@ -113,27 +113,37 @@ void record(const char* test, long before, long during, long after) {
   std::fflush(stdout);
 }
 
+// Up to `count` peers that each send one ping and then stay idle. A peer
+// whose handshake fails (depotd no longer accepts) counts in `refused`; with
+// `stop_at_refusal` no more are tried after it.
+std::vector<std::unique_ptr<hostile_peer>> idle_peers(
+    const std::string& endpoint, int count, bool stop_at_refusal,
+    int& refused) {
+  const std::string ping = ping_frame();
+  std::vector<std::unique_ptr<hostile_peer>> idle;
+  for (int i = 0; i < count; ++i) {
+    try {
+      auto p = std::make_unique<hostile_peer>(endpoint, 500);
+      p->send_frame(ping, false);
+      idle.push_back(std::move(p));
+    } catch (const std::exception&) {
+      ++refused;
+      if (stop_at_refusal) break;
+    }
+  }
+  return idle;
+}
+
 TEST(PeerLimits, AnIdleFloodPastTheFdLimitLocksNoNewClientOutAndDoesNotSpin) {
   raise_own_nofile(2048);
   depotd_options cfg;
   cfg.nofile = 256;  // soft = hard: depotd cannot raise it; default cap 192
   test_depotd d(cfg);
   const long before = rss_kib(d.pid());
-  const std::string ping = ping_frame();
-  std::vector<std::unique_ptr<hostile_peer>> idle;
   int refused = 0;
-  for (int i = 0; i < 400; ++i) {
-    try {
-      auto p = std::make_unique<hostile_peer>(d.endpoint(), 500);
-      p->send_frame(ping, false);
-      idle.push_back(std::move(p));
-    } catch (const std::exception&) {
-      // No handshake: depotd no longer accepts. Go on at once (waiting for
-      // every refusal would outlast the peers' heartbeat timeout, 30 s).
-      ++refused;
-      break;
-    }
-  }
+  // On a refusal, go on at once: waiting for every refusal would outlast the
+  // peers' heartbeat timeout (30 s).
+  auto idle = idle_peers(d.endpoint(), 400, true, refused);
   // And clients that connect but have not spoken yet: with every fd in use
   // they wait in the listener's backlog, where libzmq's accept() fails with
   // EMFILE again and again.
@@ -179,18 +189,8 @@ TEST(PeerLimits, TwoThousandIdleConnectionsAreServedAfterTheFdLimitIsRaised) {
   cfg.nofile_hard = 4096;
   test_depotd d(cfg);
   const long before = rss_kib(d.pid());
-  const std::string ping = ping_frame();
-  std::vector<std::unique_ptr<hostile_peer>> idle;
   int refused = 0;
-  for (int i = 0; i < 2000; ++i) {
-    try {
-      auto p = std::make_unique<hostile_peer>(d.endpoint(), 500);
-      p->send_frame(ping, false);
-      idle.push_back(std::move(p));
-    } catch (const std::exception&) {
-      ++refused;
-    }
-  }
+  auto idle = idle_peers(d.endpoint(), 2000, false, refused);
   std::this_thread::sleep_for(1s);
   const long during = rss_kib(d.pid());
   auto c = d.client();

@@ -114,22 +114,35 @@ TEST(PosixStoreGroupCommit, OneFailedUploadDoesNotFailTheOthers) {
   EXPECT_EQ(staging_files(dir.path()), 0u);
 }
 
-TEST(PosixStoreGroupCommit, PipelinedBatchesShareABarrier) {
-  faulty_store f{whole_fs};
-  auto& s = *f.s;
+// Commits two() batches tagged "first" and "second" through `s` as the
+// namer pipelines them: three barriers, the middle one shared by the first's
+// placements and the second's bytes. Asserts that the batches needed a
+// barrier and that all four commits succeeded; their results in `first` and
+// `second`.
+void commit_pipelined_pair(store& s, commit_results& first_results,
+                           commit_results& second_results) {
   auto first = s.stage(two(s, "first"));
+  ASSERT_TRUE(first->needs_barrier());  // small: the real syncfs path
   first->place(s.barrier());
   auto second = s.stage(two(s, "second"));
-  auto shared = s.barrier();  // first's links, second's bytes
-  auto first_results = first->settle(shared);
+  auto shared = s.barrier();
+  first_results = first->settle(shared);
   second->place(shared);
-  auto second_results = second->settle(s.barrier());
-  EXPECT_EQ(f.fsys->calls(fs_op::sync_fs), 3)
-      << "three barriers for two batches";
+  second_results = second->settle(s.barrier());
   for (auto* results : {&first_results, &second_results}) {
     ASSERT_EQ(results->size(), 2u);
     for (auto& r : *results) ASSERT_OK(r);
   }
+}
+
+TEST(PosixStoreGroupCommit, PipelinedBatchesShareABarrier) {
+  faulty_store f{whole_fs};
+  auto& s = *f.s;
+  commit_results first_results, second_results;
+  ASSERT_NO_FATAL_FAILURE(
+      commit_pipelined_pair(s, first_results, second_results));
+  EXPECT_EQ(f.fsys->calls(fs_op::sync_fs), 3)
+      << "three barriers for two batches";
   EXPECT_EQ(get(s, first_results[1]->file.id), "first two");
   EXPECT_EQ(get(s, second_results[0]->file.id), "second one");
 }
@@ -216,22 +229,13 @@ struct forwarding_store final : store {
 TEST(StoreBatch, PipelinedBatchesThroughAWrapperShareTheRealBarrier) {
   faulty_store f{whole_fs};
   forwarding_store w{f.s};
-  auto first = w.stage(two(w, "first"));
-  ASSERT_TRUE(first->needs_barrier());  // small: the real syncfs path
-  first->place(w.barrier());
-  auto second = w.stage(two(w, "second"));
-  auto shared = w.barrier();  // first's placements, second's bytes
-  auto first_results = first->settle(shared);
-  second->place(shared);
-  auto second_results = second->settle(w.barrier());
+  commit_results first_results, second_results;
+  ASSERT_NO_FATAL_FAILURE(
+      commit_pipelined_pair(w, first_results, second_results));
   EXPECT_EQ(w.barriers, 3);
   EXPECT_EQ(f.fsys->calls(fs_op::sync_fs), 3) << "each barrier is one syncfs";
   EXPECT_EQ(w.places, 2);
   EXPECT_EQ(w.settles, 2);
-  for (auto* results : {&first_results, &second_results}) {
-    ASSERT_EQ(results->size(), 2u);
-    for (auto& r : *results) ASSERT_OK(r);
-  }
   EXPECT_EQ(get(w, first_results[0]->file.id), "first one");
   EXPECT_EQ(get(w, second_results[1]->file.id), "second two");
   auto st = w.stat(second_results[0]->file.id);
