@@ -108,3 +108,5 @@ TEST_F(Pipeline, ShutdownGivesEveryClientsShareBack) {
   EXPECT_EQ(cu->clients(), 0u);
 }
 
+}  // namespace
+}  // namespace depot::actors
