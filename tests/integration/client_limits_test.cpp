@@ -241,8 +241,8 @@ void non_readers_against_the_cap(uint64_t range, const char* what) {
       what, before, during, after, cap_kib, margin_kib,
       static_cast<long long>(ms));
   std::fflush(stdout);
-  EXPECT_LT(during, before + cap_kib + margin_kib);
-  EXPECT_LT(after, before + 24 * 1024);
+  EXPECT_RSS_LT(during, before + cap_kib + margin_kib);
+  EXPECT_RSS_LT(after, before + 24 * 1024);
   EXPECT_NE(d.log().find("busy: unread downloads overall"), std::string::npos);
 }
 

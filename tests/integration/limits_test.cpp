@@ -204,7 +204,7 @@ TEST(PeerLimits, TwoThousandIdleConnectionsAreServedAfterTheFdLimitIsRaised) {
   idle.clear();
   const long after = settle_rss(d.pid(), before + 4096, 3s);
   record("2000 idle connections", before, during, after);
-  EXPECT_LT(during - before, 2000 * 64)
+  EXPECT_RSS_LT(during - before, 2000 * 64)
       << "an idle connection costs under 64 KiB";
 }
 
@@ -228,8 +228,8 @@ TEST(PeerLimits, AnEndlessMultipartMessageIsDroppedPastTheBound) {
       sent, watch.answered(), watch.worst_ms());
   EXPECT_TRUE(dropped) << "the connection was not dropped";
   EXPECT_LT(sent, 64u) << "MiB sent before the drop";
-  EXPECT_LT(during - before, 96 * 1024) << "KiB of RSS during";
-  EXPECT_LT(after - before, 8 * 1024) << "KiB of RSS left 5 s after";
+  EXPECT_RSS_LT(during - before, 96 * 1024) << "KiB of RSS during";
+  EXPECT_RSS_LT(after - before, 8 * 1024) << "KiB of RSS left 5 s after";
   EXPECT_EQ(watch.missed(), 0) << "another client was not served throughout";
   EXPECT_GT(watch.answered(), 0);
   EXPECT_NE(d.log().find("peer memory limit"), std::string::npos);
@@ -263,8 +263,8 @@ TEST(PeerLimits, PeersStalledOneByteShortOfAFrameStayUnderTheCap) {
   // The cap, what arrives between two checks (~10 ms: tens of MiB over
   // loopback) and what dropped peers held until it is freed: 74-118 MiB
   // measured here; the code before the cap reached +211 MiB.
-  EXPECT_LT(during - before, 160 * 1024) << "KiB of RSS during";
-  EXPECT_LT(after - before, 8 * 1024) << "KiB of RSS left 5 s after";
+  EXPECT_RSS_LT(during - before, 160 * 1024) << "KiB of RSS during";
+  EXPECT_RSS_LT(after - before, 8 * 1024) << "KiB of RSS left 5 s after";
   EXPECT_EQ(watch.missed(), 0);
   EXPECT_NE(d.log().find("--peer-memory-cap reached"), std::string::npos);
 }
