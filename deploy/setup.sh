@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format ccache
   libcaf-dev cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libspdlog-dev
   libgtest-dev libssl-dev libmagic-dev libcli11-dev libgoogle-perftools-dev
+  librados-dev
 )
 missing=()
 for p in "${packages[@]}"; do
