@@ -155,6 +155,11 @@ rados osd op timeout = 30
 rados mon op timeout = 30
 client mount timeout = 15
 
+[client]
+# Many client processes (depotd, tests, rados) share one name: no admin
+# socket, whose path would collide.
+admin socket =
+
 [mon]
 mon data = $dir/mon/\$name
 
