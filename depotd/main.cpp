@@ -9,6 +9,7 @@
 #include "actors/pipeline.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
+#include "storage/rados/rados_store.hpp"
 #include "transport/resources.hpp"
 #include "transport/server.hpp"
 
@@ -29,7 +30,9 @@ namespace {
 /// Everything depotd's flags set.
 struct options {
   depot::server::limits lim;
+  std::string store_kind = "posix";
   depot::storage::posix_store_options store;
+  depot::storage::rados_store_options rados;
   depot::transport::server_options transport;
   depot::actors::pipeline_options pipeline;
   size_t threads = 0;  ///< 0: CAF's default, max(cores, 4)
@@ -55,6 +58,34 @@ int parse(int argc, char** argv, options& o) {
                  "storage directory (created if missing; a symlink is "
                  "refused)")
       ->capture_default_str();
+  app.add_option("--store", o.store_kind,
+                 "where files are kept: posix (under --root) or rados (a Ceph "
+                 "pool, shared by any number of depotd processes)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"posix", "rados"}));
+  app.add_option("--rados-pool", o.rados.pool,
+                 "--store rados: the pool (it must exist)");
+  app.add_option("--rados-namespace", o.rados.ns,
+                 "--store rados: the namespace in the pool; each is a whole "
+                 "store of its own")
+      ->capture_default_str();
+  app.add_option("--ceph-conf", o.rados.conf,
+                 "--store rados: ceph.conf to read (default: librados' "
+                 "search, $CEPH_CONF)");
+  app.add_option("--ceph-id", o.rados.id,
+                 "--store rados: the Ceph user, without client.")
+      ->capture_default_str();
+  app.add_option("--rados-stripe", o.rados.stripe_bytes,
+                 "--store rados: bytes per data object")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{64} << 20));
+  app.add_option_function<uint64_t>(
+         "--rados-lease",
+         [&o](uint64_t s) { o.rados.lease = std::chrono::seconds(s); },
+         "--store rados: seconds a stalled or dead depotd's unfinished "
+         "uploads stay before another depotd reclaims them")
+      ->default_str(std::to_string(seconds_of(o.rados.lease)))
+      ->check(CLI::Range(uint64_t{2}, uint64_t{3600}));
   app.add_option("--chunk-max", o.lim.chunk_max,
                  "largest chunk or download range, bytes")
       ->capture_default_str()
@@ -139,6 +170,8 @@ int parse(int argc, char** argv, options& o) {
           {"trace", "debug", "info", "warn", "error", "critical", "off"}));
   try {
     app.parse(argc, argv);
+    if (o.store_kind == "rados" && o.rados.pool.empty())
+      throw CLI::ValidationError("--rados-pool", "--store rados needs a pool");
   } catch (const CLI::CallForHelp& e) {
     app.exit(e);
     return 0;
@@ -188,7 +221,19 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto store = depot::storage::open_posix_store(o.store);
+  std::string where;
+  depot::schema::expected<std::shared_ptr<depot::storage::store>> store =
+      std::shared_ptr<depot::storage::store>{};
+  if (o.store_kind == "rados") {
+    o.rados.id_bits = o.store.id_bits;
+    o.rados.max_candidates = o.store.max_candidates;
+    where = "rados pool " + o.rados.pool +
+            (o.rados.ns.empty() ? "" : " namespace " + o.rados.ns);
+    store = depot::storage::open_rados_store(o.rados);
+  } else {
+    where = "root " + o.store.root;
+    store = depot::storage::open_posix_store(o.store);
+  }
   if (!store) {
     spdlog::error("cannot open the store: {}",
                   depot::schema::message_of(store.error()));
@@ -221,10 +266,10 @@ int main(int argc, char** argv) {
   for (auto& e : server.endpoints())
     endpoints += (endpoints.empty() ? "" : " ") + e;
   spdlog::info(
-      "depotd serving on {} | root {} | chunk_max {} window {} max_file_size "
+      "depotd serving on {} | {} | chunk_max {} window {} max_file_size "
       "{} idle_timeout {}s memory_budget {} ram_threshold {} per client: "
       "uploads {} memory {} | unread_cap {} threads {} committers {}{}",
-      endpoints, o.store.root, lim.chunk_max, lim.window, lim.max_file_size,
+      endpoints, where, lim.chunk_max, lim.window, lim.max_file_size,
       seconds_of(lim.idle_timeout), lim.memory_budget, lim.ram_threshold,
       lim.max_uploads_per_client, lim.memory_per_client, lim.unread_cap,
       threads, o.pipeline.committers,
