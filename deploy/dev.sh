@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's two commands:
 #   deploy/dev.sh run    install what is missing, build, start depotd on ./data and tcp://127.0.0.1:5570
-#   deploy/dev.sh test   install what is missing, check the formatting, build, run every test
+#   deploy/dev.sh test   install what is missing, check the formatting, build, start the Ceph
+#                        test cluster (deploy/ceph-dev.sh), run every test in its network
+#                        namespace (RADOS cases included), take the cluster down
 # BUILD_DIR (default build) and BUILD_TYPE (default RelWithDebInfo) may be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,13 @@ case "$what" in
     exec "$build/depotd" --root ./data --listen tcp://127.0.0.1:5570 "$@"
     ;;
   test)
-    exec ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300 "$@"
+    # The RADOS cases must run, not skip: the cluster comes up first (in its
+    # own network namespace, where the tests run too) and goes down after.
+    trap 'deploy/ceph-dev.sh down' EXIT
+    deploy/ceph-dev.sh up >/dev/null
+    eval "$(deploy/ceph-dev.sh env)"
+    DEPOT_REQUIRE_RADOS=1 ip netns exec "$DEPOT_CEPH_NETNS" \
+      ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 300 "$@"
     ;;
   *)
     echo "usage: deploy/dev.sh run|test" >&2

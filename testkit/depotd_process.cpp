@@ -1,14 +1,18 @@
 #include "testkit/depotd_process.hpp"
 
 #include "testkit/child_process.hpp"
+#include "testkit/rados_env.hpp"
 
 #include <zmq.hpp>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
 
 #ifndef DEPOTD_PATH
 #error "DEPOTD_PATH must name the depotd binary (set by CMake)"
@@ -49,6 +53,20 @@ void require_info_log(const std::vector<std::string>& flags) {
   }
 }
 
+// Under DEPOT_TEST_STORE=rados, a depotd whose flags choose no store keeps
+// its files in a RADOS namespace named after its root: processes sharing a
+// root share a store, as they would on the file system.
+void choose_test_store(depotd_options& o) {
+  if (test_store() != "rados") return;
+  for (auto& f : o.flags)
+    if (f == "--store" || f.rfind("--store=", 0) == 0) return;
+  char ns[64];
+  std::snprintf(ns, sizeof ns, "t%d-%zx", static_cast<int>(getpid()),
+                std::hash<std::string>{}(o.root));
+  auto flags = rados_flags(ns);
+  o.flags.insert(o.flags.end(), flags.begin(), flags.end());
+}
+
 }  // namespace
 
 std::string depotd_binary() {
@@ -79,6 +97,7 @@ depotd_process::depotd_process(depotd_options options)
   };
   if (options_.root.empty()) options_.root = dir() / "root";
   if (options_.log.empty()) options_.log = dir() / "depotd.log";
+  choose_test_store(options_);
   if (options_.listen.empty())
     options_.listen =
         options_.ipc ? "ipc://" + (dir() / "depotd.sock") : "tcp://127.0.0.1:0";

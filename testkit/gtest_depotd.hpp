@@ -4,12 +4,21 @@
 // logged.
 
 #include "testkit/depotd_process.hpp"
+#include "testkit/rados_env.hpp"
 
 #include <gtest/gtest.h>
 
 #include <iostream>
 
 namespace depot::test {
+
+/// Skips a test that inspects or plants files under depotd's --root (the
+/// POSIX store's layout) when the tests run on the RADOS store.
+#define DEPOT_POSIX_STORE_ONLY()                                    \
+  if (::depot::test::test_store() != "posix")                       \
+  GTEST_SKIP() << "inspects the POSIX store's files under --root; " \
+                  "the tests run on the "                           \
+               << ::depot::test::test_store() << " store"
 
 /// Whether depotd's RSS figures follow the allocator the tests' RSS bounds
 /// were measured with (tcmalloc, which returns freed memory when told).

@@ -204,6 +204,7 @@ TEST(Crash, KillDuringRamHeldUploadLeavesNothingAfterRestart) {
 }
 
 TEST(Crash, KillDuringStreamingUploadLeavesNoStagingFilesAfterRestart) {
+  DEPOT_POSIX_STORE_ONLY();
   test_depotd d(
       {"--chunk-max", "65536", "--ram-threshold", "65536", "--window", "4"});
   std::string token;
@@ -375,10 +376,12 @@ void expect_io_error_on_full_disk(std::vector<std::string> flags) {
 }
 
 TEST(IoError, RamHeldUploadOverTheFreeSpaceFailsCleanly) {
+  DEPOT_POSIX_STORE_ONLY();
   expect_io_error_on_full_disk({"--chunk-max", "65536"});  // 4 MiB in RAM
 }
 
 TEST(IoError, StreamingUploadOverTheFreeSpaceFailsCleanly) {
+  DEPOT_POSIX_STORE_ONLY();
   expect_io_error_on_full_disk(
       {"--chunk-max", "65536", "--ram-threshold", "65536"});
 }

@@ -164,7 +164,10 @@ TEST(Delete, TakesReferencesAwayAndAtZeroTheFileIsGone) {
   auto second = store_content(c, content);
   ASSERT_EQ(second.id, first.id);
   ASSERT_EQ(second.refs, 2u);
-  ASSERT_TRUE(std::filesystem::exists(path_of(d, first.id)));
+  bool posix = test_store() == "posix";
+  if (posix) {
+    ASSERT_TRUE(std::filesystem::exists(path_of(d, first.id)));
+  }
 
   auto del = as<schema::delete_reply>(c.call(schema::delete_request{first.id}));
   EXPECT_EQ(del.refs, 1u);
@@ -177,8 +180,10 @@ TEST(Delete, TakesReferencesAwayAndAtZeroTheFileIsGone) {
   EXPECT_EQ(code(c.call(range(first.id, 0, std::nullopt))), "not_found");
   EXPECT_EQ(code(c.call(schema::delete_request{first.id})), "not_found");
   EXPECT_TRUE(list_all(c).empty());
-  EXPECT_FALSE(std::filesystem::exists(path_of(d, first.id)))
-      << "its space is freed";
+  if (posix) {
+    EXPECT_FALSE(std::filesystem::exists(path_of(d, first.id)))
+        << "its space is freed";
+  }
 
   // The same content can be stored again afterwards.
   auto again = store_content(c, content);

@@ -43,6 +43,7 @@ depotd_options on_root(const std::string& root) {
 
 TEST(PlantedSymlinks,
      AnUploadUnderALinkedShardIsAnIoErrorAndWritesNothingOutside) {
+  DEPOT_POSIX_STORE_ONLY();
   temp_dir root, outside;
   std::string content = "not to be written elsewhere";
   std::string id = candidate_id(content, 0);
@@ -56,6 +57,7 @@ TEST(PlantedSymlinks,
 }
 
 TEST(PlantedSymlinks, BytesBehindALinkAreNeitherServedNorStatNorListed) {
+  DEPOT_POSIX_STORE_ONLY();
   temp_dir root, outside;
   std::string content = "stored, then moved out";
   std::string id = candidate_id(content, 0);
@@ -86,6 +88,7 @@ TEST(PlantedSymlinks, BytesBehindALinkAreNeitherServedNorStatNorListed) {
 }
 
 TEST(PlantedSymlinks, DepotdRefusesToStartOnALinkedStagingDirectory) {
+  DEPOT_POSIX_STORE_ONLY();
   temp_dir dir, outside;
   fs::create_directory(dir / "root");
   fs::create_directory_symlink(outside.path(), dir / "root/.staging");
@@ -113,6 +116,7 @@ uint64_t free_bytes(const std::string& dir) {
 // Deleting is how an operator frees space: on a full file system the delete
 // of a file's last reference succeeds and its space comes back at once.
 TEST(FullDisk, DeletingTheLastReferenceOnAFullDiskFreesItsSpace) {
+  DEPOT_POSIX_STORE_ONLY();
   temp_dir parent;
   std::string mnt = parent / "mnt";
   fs::create_directory(mnt);
@@ -167,6 +171,7 @@ std::string under_strace(const temp_dir& dir, const std::string& name,
 // the bytes during the recovery of that at start-up: the next start leaves
 // the file fully gone (or fully there), and storing it again is prompt.
 TEST(CrashedRecovery, ADeleteKilledTwiceIsFinishedByTheNextStart) {
+  DEPOT_POSIX_STORE_ONLY();
   if (std::system("strace -V >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "no strace";
   temp_dir root, scripts;
@@ -216,6 +221,7 @@ TEST(CrashedRecovery, ADeleteKilledTwiceIsFinishedByTheNextStart) {
 // A clean stop leaves nothing to recover: the next start finds an empty
 // staging area and logs no recovery.
 TEST(CleanStop, LeavesNothingForTheNextStartToRecover) {
+  DEPOT_POSIX_STORE_ONLY();
   test_depotd d;
   wire_client c(d.endpoint());
   auto f = store_content(c, "survives a clean stop");
