@@ -33,13 +33,18 @@ struct limits {
   /// clients holding more than their share get busy (server/unread_quota).
   uint64_t unread_cap = uint64_t{256} << 20;
   uint64_t max_finished = 300000;  ///< finished uploads answering retries
+  /// Bytes the store itself holds in RAM for one upload streaming into it
+  /// (the RADOS store: its stripe being filled and its writes in flight;
+  /// the POSIX store: none, the kernel's page cache holds them).
+  uint64_t store_staging_bytes = 0;
   std::string server_name =
       "depotd/" DEPOT_VERSION;  ///< told to clients in `ping`
 };
 
 /// Bytes of the memory budget an upload reserves when it begins: enough
 /// for everything it may hold at once (its RAM part, or a window of chunks
-/// in flight to disk), never more than its declared `size`.
+/// in flight to the store and what the store holds of it), never more than
+/// its declared `size`.
 uint64_t upload_reservation(const limits& lim, std::optional<uint64_t> size);
 
 }  // namespace depot::server

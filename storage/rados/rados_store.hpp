@@ -27,14 +27,14 @@ namespace depot::storage {
 
 /// How to open a store on a RADOS pool.
 struct rados_store_options {
-  std::string pool;       ///< the pool (must exist)
-  std::string ns;         ///< the namespace in it: a whole store of its own
-  std::string conf;       ///< ceph.conf; empty: librados' default search
+  std::string pool;          ///< the pool (must exist)
+  std::string ns;            ///< the namespace in it: a whole store of its own
+  std::string conf;          ///< ceph.conf; empty: librados' default search
   std::string id = "admin";  ///< the cephx user, without "client."
   std::optional<unsigned> id_bits;  ///< narrows ids (collision tests only)
   uint32_t max_candidates = 16;     ///< naming candidates tried (>= 16)
   uint64_t stripe_bytes = uint64_t{4} << 20;  ///< bytes per data object
-  unsigned writes_in_flight = 4;              ///< per upload
+  unsigned writes_in_flight = 2;              ///< per upload
   /// How long a stalled or dead instance's staging stays before another
   /// reclaims it.
   std::chrono::milliseconds lease{30000};

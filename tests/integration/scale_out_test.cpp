@@ -99,7 +99,8 @@ TEST(ScaleOut, CollidingContentsThroughDifferentServersGetDistinctIds) {
   servers s(3, {"--id-bits", "3", "--max-candidates", "64"});
   const int n = 6;
   std::vector<std::string> contents;
-  for (int i = 0; i < n; ++i) contents.push_back("colliding " + std::to_string(i));
+  for (int i = 0; i < n; ++i)
+    contents.push_back("colliding " + std::to_string(i));
   std::vector<schema::file_meta> got(n);
   auto errors = on_threads(n, [&](int i) {
     wire_client c(s[i % 3].endpoint());
@@ -140,7 +141,8 @@ TEST(ScaleOut, DeleteRacingAReuploadOfTheSameContentNeverLosesTheReupload) {
         ++uploads;
       } else {
         auto rep = c.call(schema::delete_request{id});
-        if (code(rep) == "ok") ++deletes;
+        if (code(rep) == "ok")
+          ++deletes;
         else if (code(rep) != "not_found")
           throw std::runtime_error("delete: " + describe(rep));
       }
