@@ -60,7 +60,8 @@ std::vector<size_t> wait_ready(const std::vector<channel*>& chs,
 /// A channel over a ZeroMQ DEALER socket with its own context: ZMQ_LINGER 0,
 /// ZMQ_IMMEDIATE (nothing is queued for a server that is not connected),
 /// ZMQ_MAXMSGSIZE from options::max_frame_bytes. Payload buffers are handed
-/// to ZeroMQ without copying. It connects to `opts.endpoint`. Errors:
+/// to ZeroMQ without copying. It connects to the first endpoint of
+/// endpoint_list(opts). Errors:
 /// io_error if no context can be made.
 result<std::unique_ptr<channel>> make_zmq_channel(const options& opts);
 

@@ -167,8 +167,9 @@ class zmq_channel final : public channel {
 
 result<std::unique_ptr<channel>> make_zmq_channel(const options& opts) {
   try {
-    return std::unique_ptr<channel>{std::make_unique<zmq_channel>(
-        opts, opts.endpoint, std::make_shared<zmq::context_t>(1))};
+    return std::unique_ptr<channel>{
+        std::make_unique<zmq_channel>(opts, endpoint_list(opts).front(),
+                                      std::make_shared<zmq::context_t>(1))};
   } catch (const zmq::error_t& e) {
     return zmq_failure("cannot create a ZeroMQ context", e);
   }
