@@ -130,10 +130,6 @@ struct options {
   /// A ZeroMQ endpoint: tcp://HOST:PORT or ipc://PATH. Used when `endpoints`
   /// is empty.
   std::string endpoint = default_endpoint;
-  /// Several servers of one store (depotd processes sharing a storage root);
-  /// if not empty it wins over `endpoint`. See connection for how requests
-  /// are spread over them and what happens when one stops answering.
-  std::vector<std::string> endpoints;
   /// How long any single request may wait for the connection and for its
   /// reply. Uploads and downloads apply it to each step (each reply), not to
   /// the whole transfer. With several servers, a stateless request that
@@ -151,6 +147,11 @@ struct options {
   /// Largest frame accepted from the server (ZMQ_MAXMSGSIZE, plus room for
   /// headers); download ranges and upload chunks are cut to it.
   uint64_t max_frame_bytes = uint64_t{16} << 20;
+  /// Several servers of one store (depotd processes sharing a storage root);
+  /// if not empty it wins over `endpoint`. See connection for how requests
+  /// are spread over them and what happens when one stops answering. (Last,
+  /// so that positional initializers written before it still compile.)
+  std::vector<std::string> endpoints;
 };
 
 /// How far a transfer is: bytes done (for uploads, acknowledged by the

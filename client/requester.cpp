@@ -75,35 +75,48 @@ result<size_t> requester::pick(clock::time_point deadline) {
   const size_t n = servers_.size();
   if (n == 1) return size_t{0};
   auto now = clock::now();
-  std::vector<size_t> order;  // live servers, from the round-robin position
+  std::vector<size_t> live;  // from the round-robin position on
+  std::vector<size_t> resting;
   for (size_t k = 0; k < n; ++k) {
     size_t s = (next_ + k) % n;
-    if (servers_[s].dead_until <= now) order.push_back(s);
+    (servers_[s].dead_until <= now ? live : resting).push_back(s);
   }
-  if (order.empty()) {
-    // Every server is in back-off: try them all, the nearest end first.
-    for (size_t s = 0; s < n; ++s) order.push_back(s);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return servers_[a].dead_until < servers_[b].dead_until;
-    });
+  std::stable_sort(resting.begin(), resting.end(), [&](size_t a, size_t b) {
+    return servers_[a].dead_until < servers_[b].dead_until;
+  });
+  auto first_ready = [&](const std::vector<size_t>& order,
+                         clock::time_point until) -> std::optional<size_t> {
+    std::vector<channel*> chs;
+    for (size_t s : order) chs.push_back(servers_[s].ch.get());
+    auto ready = wait_ready(chs, ready_for::sending, until);
+    if (ready.empty()) return std::nullopt;
+    return order[ready.front()];
+  };
+  // The first connected live one: a server that is down (its socket not
+  // connected) is passed over without a wait. Should none of them connect
+  // within a quarter of the timeout, those in back-off may serve too (the
+  // nearest end of back-off first).
+  std::optional<size_t> chosen;
+  if (!live.empty())
+    chosen = first_ready(
+        live, resting.empty() ? deadline
+                              : std::min(deadline, now + opts_.timeout / 4));
+  if (!chosen) {
+    std::vector<size_t> all = live;
+    all.insert(all.end(), resting.begin(), resting.end());
+    chosen = first_ready(all, deadline);
   }
-  std::vector<channel*> chs;
-  for (size_t s : order) chs.push_back(servers_[s].ch.get());
-  // The first connected one in that order: a server that is down (its
-  // socket not connected) is passed over without a wait.
-  auto ready = wait_ready(chs, ready_for::sending, deadline);
-  if (ready.empty()) {
+  if (!chosen) {
     std::string names;
-    for (size_t s : order)
-      names += (names.empty() ? "" : ", ") + servers_[s].endpoint;
+    for (const server& s : servers_)
+      names += (names.empty() ? "" : ", ") + s.endpoint;
     return error{
         errc::io_error,
         "no connection to " + names + " within " + duration_text(opts_.timeout),
         error_source::timeout};
   }
-  size_t chosen = order[ready.front()];
-  next_ = (chosen + 1) % n;
-  return chosen;
+  next_ = (*chosen + 1) % n;
+  return *chosen;
 }
 
 result<uint64_t> requester::send(schema::request_body body) {

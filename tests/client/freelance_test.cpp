@@ -137,8 +137,8 @@ class Freelance : public ::testing::Test {
 std::optional<std::pair<uint64_t, uint64_t>> server_tcp_bytes(
     const std::string& endpoint) {
   std::string port = endpoint.substr(endpoint.rfind(':') + 1);
-  std::string command = "ss -tinH state established '( sport = :" + port +
-                        " )' 2>/dev/null";
+  std::string command =
+      "ss -tinH state established '( sport = :" + port + " )' 2>/dev/null";
   FILE* p = ::popen(command.c_str(), "r");
   if (!p) return std::nullopt;
   std::string out;
@@ -166,8 +166,8 @@ TEST_F(Freelance, SpreadsUploadsAndDownloadsOverEveryServer) {
   std::vector<std::string> ids;
   for (int i = 0; i < 6; ++i) {
     contents.push_back(random_bytes(256 * 1024 + i, 100 + i));
-    auto up = conn.upload_file(write_file("f" + std::to_string(i),
-                                          contents.back()));
+    auto up =
+        conn.upload_file(write_file("f" + std::to_string(i), contents.back()));
     ASSERT_OK(up);
     EXPECT_EQ(up->file.sha256, sha256_hex(contents.back()));
     EXPECT_EQ(up->restarts, 0u);
@@ -349,9 +349,8 @@ TEST_F(Freelance, ADeleteThatTimedOutIsNotSentToAnotherServer) {
 }
 
 TEST_F(Freelance, TheCliTakesACommaListInDepotServerAndARepeatedServerFlag) {
-  std::string list =
-      servers_[0]->endpoint() + "," + servers_[1]->endpoint() + "," +
-      servers_[2]->endpoint();
+  std::string list = servers_[0]->endpoint() + "," + servers_[1]->endpoint() +
+                     "," + servers_[2]->endpoint();
   std::string bytes = random_bytes(300 * 1024, 5);
   write_bytes(dir_ / "cli.bin", bytes);
   cli_run up = run_cli(dir_, list, {"upload", dir_ / "cli.bin"});
@@ -363,33 +362,31 @@ TEST_F(Freelance, TheCliTakesACommaListInDepotServerAndARepeatedServerFlag) {
   servers_[1]->kill9();
   cli_run st = run_cli(dir_, list, {"--timeout", "2", "stat", id});
   EXPECT_EQ(st.status, 0) << st.err;
-  cli_run down = run_cli(dir_, list,
-                         {"--timeout", "2", "download", id, "-o",
-                          dir_ / "env.down"});
+  cli_run down = run_cli(
+      dir_, list, {"--timeout", "2", "download", id, "-o", dir_ / "env.down"});
   EXPECT_EQ(down.status, 0) << down.err;
   EXPECT_TRUE(read_text(dir_ / "env.down") == bytes);
 
-  cli_run flags = run_cli(
-      dir_, "",
-      {"--server", servers_[0]->endpoint(), "--server",
-       servers_[1]->endpoint(), "-s", servers_[2]->endpoint(), "--timeout",
-       "2", "download", id, "-o", dir_ / "flag.down"});
+  cli_run flags =
+      run_cli(dir_, "",
+              {"--server", servers_[0]->endpoint(), "--server",
+               servers_[1]->endpoint(), "-s", servers_[2]->endpoint(),
+               "--timeout", "2", "download", id, "-o", dir_ / "flag.down"});
   EXPECT_EQ(flags.status, 0) << flags.err;
   EXPECT_TRUE(read_text(dir_ / "flag.down") == bytes);
 
-  cli_run ping = run_cli(dir_, "",
-                         {"--json", "--server",
-                          servers_[0]->endpoint() + "," +
-                              servers_[2]->endpoint(),
-                          "ping"});
+  cli_run ping = run_cli(
+      dir_, "",
+      {"--json", "--server",
+       servers_[0]->endpoint() + "," + servers_[2]->endpoint(), "ping"});
   EXPECT_EQ(ping.status, 0) << ping.err;
   EXPECT_NE(ping.out.find(servers_[2]->endpoint()), std::string::npos)
       << ping.out;
 
   // Only dead servers: a timeout, not a hang.
-  cli_run dead = run_cli(
-      dir_, servers_[0]->endpoint() + "," + servers_[1]->endpoint(),
-      {"--timeout", "0.5", "stat", id});
+  cli_run dead =
+      run_cli(dir_, servers_[0]->endpoint() + "," + servers_[1]->endpoint(),
+              {"--timeout", "0.5", "stat", id});
   EXPECT_EQ(dead.status, 1);
   EXPECT_NE(dead.err.find("timeout"), std::string::npos) << dead.err;
 }
