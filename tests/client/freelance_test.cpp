@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <signal.h>
@@ -118,6 +119,8 @@ class Freelance : public ::testing::Test {
     for (const auto& [op, count] : traffic_[s]->ops) n += count;
     return n;
   }
+
+  void upload_survives(const std::function<void(size_t)>& halt);
 
   std::string write_file(const std::string& name, const std::string& bytes) {
     std::string path = dir_ / name;
@@ -264,27 +267,29 @@ TEST_F(Freelance, KeepsServingWhileOneServerIsStoppedThenKilledAndUsesItAgain) {
       << "the restarted server was never used again";
 }
 
-TEST_F(Freelance, AnUploadWhoseServerIsKilledStartsOverOnAnotherServer) {
+// Uploads 4 MiB; once 1 MiB is acknowledged, `halt` is applied to the server
+// holding the upload. The upload must complete on another server, whole.
+void Freelance::upload_survives(const std::function<void(size_t)>& halt) {
   auto conn = connect(std::chrono::milliseconds(500), 2);
   std::string bytes = random_bytes(4 << 20, 42);  // 64 chunks
   std::string path = write_file("big", bytes);
-  std::optional<size_t> killed;
+  std::optional<size_t> halted;
   std::vector<client::progress> seen;
   client::upload_options uo;
   uo.on_progress = [&](const client::progress& p) {
     seen.push_back(p);
-    if (killed || p.done < (1u << 20)) return;
+    if (halted || p.done < (1u << 20)) return;
     // The server the chunks went to is the one holding the upload.
     for (size_t s = 0; s < traffic_.size(); ++s) {
       if (traffic_[s]->ops["chunk"] > 0) {
-        killed = s;
-        servers_[s]->kill9();
+        halted = s;
+        halt(s);
         return;
       }
     }
   };
   auto up = conn.upload_file(path, uo);
-  ASSERT_TRUE(killed.has_value()) << "no server got chunks";
+  ASSERT_TRUE(halted.has_value()) << "no server got chunks";
   ASSERT_OK(up);
   EXPECT_EQ(up->restarts, 1u);
   EXPECT_EQ(up->file.size, bytes.size());
@@ -294,7 +299,7 @@ TEST_F(Freelance, AnUploadWhoseServerIsKilledStartsOverOnAnotherServer) {
 
   // Another server holds the whole content.
   for (size_t s = 0; s < servers_.size(); ++s) {
-    if (s == *killed) continue;
+    if (s == *halted) continue;
     client::options o;
     o.endpoint = servers_[s]->endpoint();
     auto one = client::connection::open(o);
@@ -304,6 +309,15 @@ TEST_F(Freelance, AnUploadWhoseServerIsKilledStartsOverOnAnotherServer) {
     std::string got = read_text(down);
     EXPECT_EQ(sha256_hex(got), sha256_hex(bytes)) << "server " << s;
   }
+}
+
+TEST_F(Freelance, AnUploadWhoseServerIsKilledStartsOverOnAnotherServer) {
+  upload_survives([&](size_t s) { servers_[s]->kill9(); });
+}
+
+TEST_F(Freelance, AnUploadWhoseServerStopsAnsweringStartsOverOnAnotherServer) {
+  upload_survives(
+      [&](size_t s) { ASSERT_EQ(::kill(servers_[s]->pid(), SIGSTOP), 0); });
 }
 
 TEST_F(Freelance, ADeleteThatTimedOutIsNotSentToAnotherServer) {
