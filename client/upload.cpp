@@ -327,6 +327,12 @@ void report(const progress_fn& fn, progress p) {
 
 result<upload_result> run_upload(requester& rq, source& src,
                                  const upload_options& opts) {
+  // However this ends (a progress callback may throw through it), later
+  // calls must not stay pinned to this upload's server.
+  struct unpin_at_exit {
+    requester& rq;
+    ~unpin_at_exit() { rq.pin(std::nullopt); }
+  } unpin{rq};
   upload_result stats;
   report(opts.on_progress, {0, src.size});
   unsigned moves = 0;  // start-overs on another server

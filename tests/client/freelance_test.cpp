@@ -17,6 +17,7 @@
 #include <memory>
 #include <signal.h>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -318,6 +319,26 @@ TEST_F(Freelance, AnUploadWhoseServerIsKilledStartsOverOnAnotherServer) {
 TEST_F(Freelance, AnUploadWhoseServerStopsAnsweringStartsOverOnAnotherServer) {
   upload_survives(
       [&](size_t s) { ASSERT_EQ(::kill(servers_[s]->pid(), SIGSTOP), 0); });
+}
+
+TEST_F(Freelance, AnUploadEndedByAThrowingCallbackLeavesLaterCallsSpread) {
+  auto conn = connect(std::chrono::seconds(5));
+  std::string bytes = random_bytes(1 << 20, 77);
+  auto first = conn.upload_file(write_file("kept", bytes));
+  ASSERT_OK(first);
+  client::upload_options uo;
+  uo.on_progress = [](const client::progress& p) {
+    if (p.done > 0) throw std::runtime_error("cancelled by the user");
+  };
+  EXPECT_THROW((void)conn.upload_file(write_file("thrown", bytes + "x"), uo),
+               std::runtime_error);
+  std::array<int, 3> before;
+  for (size_t s = 0; s < 3; ++s) before[s] = traffic_[s]->ops["stat"];
+  for (int i = 0; i < 6; ++i) ASSERT_OK(conn.stat(first->file.id));
+  int servers_asked = 0;
+  for (size_t s = 0; s < 3; ++s)
+    servers_asked += traffic_[s]->ops["stat"] > before[s] ? 1 : 0;
+  EXPECT_EQ(servers_asked, 3) << "calls stayed pinned to the upload's server";
 }
 
 TEST_F(Freelance, ADeleteThatTimedOutIsNotSentToAnotherServer) {
