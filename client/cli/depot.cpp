@@ -276,13 +276,6 @@ int cmd_ping(const globals& g) {
   return 0;
 }
 
-// Makes glibc keep freed blocks of up to 32 MiB in the heap instead of
-// handing them back to the kernel. Every download range arrives as a ZeroMQ
-// frame of up to chunk_max bytes, freed once written; a frame in memory the
-// kernel took back faults its pages in again (~13 us a page on our VMs).
-// glibc's adaptive thresholds usually keep such frames, but not always: a
-// 1 GiB download took 2.9k-4.1k page faults with this and 5.3k-30.5k without
-// (uploads: 5.2k either way). Call first thing in main(), before any thread.
 // "a,b,c" as {"a", "b", "c"} ($DEPOT_SERVER's list of servers).
 std::vector<std::string> split_servers(const std::string& list) {
   std::vector<std::string> out;
@@ -295,6 +288,13 @@ std::vector<std::string> split_servers(const std::string& list) {
   }
 }
 
+// Makes glibc keep freed blocks of up to 32 MiB in the heap instead of
+// handing them back to the kernel. Every download range arrives as a ZeroMQ
+// frame of up to chunk_max bytes, freed once written; a frame in memory the
+// kernel took back faults its pages in again (~13 us a page on our VMs).
+// glibc's adaptive thresholds usually keep such frames, but not always: a
+// 1 GiB download took 2.9k-4.1k page faults with this and 5.3k-30.5k without
+// (uploads: 5.2k either way). Call first thing in main(), before any thread.
 void keep_freed_frames_in_heap() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
