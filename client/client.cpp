@@ -75,8 +75,8 @@ std::string to_string(const error& e) {
 // --- connection --------------------------------------------------------------
 
 struct connection::impl {
-  impl(options o, std::unique_ptr<detail::channel> ch)
-      : rq(std::move(o), std::move(ch)) {}
+  impl(options o, std::vector<std::unique_ptr<detail::channel>> chs)
+      : rq(std::move(o), std::move(chs)) {}
 
   // The server's chunk_max, asked once (ping) for sizing download ranges.
   result<uint64_t> range() {
@@ -127,19 +127,33 @@ connection::~connection() = default;
 
 result<connection> connection::open(options opts) {
   return guarded([&]() -> result<connection> {
-    auto ch = detail::make_zmq_channel(opts);
-    if (!ch) return std::move(ch).error();
-    return open(std::move(opts), std::move(*ch));
+    auto chs = detail::make_zmq_channels(opts);
+    if (!chs) return std::move(chs).error();
+    return open(std::move(opts), std::move(*chs));
   });
 }
 
 result<connection> connection::open(options opts,
                                     std::unique_ptr<detail::channel> ch) {
+  std::vector<std::unique_ptr<detail::channel>> chs;
+  chs.push_back(std::move(ch));
+  return open(std::move(opts), std::move(chs));
+}
+
+result<connection> connection::open(
+    options opts, std::vector<std::unique_ptr<detail::channel>> chs) {
   return guarded([&]() -> result<connection> {
     if (opts.timeout.count() <= 0)
       return error{errc::bad_request, "the timeout must be positive",
                    error_source::local};
-    auto p = std::make_unique<impl>(std::move(opts), std::move(ch));
+    if (chs.empty())
+      return error{errc::bad_request, "no server endpoint given",
+                   error_source::local};
+    for (const std::string& e : detail::endpoint_list(opts))
+      if (e.empty())
+        return error{errc::bad_request, "an empty server endpoint",
+                     error_source::local};
+    auto p = std::make_unique<impl>(std::move(opts), std::move(chs));
     if (auto opened = p->rq.open(); !opened) return std::move(opened).error();
     return connection{std::move(p)};
   });
@@ -161,7 +175,8 @@ result<server_info> connection::ping() {
     impl_->chunk_max = p->chunk_max;
     return server_info{p->version, std::move(p->server), p->chunk_max,
                        std::chrono::duration_cast<std::chrono::microseconds>(
-                           detail::clock::now() - start)};
+                           detail::clock::now() - start),
+                       impl_->rq.endpoint(impl_->rq.last_server())};
   });
 }
 
@@ -172,7 +187,8 @@ result<file_meta> connection::stat(std::string_view id) {
 result<uint64_t> connection::remove(std::string_view id) {
   return guarded([&]() -> result<uint64_t> {
     if (auto ok = check_id(id); !ok) return std::move(ok).error();
-    auto r = impl_->rq.call(schema::delete_request{std::string{id}});
+    auto r = impl_->rq.call(schema::delete_request{std::string{id}},
+                            detail::on_timeout::report);
     if (!r) return std::move(r).error();
     auto* d = std::get_if<schema::delete_reply>(&*r);
     if (!d) return detail::unexpected_reply("delete");

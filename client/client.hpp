@@ -125,16 +125,21 @@ class [[nodiscard]] result<void> {
   std::optional<::depot::client::error> e_;
 };
 
-/// How a connection talks to the server.
+/// How a connection talks to the server (or servers).
 struct options {
-  /// A ZeroMQ endpoint: tcp://HOST:PORT or ipc://PATH.
+  /// A ZeroMQ endpoint: tcp://HOST:PORT or ipc://PATH. Used when `endpoints`
+  /// is empty.
   std::string endpoint = default_endpoint;
   /// How long any single request may wait for the connection and for its
   /// reply. Uploads and downloads apply it to each step (each reply), not to
-  /// the whole transfer.
+  /// the whole transfer. With several servers, a stateless request that
+  /// times out is sent again to another server, each try with its own
+  /// timeout; a server that timed out is skipped for a back-off of this
+  /// long, doubling with each further timeout in a row, at most 8 times it.
   std::chrono::milliseconds timeout{10000};
   /// Uploads and downloads: how many times in a row a timed-out step is
-  /// retried on a fresh socket (a new routing id) before the call fails.
+  /// retried on a fresh socket (a new routing id) before the call fails (or,
+  /// for an upload with several servers, starts over on another server).
   unsigned retries = 3;
   /// Downloads: how many range requests are kept in flight (1 to 64: depotd
   /// answers `busy` to a client with more than 64 ranges unwritten).
@@ -142,6 +147,11 @@ struct options {
   /// Largest frame accepted from the server (ZMQ_MAXMSGSIZE, plus room for
   /// headers); download ranges and upload chunks are cut to it.
   uint64_t max_frame_bytes = uint64_t{16} << 20;
+  /// Several servers of one store (depotd processes sharing a storage root);
+  /// if not empty it wins over `endpoint`. See connection for how requests
+  /// are spread over them and what happens when one stops answering. (Last,
+  /// so that positional initializers written before it still compile.)
+  std::vector<std::string> endpoints;
 };
 
 /// How far a transfer is: bytes done (for uploads, acknowledged by the
@@ -189,6 +199,7 @@ struct server_info {
   std::string server;                       ///< the server's name and version
   uint64_t chunk_max = 0;                   ///< largest chunk or download range
   std::chrono::microseconds round_trip{0};  ///< measured by this ping
+  std::string endpoint;                     ///< the server that answered
 };
 
 /// One page of `list`: `next` is the `after` of the following page, or
@@ -260,20 +271,47 @@ namespace detail {
 class channel;
 }
 
-/// A connection to one depot server: one ZeroMQ DEALER socket. Requests
-/// carry increasing `rid`s; a reply whose rid is not awaited (one that came
-/// after its timeout) is dropped. Not thread safe (see the top of this file).
+/// A connection to one depot server, or to several servers of one store:
+/// one ZeroMQ DEALER socket per server. Requests carry increasing `rid`s; a
+/// reply whose rid is not awaited (one that came after its timeout) is
+/// dropped. Not thread safe (see the top of this file).
+///
+/// Several servers (options::endpoints; zguide's Freelance pattern): each
+/// request goes to the next live server in turn whose socket is connected,
+/// so a server that is down (not connected) costs no wait. A server that
+/// lets a request time out is put in back-off (options::timeout) and its
+/// socket replaced; any message from it ends the back-off. With every
+/// server in back-off, all are tried. Per operation:
+///  - ping, stat, list_page: a timeout sends the request again to the next
+///    live server (one try per server) before the call fails;
+///  - downloads: ranges are spread over the live servers, each matched by
+///    rid; ranges a server did not answer are asked of the others;
+///  - uploads: every request of one upload goes to the server that issued
+///    its token. If that server stops answering (options::retries timed-out
+///    resumes), the upload starts over from byte 0 on another server
+///    (upload_result::restarts counts it; progress goes back to 0), at most
+///    once per other server. A server that was only stalled and had taken
+///    the last chunk may still complete it later: one more reference then;
+///  - remove (delete, not idempotent): a request that could be sent to no
+///    server is an error as ever; once sent, a timeout is reported as it is
+///    (the reference may or may not be gone) and never sent elsewhere.
+/// With one server everything behaves as with a single DEALER socket.
 class connection {
  public:
-  /// Sets up the socket and connects it (ZeroMQ connects in the background:
-  /// a server that is down is noticed by the first call, as a timeout).
-  /// Errors: bad_request for an endpoint ZeroMQ rejects, io_error if no
-  /// socket can be made.
+  /// Sets up the sockets and connects them (ZeroMQ connects in the
+  /// background: a server that is down is noticed by the first call, as a
+  /// timeout). Errors: bad_request for an endpoint ZeroMQ rejects or an
+  /// empty one, io_error if no socket can be made.
   static result<connection> open(options opts);
 
   /// For tests: talks through `ch` (e.g. a fault-injecting channel).
   static result<connection> open(options opts,
                                  std::unique_ptr<detail::channel> ch);
+
+  /// For tests: talks through `chs`, one per endpoint of options::endpoints
+  /// (or of options::endpoint), in order.
+  static result<connection> open(
+      options opts, std::vector<std::unique_ptr<detail::channel>> chs);
 
   /// Movable (not while a listing borrows it), not copyable.
   connection(connection&&) noexcept;
@@ -289,8 +327,10 @@ class connection {
   result<file_meta> stat(std::string_view id);
 
   /// Takes one reference away (docs/protocol.md `delete`); the file is gone
-  /// when none is left. Returns the references remaining. Never retried: after
-  /// a timeout the reference may or may not have been taken.
+  /// when none is left. Returns the references remaining. Never retried once
+  /// sent, not even on another server: after a timeout the reference may or
+  /// may not have been taken (with several servers, it is sent only to a
+  /// server whose socket is connected, so a server that is down is skipped).
   result<uint64_t> remove(std::string_view id);
 
   /// One page of ids greater than `after`, at most `limit` (1 to 1000).
@@ -330,7 +370,7 @@ class connection {
   result<file_meta> download(std::string_view id, std::ostream& out,
                              download_options opts = {});
 
-  /// Replaces the socket (the server sees a new routing id). Requests in
+  /// Replaces the sockets (each server sees a new routing id). Requests in
   /// flight are forgotten. Calls do this themselves when they need to.
   result<void> reconnect();
 

@@ -134,14 +134,16 @@ class fetcher {
     return {};
   }
 
-  // After a timeout: a new socket, and every read in flight asked again.
+  // After a timeout: a new socket (with several servers: for those that did
+  // not answer, which also go into back-off), and every read in flight
+  // asked again, of the live servers.
   result<void> resume(error why) {
     if (++stalls_ > rq_.opts().retries) {
       why.message = "download stalled: " + why.message + " (tried " +
                     std::to_string(stalls_) + " times)";
       return why;
     }
-    if (auto opened = rq_.open(); !opened) return opened;
+    if (auto opened = rq_.stalled(); !opened) return opened;
     for (auto& [rid, r] : in_flight_) unsent_.push_back(r);
     in_flight_.clear();
     std::sort(

@@ -2,6 +2,8 @@
 
 #include "schema/codec.hpp"
 
+#include <algorithm>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -27,39 +29,170 @@ error unexpected_reply(std::string_view op) {
           error_source::local};
 }
 
-requester::requester(options opts, std::unique_ptr<channel> ch)
-    : opts_(std::move(opts)), channel_(std::move(ch)) {}
+requester::requester(options opts, std::vector<std::unique_ptr<channel>> chs)
+    : opts_(std::move(opts)) {
+  std::vector<std::string> names = endpoint_list(opts_);
+  for (size_t i = 0; i < chs.size(); ++i) {
+    server s;
+    s.ch = std::move(chs[i]);
+    s.endpoint = i < names.size() ? names[i] : "server " + std::to_string(i);
+    servers_.push_back(std::move(s));
+  }
+}
 
 result<void> requester::open() {
   awaited_.clear();
-  return channel_->open();
+  for (server& s : servers_)
+    if (auto opened = s.ch->open(); !opened) return opened;
+  return {};
+}
+
+result<void> requester::stalled() {
+  if (servers_.size() == 1) return open();
+  std::set<size_t> quiet;
+  for (const auto& [rid, a] : awaited_) quiet.insert(a.server);
+  if (pinned_) quiet.insert(*pinned_);
+  awaited_.clear();
+  for (size_t s : quiet)
+    if (auto r = put_in_back_off(s); !r) return r;
+  return {};
+}
+
+result<void> requester::put_in_back_off(size_t s) {
+  server& srv = servers_[s];
+  srv.failures = std::min(srv.failures + 1, 16u);
+  unsigned factor = 1u << std::min(srv.failures - 1, 3u);
+  srv.dead_until =
+      clock::now() + opts_.timeout * std::min(factor, max_back_off_timeouts);
+  for (auto it = awaited_.begin(); it != awaited_.end();)
+    it = it->second.server == s ? awaited_.erase(it) : std::next(it);
+  // Whatever the old socket had queued for that server goes with it.
+  return srv.ch->open();
+}
+
+result<size_t> requester::pick(clock::time_point deadline) {
+  if (pinned_) return *pinned_;
+  const size_t n = servers_.size();
+  if (n == 1) return size_t{0};
+  auto now = clock::now();
+  std::vector<size_t> live;  // from the round-robin position on
+  std::vector<size_t> resting;
+  for (size_t k = 0; k < n; ++k) {
+    size_t s = (next_ + k) % n;
+    (servers_[s].dead_until <= now ? live : resting).push_back(s);
+  }
+  std::stable_sort(resting.begin(), resting.end(), [&](size_t a, size_t b) {
+    return servers_[a].dead_until < servers_[b].dead_until;
+  });
+  auto first_ready = [&](const std::vector<size_t>& order,
+                         clock::time_point until) -> std::optional<size_t> {
+    std::vector<channel*> chs;
+    for (size_t s : order) chs.push_back(servers_[s].ch.get());
+    auto ready = wait_ready(chs, ready_for::sending, until);
+    if (ready.empty()) return std::nullopt;
+    return order[ready.front()];
+  };
+  // The first connected live one: a server that is down (its socket not
+  // connected) is passed over without a wait. Should none of them connect
+  // within a quarter of the timeout, those in back-off may serve too (the
+  // nearest end of back-off first).
+  std::optional<size_t> chosen;
+  if (!live.empty())
+    chosen = first_ready(
+        live, resting.empty() ? deadline
+                              : std::min(deadline, now + opts_.timeout / 4));
+  if (!chosen) {
+    std::vector<size_t> all = live;
+    all.insert(all.end(), resting.begin(), resting.end());
+    chosen = first_ready(all, deadline);
+  }
+  if (!chosen) {
+    std::string names;
+    for (const server& s : servers_)
+      names += (names.empty() ? "" : ", ") + s.endpoint;
+    return error{
+        errc::io_error,
+        "no connection to " + names + " within " + duration_text(opts_.timeout),
+        error_source::timeout};
+  }
+  next_ = (*chosen + 1) % n;
+  return *chosen;
 }
 
 result<uint64_t> requester::send(schema::request_body body) {
+  auto s = pick(deadline());
+  if (!s) return std::move(s).error();
+  return send_to(*s, std::move(body));
+}
+
+result<uint64_t> requester::send_to(size_t s, schema::request_body body) {
   uint64_t rid = next_rid_++;
   std::string_view op = schema::op_name(body);
   schema::request req{rid, std::move(body)};
-  auto sent = channel_->send(schema::encode_request(req), deadline());
+  auto sent = servers_[s].ch->send(schema::encode_request(req), deadline());
   if (!sent) return std::move(sent).error();
-  awaited_.emplace(rid, op);
+  awaited_.emplace(rid, awaited_request{op, s});
   return rid;
+}
+
+result<std::optional<std::pair<size_t, frames>>> requester::receive(
+    clock::time_point deadline) {
+  using out = std::optional<std::pair<size_t, frames>>;
+  if (servers_.size() == 1) {
+    auto got = servers_[0].ch->receive(deadline);
+    if (!got) return std::move(got).error();
+    if (!got->has_value()) return out{};
+    return out{std::in_place, size_t{0}, std::move(**got)};
+  }
+  std::vector<channel*> chs;
+  for (server& s : servers_) chs.push_back(s.ch.get());
+  while (true) {
+    auto ready = wait_ready(chs, ready_for::receiving, deadline);
+    if (ready.empty()) return out{};
+    // Take turns among the ready ones, so that no server starves another.
+    auto first = std::lower_bound(ready.begin(), ready.end(), next_rx_);
+    size_t s = first == ready.end() ? ready.front() : *first;
+    next_rx_ = (s + 1) % servers_.size();
+    auto got = servers_[s].ch->receive(clock::now());
+    if (!got) return std::move(got).error();
+    if (got->has_value()) return out{std::in_place, s, std::move(**got)};
+    if (clock::now() >= deadline) return out{};
+  }
+}
+
+error requester::no_reply() const {
+  std::string names;
+  if (servers_.size() == 1) {
+    names = servers_[0].endpoint;
+  } else {
+    std::set<size_t> quiet;
+    for (const auto& [rid, a] : awaited_) quiet.insert(a.server);
+    for (size_t s : quiet)
+      names += (names.empty() ? "" : ", ") + servers_[s].endpoint;
+    if (names.empty()) names = "any server";
+  }
+  return error{
+      errc::io_error,
+      "no reply from " + names + " within " + duration_text(opts_.timeout),
+      error_source::timeout};
 }
 
 result<incoming> requester::wait(clock::time_point deadline) {
   while (true) {
-    auto got = channel_->receive(deadline);
+    auto got = receive(deadline);
     if (!got) return std::move(got).error();
-    if (!got->has_value())
-      return error{errc::io_error,
-                   "no reply from " + opts_.endpoint + " within " +
-                       duration_text(opts_.timeout),
-                   error_source::timeout};
-    const frames& message = **got;
+    if (!got->has_value()) return no_reply();
+    auto& [from, message] = **got;
+    if (servers_.size() > 1) {
+      // It answers: no longer in back-off.
+      servers_[from].failures = 0;
+      servers_[from].dead_until = {};
+    }
     if (awaited_.empty()) continue;
     // A reply's shape depends on its op, known only from its rid: decode
     // with any awaited op first (the rid is read even when the rest does not
     // fit), then again with the right one if they differ.
-    std::string_view guess = awaited_.begin()->second;
+    std::string_view guess = awaited_.begin()->second.op;
     auto decoded = schema::decode_reply(message, guess);
     std::optional<uint64_t> rid =
         std::holds_alternative<schema::reply>(decoded)
@@ -68,7 +201,7 @@ result<incoming> requester::wait(clock::time_point deadline) {
     if (!rid) continue;
     auto it = awaited_.find(*rid);
     if (it == awaited_.end()) continue;  // stale: its wait is over
-    std::string_view op = it->second;
+    std::string_view op = it->second.op;
     awaited_.erase(it);
     if (op != guess) decoded = schema::decode_reply(message, op);
     if (auto* failure = std::get_if<schema::decode_failure>(&decoded))
@@ -76,27 +209,40 @@ result<incoming> requester::wait(clock::time_point deadline) {
           errc::bad_request,
           "malformed reply to '" + std::string{op} + "': " + failure->message,
           error_source::local};
-    return incoming{*rid, std::move(std::get<schema::reply>(decoded).body)};
+    return incoming{*rid, std::move(std::get<schema::reply>(decoded).body),
+                    from};
   }
 }
 
-result<schema::reply_body> requester::call(schema::request_body body) {
-  // One request at a time: whatever else was awaited (left by a call that
-  // ended early) is stale now.
-  awaited_.clear();
-  auto rid = send(std::move(body));
-  if (!rid) return std::move(rid).error();
-  auto until = deadline();
-  while (true) {
-    auto in = wait(until);
-    if (!in) {
-      forget(*rid);
-      return std::move(in).error();
+result<schema::reply_body> requester::call(schema::request_body body,
+                                           on_timeout retry) {
+  size_t tries = !pinned_ && retry == on_timeout::try_elsewhere
+                     ? servers_.size()
+                     : size_t{1};
+  for (size_t attempt = 1;; ++attempt) {
+    // One request at a time: whatever else was awaited (left by a call that
+    // ended early) is stale now.
+    awaited_.clear();
+    auto rid = attempt < tries ? send(body) : send(std::move(body));
+    if (!rid) return std::move(rid).error();
+    size_t to = awaited_.at(*rid).server;
+    auto until = deadline();
+    while (true) {
+      auto in = wait(until);
+      if (!in) {
+        if (in.error().source == error_source::timeout && servers_.size() > 1) {
+          if (auto r = put_in_back_off(to); !r) return std::move(r).error();
+          if (attempt < tries) break;
+        }
+        forget(*rid);
+        return std::move(in).error();
+      }
+      if (in->rid != *rid) continue;  // an older request's late reply
+      last_server_ = in->server;
+      if (auto* e = std::get_if<schema::error_reply>(&in->body))
+        return server_error(*e);
+      return std::move(in->body);
     }
-    if (in->rid != *rid) continue;  // an older request's late reply
-    if (auto* e = std::get_if<schema::error_reply>(&in->body))
-      return server_error(*e);
-    return std::move(in->body);
   }
 }
 

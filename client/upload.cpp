@@ -41,6 +41,9 @@ class attempt {
           upload_result& stats)
       : rq_(rq), src_(src), opts_(opts), stats_(stats) {}
 
+  /// True once the server issued a token: the upload was begun.
+  bool begun() const { return !token_.empty(); }
+
   result<upload_result> run() {
     if (auto begun = begin(); !begun) return std::move(begun).error();
     while (true) {
@@ -119,7 +122,7 @@ class attempt {
         if (r.error().source != error_source::timeout ||
             stall++ >= rq_.opts().retries)
           return std::move(r).error();
-        if (auto opened = rq_.open(); !opened) return opened;
+        if (auto opened = rq_.stalled(); !opened) return opened;
         continue;
       }
       auto* ur = std::get_if<schema::upload_reply>(&*r);
@@ -130,6 +133,9 @@ class attempt {
                      "token",
                      error_source::local};
       token_ = ur->upload;
+      // The token lives in that server's memory only: the rest of the
+      // upload goes there.
+      rq_.pin(rq_.last_server());
       chunk_size_ =
           std::min<uint64_t>(ur->chunk_max, rq_.opts().max_frame_bytes);
       window_ = std::clamp<uint64_t>(ur->window, 1, max_window);
@@ -200,7 +206,9 @@ class attempt {
   }
 
   // After a timeout: a new socket, upload_status, and the chunks from
-  // `next` on again. Tries up to options::retries times in a row.
+  // `next` on again. Tries up to options::retries times in a row. With
+  // several servers the one that stalled goes into back-off meanwhile, so
+  // that a start-over (run_upload) goes to another.
   result<void> resume(error why) {
     while (true) {
       if (++stalls_ > rq_.opts().retries) {
@@ -209,7 +217,7 @@ class attempt {
                       std::to_string(stalls_) + " times)";
         return why;
       }
-      if (auto opened = rq_.open(); !opened) return opened;
+      if (auto opened = rq_.stalled(); !opened) return opened;
       auto status = rq_.call(schema::upload_status_request{token_});
       if (!status) {
         if (status.error().source == error_source::timeout) {
@@ -319,10 +327,28 @@ void report(const progress_fn& fn, progress p) {
 
 result<upload_result> run_upload(requester& rq, source& src,
                                  const upload_options& opts) {
+  // However this ends (a progress callback may throw through it), later
+  // calls must not stay pinned to this upload's server.
+  struct unpin_at_exit {
+    requester& rq;
+    ~unpin_at_exit() { rq.pin(std::nullopt); }
+  } unpin{rq};
   upload_result stats;
   report(opts.on_progress, {0, src.size});
+  unsigned moves = 0;  // start-overs on another server
   while (true) {
-    auto r = attempt{rq, src, opts, stats}.run();
+    attempt a{rq, src, opts, stats};
+    auto r = a.run();
+    rq.pin(std::nullopt);
+    if (!r && r.error().source == error_source::timeout && a.begun() &&
+        rq.servers() > 1 && moves + 1 < rq.servers() && src.rewind()) {
+      // The server that held the upload stopped answering (it is in
+      // back-off now): start over on another one.
+      ++moves;
+      ++stats.restarts;
+      report(opts.on_progress, {0, src.size});
+      continue;
+    }
     if (r || r.error().code != errc::unknown_upload ||
         r.error().source != error_source::server)
       return r;

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 
 namespace depot::client::detail {
 namespace {
@@ -30,22 +33,29 @@ error zmq_failure(const std::string& what, const zmq::error_t& e) {
 
 class zmq_channel final : public channel {
  public:
-  zmq_channel(const options& opts)
-      : endpoint_(opts.endpoint),
+  zmq_channel(const options& opts, std::string endpoint,
+              std::shared_ptr<zmq::context_t> context)
+      : endpoint_(std::move(endpoint)),
         timeout_(opts.timeout),
         max_message_(std::max<uint64_t>(opts.max_frame_bytes,
                                         schema::max_reply_header_bytes) +
-                     header_room) {}
+                     header_room),
+        context_(std::move(context)) {}
 
   ~zmq_channel() override {
-    // Linger is 0: closing never blocks, and then neither does the context.
+    // Linger is 0: closing never blocks, and then neither does the context
+    // (terminated with the last channel that shares it).
     socket_.reset();
+  }
+
+  void* zmq_socket() override {
+    return socket_ ? static_cast<void*>(*socket_) : nullptr;
   }
 
   result<void> open() override {
     socket_.reset();
     try {
-      zmq::socket_t s{context_, zmq::socket_type::dealer};
+      zmq::socket_t s{*context_, zmq::socket_type::dealer};
       s.set(zmq::sockopt::linger, 0);
       s.set(zmq::sockopt::immediate, 1);
       s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_message_));
@@ -149,7 +159,7 @@ class zmq_channel final : public channel {
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
   uint64_t max_message_;
-  zmq::context_t context_{1};
+  std::shared_ptr<zmq::context_t> context_;
   std::optional<zmq::socket_t> socket_;
 };
 
@@ -157,9 +167,58 @@ class zmq_channel final : public channel {
 
 result<std::unique_ptr<channel>> make_zmq_channel(const options& opts) {
   try {
-    return std::unique_ptr<channel>{std::make_unique<zmq_channel>(opts)};
+    return std::unique_ptr<channel>{
+        std::make_unique<zmq_channel>(opts, endpoint_list(opts).front(),
+                                      std::make_shared<zmq::context_t>(1))};
   } catch (const zmq::error_t& e) {
     return zmq_failure("cannot create a ZeroMQ context", e);
+  }
+}
+
+result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
+    const options& opts) {
+  try {
+    auto context = std::make_shared<zmq::context_t>(1);
+    std::vector<std::unique_ptr<channel>> out;
+    for (const std::string& endpoint : endpoint_list(opts))
+      out.push_back(std::make_unique<zmq_channel>(opts, endpoint, context));
+    return out;
+  } catch (const zmq::error_t& e) {
+    return zmq_failure("cannot create a ZeroMQ context", e);
+  }
+}
+
+std::vector<std::string> endpoint_list(const options& opts) {
+  if (!opts.endpoints.empty()) return opts.endpoints;
+  return {opts.endpoint};
+}
+
+std::vector<size_t> wait_ready(const std::vector<channel*>& chs,
+                               ready_for for_what, clock::time_point deadline) {
+  short events = for_what == ready_for::sending ? ZMQ_POLLOUT : ZMQ_POLLIN;
+  std::vector<zmq::pollitem_t> items;
+  std::vector<size_t> index;  // items[k] polls chs[index[k]]
+  for (size_t i = 0; i < chs.size(); ++i) {
+    if (void* s = chs[i]->zmq_socket()) {
+      items.push_back({s, 0, events, 0});
+      index.push_back(i);
+    }
+  }
+  std::vector<size_t> ready;
+  while (true) {
+    long wait = remaining_ms(deadline);
+    if (items.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+      return ready;
+    }
+    int rc = zmq_poll(items.data(), static_cast<int>(items.size()), wait);
+    if (rc > 0) {
+      for (size_t k = 0; k < items.size(); ++k)
+        if (items[k].revents & events) ready.push_back(index[k]);
+      if (!ready.empty()) return ready;
+    }
+    if (rc < 0 && zmq_errno() != EINTR) return ready;
+    if (clock::now() >= deadline) return ready;
   }
 }
 

@@ -1,6 +1,6 @@
 // depot: the command-line client of the depot file server.
 //
-//   depot [--server ENDPOINT] [--json] [--timeout S] COMMAND ...
+//   depot [--server ENDPOINT]... [--json] [--timeout S] COMMAND ...
 //     upload FILE... [--name N] [--mime M]   store files, print their ids
 //     download ID [-o PATH] [--force]        fetch a file (verified)
 //     stat ID                                one file's metadata
@@ -41,7 +41,7 @@ constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
 struct globals {
-  std::string server;
+  std::vector<std::string> servers;  // one or more: requests spread over them
   bool json = false;
   double timeout_s = 10;
 };
@@ -62,7 +62,7 @@ int usage(const std::string& message) {
 
 std::optional<dc::connection> connect(const globals& g, int& rc) {
   dc::options o;
-  o.endpoint = g.server;
+  o.endpoints = g.servers;
   o.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
   auto c = dc::connection::open(o);
@@ -261,19 +261,31 @@ int cmd_ping(const globals& g) {
   auto p = conn->ping();
   if (!p) return fail(g, p.error());
   if (g.json) {
-    std::cout << "{\"endpoint\":" << json_string(g.server)
+    std::cout << "{\"endpoint\":" << json_string(p->endpoint)
               << ",\"version\":" << p->version
               << ",\"server\":" << json_string(p->server)
               << ",\"chunk_max\":" << p->chunk_max
               << ",\"round_trip_us\":" << p->round_trip.count() << "}\n";
   } else {
     std::printf("%s at %s: protocol %llu, chunk_max %s, round trip %.2f ms\n",
-                display_text(p->server).c_str(), g.server.c_str(),
+                display_text(p->server).c_str(), p->endpoint.c_str(),
                 static_cast<unsigned long long>(p->version),
                 human_bytes(p->chunk_max).c_str(),
                 p->round_trip.count() / 1000.0);
   }
   return 0;
+}
+
+// "a,b,c" as {"a", "b", "c"} ($DEPOT_SERVER's list of servers).
+std::vector<std::string> split_servers(const std::string& list) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  while (true) {
+    size_t comma = list.find(',', from);
+    out.push_back(list.substr(from, comma - from));
+    if (comma == std::string::npos) return out;
+    from = comma + 1;
+  }
 }
 
 // Makes glibc keep freed blocks of up to 32 MiB in the heap instead of
@@ -295,14 +307,18 @@ int main(int argc, char** argv) {
 
   globals g;
   const char* env = std::getenv("DEPOT_SERVER");
-  g.server = env && *env ? env : dc::default_endpoint;
+  g.servers = split_servers(env && *env ? env : dc::default_endpoint);
 
   CLI::App app{"depot: store and fetch files on a depot server"};
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("-s,--server", g.server,
-                 "server endpoint (default: $DEPOT_SERVER, else " +
-                     std::string{dc::default_endpoint} + ")");
+  std::vector<std::string> servers;
+  app.add_option("-s,--server", servers,
+                 "server endpoint; repeat it (or separate with commas) for "
+                 "several servers of one store (default: $DEPOT_SERVER, "
+                 "comma-separated, else " +
+                     std::string{dc::default_endpoint} + ")")
+      ->delimiter(',');
   app.add_flag("--json", g.json, "print JSON on stdout, for scripts");
   app.add_option("--timeout", g.timeout_s, "seconds to wait for each reply")
       ->capture_default_str()
@@ -354,6 +370,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : exit_usage;
   }
+  if (!servers.empty()) g.servers = std::move(servers);
+  for (const std::string& s : g.servers)
+    if (s.empty()) return usage("an empty server endpoint");
 
   if (up->parsed()) return cmd_upload(g, up_files, up_name, up_mime);
   if (down->parsed()) return cmd_download(g, down_id, down_out, down_force);

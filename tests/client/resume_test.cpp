@@ -69,6 +69,8 @@ class tapped_channel final : public channel {
     return inner_->send(message, deadline);
   }
 
+  void* zmq_socket() override { return inner_->zmq_socket(); }
+
   client::result<std::optional<frames>> receive(
       clock::time_point deadline) override {
     while (true) {
