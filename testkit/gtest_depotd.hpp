@@ -4,6 +4,7 @@
 // logged.
 
 #include "testkit/depotd_process.hpp"
+#include "testkit/gtest_store_gate.hpp"
 #include "testkit/rados_env.hpp"
 
 #include <gtest/gtest.h>

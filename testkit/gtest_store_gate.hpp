@@ -1,6 +1,9 @@
-// Under DEPOT_TEST_STORE=rados (ctest's rados.integration.* tests) every
-// depotd runs on the RADOS store: without a cluster configured, the whole
-// program skips, or fails where DEPOT_REQUIRE_RADOS=1 says one must be.
+#pragma once
+
+// Under DEPOT_TEST_STORE=rados (ctest's rados.* tests) every depotd the
+// testkit starts runs on the RADOS store: without a cluster configured, the
+// whole test program skips, or fails where DEPOT_REQUIRE_RADOS=1 says one
+// must be. Included by gtest_depotd.hpp: registered once per program.
 
 #include "testkit/rados_env.hpp"
 
@@ -8,12 +11,11 @@
 
 #include <iostream>
 
-namespace {
+namespace depot::test {
 
 class store_gate : public ::testing::Environment {
  public:
   void SetUp() override {
-    using namespace depot::test;
     if (test_store() != "rados" || rados_from_env()) return;
     if (rados_required())
       FAIL() << "DEPOT_REQUIRE_RADOS=1 but no Ceph cluster is configured "
@@ -26,7 +28,7 @@ class store_gate : public ::testing::Environment {
   }
 };
 
-[[maybe_unused]] auto* const gate =
+inline ::testing::Environment* const store_gate_registered =
     ::testing::AddGlobalTestEnvironment(new store_gate);
 
-}  // namespace
+}  // namespace depot::test
