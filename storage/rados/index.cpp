@@ -36,8 +36,7 @@ bool decode_entry(const std::string& value, entry* out) {
   if (!parse_u64(p, end, ' ', &out->refs) ||
       !parse_u64(p, end, '\n', &out->stripe))
     return false;
-  if (out->refs == 0 || (out->stripe == 0 && out->meta.size != 0))
-    return false;
+  if (out->refs == 0 || (out->stripe == 0 && out->meta.size != 0)) return false;
   if (!decode_meta(std::string(p, end), &out->meta)) return false;
   return out->stripe != 0 || out->meta.size == 0;
 }
