@@ -40,9 +40,8 @@ std::vector<std::string> rados_flags(const std::string& ns) {
     throw std::runtime_error(
         "no Ceph cluster configured: run deploy/ceph-dev.sh up and eval its "
         "env");
-  return {"--store",           "rados", "--rados-pool", e->pool,
-          "--ceph-conf",       e->conf, "--ceph-id",    e->id,
-          "--rados-namespace", ns};
+  return {"--store",   "rados", "--rados-pool", e->pool, "--ceph-conf",
+          e->conf,     "--ceph-id", e->id, "--rados-namespace", ns};
 }
 
 }  // namespace depot::test

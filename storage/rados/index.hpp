@@ -10,18 +10,19 @@
 
 #include "storage/meta_file.hpp"
 
+#include <rados/librados.h>
+
 #include <cstdint>
 #include <optional>
-#include <rados/librados.h>
 #include <string>
 
 namespace depot::storage::rados {
 
 /// A file's index entry.
 struct entry {
-  stored_meta meta;     ///< meta.gen is the token naming its data objects
-  uint64_t refs = 0;    ///< live references (>= 1)
-  uint64_t stripe = 0;  ///< bytes per data object (the last may hold fewer)
+  stored_meta meta;    ///< meta.gen is the token naming its data objects
+  uint64_t refs = 0;   ///< live references (>= 1)
+  uint64_t stripe = 0; ///< bytes per data object (the last may hold fewer)
 
   /// Data objects holding the bytes: ceil(size / stripe).
   uint64_t parts() const;

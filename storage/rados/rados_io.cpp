@@ -57,8 +57,8 @@ schema::expected<std::shared_ptr<pool>> pool::connect(
   if (int r = rados_connect(p->cluster_); r < 0) {
     rados_shutdown(p->cluster_);
     p->cluster_ = nullptr;
-    return fail(
-        r, "cannot connect as " + user + (conf.empty() ? "" : " with " + conf));
+    return fail(r, "cannot connect as " + user +
+                       (conf.empty() ? "" : " with " + conf));
   }
   if (int r = rados_ioctx_create(p->cluster_, pool_name.c_str(), &p->io_);
       r < 0)
@@ -152,7 +152,8 @@ int write_op::operate(rados_ioctx_t io, const std::string& oid) {
 }
 
 int write_op::start(rados_ioctx_t io, const std::string& oid, completion& c) {
-  return rados_aio_write_op_operate(op_, io, c.get(), oid.c_str(), nullptr, 0);
+  return rados_aio_write_op_operate(op_, io, c.get(), oid.c_str(), nullptr,
+                                    0);
 }
 
 namespace {

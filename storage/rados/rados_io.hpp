@@ -8,12 +8,13 @@
 
 #include "schema/error.hpp"
 
+#include <rados/librados.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <rados/librados.h>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -32,8 +32,8 @@ caf::error busy_entry(const std::string& id) {
 }
 
 caf::error corrupt_entry(const std::string& id) {
-  return make_error(errc::io_error,
-                    "the index entry of " + id + " does not decode (corrupt)");
+  return make_error(errc::io_error, "the index entry of " + id +
+                                        " does not decode (corrupt)");
 }
 
 // One entry read for `id`: nullopt when absent, else the error as stat
@@ -90,8 +90,8 @@ class rados_batch final : public staged_batch {
         u.staged.reset(s);
         u.err = b_->leases->holds(s->token());
         entry e;
-        e.meta = {u.info.name, s->size(),         to_hex(u.info.sha256),
-                  u.info.mime, u.info.created_ms, s->token()};
+        e.meta = {u.info.name,   s->size(),       to_hex(u.info.sha256),
+                  u.info.mime,   u.info.created_ms, s->token()};
         e.refs = 1;
         e.stripe = b_->stripe;
         u.value = encode_entry(e);
@@ -205,8 +205,7 @@ class rados_batch final : public staged_batch {
       }
       if (!*found) return true;  // deleted meanwhile: claim it afresh
       const entry& e = (*found)->decoded;
-      if (e.meta.sha256 == to_hex(u.info.sha256) &&
-          e.meta.size == u.staged->size()) {
+      if (e.meta.sha256 == to_hex(u.info.sha256) && e.meta.size == u.staged->size()) {
         entry joined = e;
         ++joined.refs;
         int r = swap_entry(io, u.id, (*found)->raw, encode_entry(joined));
@@ -303,9 +302,8 @@ class rados_store final : public store {
         return rados_failure(r, "remove", id);
       }
       if (int rr = remove_data(io, token, d.parts()); rr < 0)
-        spdlog::warn(
-            "{} (its data is left for recovery)",
-            schema::message_of(rados_failure(rr, "remove data of", id)));
+        spdlog::warn("{} (its data is left for recovery)",
+                     schema::message_of(rados_failure(rr, "remove data of", id)));
       else
         b_->leases->forget({token});
       return uint64_t{0};
@@ -398,8 +396,7 @@ expected<std::shared_ptr<store>> open_rados_store(rados_store_options o) {
   b->leases = std::move(*keeper);
   spdlog::info("RADOS store on {} (stripe {} bytes, lease {} ms)",
                b->objects->where(), b->stripe, o.lease.count());
-  return std::shared_ptr<store>{
-      std::make_shared<rados_store>(std::move(b), std::move(o))};
+  return std::shared_ptr<store>{std::make_shared<rados_store>(std::move(b), std::move(o))};
 }
 
 }  // namespace depot::storage

@@ -27,9 +27,9 @@ namespace depot::storage {
 
 /// How to open a store on a RADOS pool.
 struct rados_store_options {
-  std::string pool;          ///< the pool (must exist)
-  std::string ns;            ///< the namespace in it: a whole store of its own
-  std::string conf;          ///< ceph.conf; empty: librados' default search
+  std::string pool;       ///< the pool (must exist)
+  std::string ns;         ///< the namespace in it: a whole store of its own
+  std::string conf;       ///< ceph.conf; empty: librados' default search
   std::string id = "admin";  ///< the cephx user, without "client."
   std::optional<unsigned> id_bits;  ///< narrows ids (collision tests only)
   uint32_t max_candidates = 16;     ///< naming candidates tried (>= 16)

@@ -78,9 +78,9 @@ caf::error striped_staging::write_part() {
   auto done = std::make_unique<completion>();
   uint64_t part = parts_written_;
   // librados copies the bytes: the buffer is ours again when this returns.
-  int r =
-      rados_aio_write_full(b_->objects->io(), data_object(token_, part).c_str(),
-                           done->get(), buffer_.data(), buffer_.size());
+  int r = rados_aio_write_full(b_->objects->io(),
+                               data_object(token_, part).c_str(), done->get(),
+                               buffer_.data(), buffer_.size());
   ++parts_written_;
   if (r < 0) return rados_failure(r, "write", data_object(token_, part));
   in_flight_.push_back({std::move(done), part});
@@ -141,10 +141,10 @@ schema::expected<size_t> striped_reader::read(uint64_t offset, size_t length,
     uint64_t to = std::min(end, (p + 1) * stripe_);
     size_t i = p - first;
     want[i] = static_cast<size_t>(to - from);
-    started[i] = rados_aio_read(b_->objects->io(),
-                                data_object(token_, p).c_str(), done[i].get(),
-                                reinterpret_cast<char*>(out + (from - offset)),
-                                want[i], from - p * stripe_);
+    started[i] = rados_aio_read(
+        b_->objects->io(), data_object(token_, p).c_str(), done[i].get(),
+        reinterpret_cast<char*>(out + (from - offset)), want[i],
+        from - p * stripe_);
   }
   caf::error err;
   for (size_t i = 0; i < done.size(); ++i) {

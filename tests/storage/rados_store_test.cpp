@@ -34,9 +34,8 @@ using steady = std::chrono::steady_clock;
 
 rados::entry sample_entry() {
   rados::entry e;
-  e.meta = {"report.pdf",    5 * test_stripe + 123,
-            std::string(64, 'a'), "application/pdf",
-            1700000000000,   "0123456789abcdef-42"};
+  e.meta = {"report.pdf",      5 * test_stripe + 123, std::string(64, 'a'),
+            "application/pdf", 1700000000000,         "0123456789abcdef-42"};
   e.refs = 3;
   e.stripe = test_stripe;
   return e;
@@ -66,12 +65,16 @@ TEST(RadosIndexCodec, RejectsGarbageAndEveryTruncation) {
   for (size_t n = 0; n < value.size(); ++n)
     EXPECT_FALSE(rados::decode_entry(value.substr(0, n), &out)) << n;
   auto meta = encode_meta(e.meta);
-  std::vector<std::string> bads{
-           "garbage", "3 65536", "3 65536\n", "x 65536\n" + meta,
-        "3 x\n" + meta, "-3 65536\n" + meta, "3 65536 " + meta,
-        "0 65536\n" + meta,  // no references
-        "3 0\n" + meta,      // bytes but no stripe
-        "3 65536\nnot msgpack"};
+  std::vector<std::string> bads{"garbage",
+                                "3 65536",
+                                "3 65536\n",
+                                "x 65536\n" + meta,
+                                "3 x\n" + meta,
+                                "-3 65536\n" + meta,
+                                "3 65536 " + meta,
+                                "0 65536\n" + meta,  // no references
+                                "3 0\n" + meta,      // bytes but no stripe
+                                "3 65536\nnot msgpack"};
   for (size_t i = 0; i < bads.size(); ++i)
     EXPECT_FALSE(rados::decode_entry(bads[i], &out)) << "case " << i;
   // The empty file needs no stripe.
@@ -118,8 +121,8 @@ class child_role : public ::testing::Environment {
     if (!env) std::_Exit(2);
     store_params p;
     p.lease = short_lease;
-    auto s = open_rados_test_store(*env, std::getenv("DEPOT_RADOS_CHILD_NS"),
-                                   p);
+    auto s =
+        open_rados_test_store(*env, std::getenv("DEPOT_RADOS_CHILD_NS"), p);
     if (!s) std::_Exit(4);
     std::string out;
     if (std::string(role) == "commit") {
@@ -297,8 +300,7 @@ TEST_F(RadosStore, ACleanCloseLeavesOnlyTheIndexAndCommittedData) {
   }
   open_at_close.reset();  // the last user of the store closes it
   for (auto& o : objects_->objects())
-    EXPECT_TRUE(o.rfind("i.", 0) == 0 || o.rfind("d.", 0) == 0 ||
-                o == "leases")
+    EXPECT_TRUE(o.rfind("i.", 0) == 0 || o.rfind("d.", 0) == 0 || o == "leases")
         << o;
   EXPECT_TRUE(objects_->objects("lease.").empty());
   EXPECT_TRUE(objects_->omap("leases").empty());
