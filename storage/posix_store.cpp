@@ -318,6 +318,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
   if (after && !schema::is_file_id(*after))
     return make_error(errc::bad_request, "malformed file id in after");
   list_page page;
+  if (limit == 0) return page;  // else `next` below would read no file
   std::string from = after ? *after : std::string{};
   // A planted symlink where a shard directory should be is skipped (the
   // file system logged it), not followed.

@@ -36,7 +36,9 @@ bool decode_entry(const std::string& value, entry* out) {
   if (!parse_u64(p, end, ' ', &out->refs) ||
       !parse_u64(p, end, '\n', &out->stripe))
     return false;
-  if (out->refs == 0 || (out->stripe == 0 && out->meta.size != 0)) return false;
+  // out->meta is not decoded yet (it may hold an earlier entry's): a stripe
+  // of 0 is checked below, against this entry's size.
+  if (out->refs == 0) return false;
   if (!decode_meta(std::string(p, end), &out->meta)) return false;
   return out->stripe != 0 || out->meta.size == 0;
 }

@@ -34,7 +34,9 @@ striped_staging::striped_staging(std::shared_ptr<backend> b)
 
 striped_staging::~striped_staging() {
   for (auto& f : in_flight_) f.done->wait();
-  if (released_ || parts_registered_ == 0) return;
+  // The batch notes the token even for an upload of no parts (an empty
+  // file): the token must be forgotten then too.
+  if (released_ || (parts_registered_ == 0 && !noted_)) return;
   if (remove_data(b_->objects->io(), token_, parts_written_) == 0)
     b_->leases->forget({token_});
   // else: the lease keeps the token, and its recoverer (this instance at
@@ -98,6 +100,7 @@ caf::error striped_staging::flush() {
   if (error_) return error_;
   // stage() recorded every part under the lease already.
   parts_registered_ = std::max(parts_registered_, parts());
+  noted_ = true;
   if (!buffer_.empty())
     if (auto err = write_part()) return error_ = err;
   return {};

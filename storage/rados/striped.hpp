@@ -73,6 +73,7 @@ class striped_staging final : public staging_file {
   uint64_t size_ = 0;
   uint64_t parts_written_ = 0;     ///< writes started
   uint64_t parts_registered_ = 0;  ///< parts the lease records
+  bool noted_ = false;  ///< the lease records the token (see flush())
   struct in_flight {
     std::unique_ptr<completion> done;
     uint64_t part;

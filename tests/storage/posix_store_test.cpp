@@ -1,4 +1,5 @@
-// The POSIX store: layout, reads, references, listing, naming.
+// The POSIX store: its layout, mapped views, hard-linked references. What
+// every backend does: store_contract_test.cpp.
 
 #include "storage/fault_fs.hpp"
 #include "storage/naming.hpp"
@@ -58,80 +59,6 @@ TEST(PosixStore, AReferenceIsAHardLinkNotAnInode) {
   EXPECT_EQ(meta.st_nlink, 2u);
 }
 
-TEST(PosixStore, StoresTheEmptyFile) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path());
-  auto r = put(*s, "");
-  ASSERT_OK(r);
-  EXPECT_EQ(r->file.id, "nciB6WIL2fIa");
-  EXPECT_EQ(r->file.size, 0u);
-  std::byte b[1];
-  auto rd = s->read(r->file.id, 0, 1, b);
-  ASSERT_OK(rd);
-  EXPECT_EQ(rd->bytes, 0u);
-  EXPECT_EQ(rd->file_size, 0u);
-}
-
-TEST(PosixStore, IdenticalContentIsStoredOnceWithReferencesCounted) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path());
-  auto a = put(*s, "same bytes", "first.txt");
-  auto b = put(*s, "same bytes", "second.txt");
-  ASSERT_OK(a);
-  ASSERT_OK(b);
-  EXPECT_EQ(a->file.id, b->file.id);
-  EXPECT_TRUE(b->dedup);
-  EXPECT_EQ(b->file.refs, 2u);
-  EXPECT_EQ(b->file.name, "first.txt");  // the first upload's name
-  size_t contents = 0;
-  for (auto& f : shard_files(dir.path()))
-    if (f.find('.') == std::string::npos) ++contents;
-  EXPECT_EQ(contents, 1u);
-}
-
-TEST(PosixStore, DeleteTakesReferencesAwayAndFreesTheLastOne) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path());
-  auto a = put(*s, "twice");
-  ASSERT_OK(a);
-  ASSERT_OK(put(*s, "twice"));
-  auto left = s->remove(a->file.id);
-  ASSERT_OK(left);
-  EXPECT_EQ(*left, 1u);
-  EXPECT_EQ(get(*s, a->file.id), "twice");
-  left = s->remove(a->file.id);
-  ASSERT_OK(left);
-  EXPECT_EQ(*left, 0u);
-  EXPECT_EQ(schema::code_of(s->stat(a->file.id).error()), errc::not_found);
-  std::byte b[4];
-  EXPECT_EQ(schema::code_of(s->read(a->file.id, 0, 4, b).error()),
-            errc::not_found);
-  EXPECT_EQ(schema::code_of(s->remove(a->file.id).error()), errc::not_found);
-  EXPECT_TRUE(shard_files(dir.path()).empty());
-  // Stored again after its deletion, it is new content again.
-  auto again = put(*s, "twice");
-  ASSERT_OK(again);
-  EXPECT_FALSE(again->dedup);
-  EXPECT_EQ(again->file.refs, 1u);
-}
-
-TEST(PosixStore, ReadsRangesAndRejectsOffsetsPastTheEnd) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path());
-  auto a = put(*s, "0123456789");
-  ASSERT_OK(a);
-  std::byte b[4];
-  auto r = s->read(a->file.id, 8, 4, b);
-  ASSERT_OK(r);
-  EXPECT_EQ(r->bytes, 2u);
-  EXPECT_EQ(std::string(reinterpret_cast<char*>(b), 2), "89");
-  r = s->read(a->file.id, 10, 4, b);
-  ASSERT_OK(r);
-  EXPECT_EQ(r->bytes, 0u);
-  EXPECT_EQ(schema::code_of(s->read(a->file.id, 11, 4, b).error()),
-            errc::out_of_range);
-}
-
 // view() gives a range as the file's own bytes, mapped: any offset (pages
 // are 4 KiB, ranges need not be), fewer at the end, empty at the size.
 TEST(PosixStore, ViewsRangesAsMappedBytesAtAnyOffset) {
@@ -180,19 +107,6 @@ TEST(PosixStore, AViewOutlivesTheDeletionOfItsFile) {
   EXPECT_EQ(std::string(v->view()), content.substr(70000, 100000));
 }
 
-TEST(PosixStore, MalformedIdsAreRejectedBeforeTouchingTheDisk) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path());
-  std::byte b[1];
-  for (std::string id :
-       {"../../etc/pa", "short", "abcdEFGH12345", "abcd/FGH1234"}) {
-    EXPECT_EQ(schema::code_of(s->stat(id).error()), errc::bad_request) << id;
-    EXPECT_EQ(schema::code_of(s->read(id, 0, 1, b).error()), errc::bad_request);
-    EXPECT_EQ(schema::code_of(s->remove(id).error()), errc::bad_request);
-  }
-  EXPECT_EQ(schema::code_of(s->stat("abcdEFGH1234").error()), errc::not_found);
-}
-
 TEST(PosixStore, RefusesARootThatIsASymlink) {
   test::temp_dir dir;
   fs::create_directory(dir / "real");
@@ -200,91 +114,6 @@ TEST(PosixStore, RefusesARootThatIsASymlink) {
   auto s = open_posix_store({dir / "link", std::nullopt, 16, nullptr});
   ASSERT_FALSE(s);
   EXPECT_NE(schema::message_of(s.error()).find("symlink"), std::string::npos);
-}
-
-TEST(PosixStore, FilesAndMetadataSurviveReopening) {
-  test::temp_dir dir;
-  schema::file_meta before;
-  {
-    auto s = open_store(dir.path());
-    auto a = put(*s, "persistent", "p.bin");
-    ASSERT_OK(a);
-    ASSERT_OK(put(*s, "persistent", "p2.bin"));
-    before = a->file;
-    before.refs = 2;
-  }
-  auto s = open_store(dir.path());
-  auto st = s->stat(before.id);
-  ASSERT_OK(st);
-  EXPECT_EQ(*st, before);
-  EXPECT_EQ(get(*s, before.id), "persistent");
-}
-
-TEST(PosixStore, ListsPagesInAscendingIdOrder) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path());
-  std::set<std::string> ids;
-  for (int i = 0; i < 57; ++i) {
-    auto r = put(*s, "file number " + std::to_string(i));
-    ASSERT_OK(r);
-    ids.insert(r->file.id);
-  }
-  std::vector<std::string> seen;
-  std::optional<std::string> after;
-  int pages = 0;
-  for (;;) {
-    auto page = s->list(after, 10);
-    ASSERT_OK(page);
-    ++pages;
-    for (auto& f : page->files) {
-      seen.push_back(f.id);
-      EXPECT_EQ(f.refs, 1u);
-      EXPECT_EQ(f.size, get(*s, f.id).size());
-    }
-    if (!page->next) break;
-    EXPECT_EQ(*page->next, page->files.back().id);
-    after = page->next;
-  }
-  EXPECT_EQ(pages, 6);
-  EXPECT_EQ(seen, std::vector<std::string>(ids.begin(), ids.end()));
-  auto empty = s->list(std::string("zzzzzzzzzzzz"), 10);
-  ASSERT_OK(empty);
-  EXPECT_TRUE(empty->files.empty());
-  EXPECT_FALSE(empty->next);
-  // A page that ends exactly at the last file says there is no more.
-  auto all = s->list(std::nullopt, 57);
-  ASSERT_OK(all);
-  EXPECT_EQ(all->files.size(), 57u);
-  EXPECT_FALSE(all->next);
-}
-
-TEST(PosixStore, CollidingContentsUnderNarrowedIdsTakeDistinctCandidates) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path(), nullptr, 4u);  // 16 possible ids
-  std::map<std::string, std::string> stored;
-  for (int i = 0; i < 10; ++i) {
-    std::string content = "colliding content " + std::to_string(i);
-    auto r = put(*s, content);
-    ASSERT_OK(r);
-    EXPECT_FALSE(r->dedup);
-    EXPECT_EQ(stored.count(r->file.id), 0u) << "overwrote " << r->file.id;
-    stored[r->file.id] = content;
-  }
-  for (auto& [id, content] : stored) EXPECT_EQ(get(*s, id), content);
-}
-
-TEST(PosixStore, FailsWithNameExhaustedWhenEveryCandidateHoldsOtherContent) {
-  test::temp_dir dir;
-  auto s = open_store(dir.path(), nullptr, 1u);  // ids 0 and 1 only
-  ASSERT_OK(put(*s, "one"));
-  ASSERT_OK(put(*s, "two"));
-  auto third = put(*s, "three");
-  ASSERT_FALSE(third);
-  EXPECT_EQ(schema::code_of(third.error()), errc::name_exhausted);
-  EXPECT_EQ(staging_files(dir.path()), 0u);
-  auto again = put(*s, "two");  // dedup still finds its candidate
-  ASSERT_OK(again);
-  EXPECT_TRUE(again->dedup);
 }
 
 // --- injected faults
