@@ -199,8 +199,7 @@ int main(int argc, char** argv) {
       "file descriptors: soft limit {} (was {}, hard {}); max connections {}",
       fds.soft, fds.soft_before, fds.hard, o.transport.max_connections);
   if (o.store_kind == "rados")
-    o.lim.store_staging_bytes =
-        (1 + uint64_t{o.rados.writes_in_flight}) * o.rados.stripe_bytes;
+    o.lim.store_staging_bytes = o.rados.staging_bytes();
   const auto& lim = o.lim;
   uint64_t one_upload = depot::server::upload_reservation(lim, std::nullopt);
   if (one_upload > lim.memory_budget) {

@@ -13,8 +13,9 @@
 
 namespace depot::test {
 
-/// Skips a test that inspects or plants files under depotd's --root (the
-/// POSIX store's layout) when the tests run on the RADOS store.
+/// Skips a test of the POSIX store (it inspects or plants files under
+/// depotd's --root, or its sizes follow that store's memory reservation)
+/// when the tests run on the RADOS store.
 #define DEPOT_POSIX_STORE_ONLY()                                    \
   if (::depot::test::test_store() != "posix")                       \
   GTEST_SKIP() << "inspects the POSIX store's files under --root; " \

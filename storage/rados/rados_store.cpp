@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 
@@ -47,21 +48,27 @@ expected<std::optional<read_entry>> find(rados_ioctx_t io,
   return e;
 }
 
-// What a dead instance (or this one, at close) left under a token: its
-// data objects stay if the recorded id's entry references them (the commit
-// got through; the delete did not), else they go.
-bool reclaim_token(rados_ioctx_t io, const std::string& token,
+// What a dead instance (or this one, at close) left under a lease key:
+// its data objects stay if the recorded id's entry references them (the
+// commit got through; the delete did not), else they go.
+bool reclaim_token(rados_ioctx_t io, const std::string& key,
                    const std::string& value) {
+  // "PARTS ID" (an upload's own token: the key) or "PARTS ID TOKEN".
   uint64_t parts = 0;
   auto space = value.find(' ');
-  auto [end, ec] = std::from_chars(value.data(), value.data() + space, parts);
+  auto [end, ec] = std::from_chars(
+      value.data(), value.data() + std::min(space, value.size()), parts);
   if (space == std::string::npos || ec != std::errc{} ||
       end != value.data() + space) {
-    spdlog::warn("RADOS lease entry {} is malformed ({}); dropped", token,
-                 value);
+    spdlog::warn("RADOS lease entry {} is malformed ({}); dropped", key, value);
     return true;
   }
   std::string id = value.substr(space + 1);
+  std::string token = key;
+  if (auto second = id.find(' '); second != std::string::npos) {
+    token = id.substr(second + 1);
+    id.resize(second);
+  }
   if (id != "-") {
     std::optional<read_entry> e;
     int r = get_entry(io, id, &e);
@@ -290,24 +297,27 @@ class rados_store final : public store {
       }
       // The last reference: the lease records the data objects before the
       // entry goes, so that they go too whatever happens to this process.
-      const std::string& token = d.meta.gen;
-      if (auto err = b_->leases->note({{token, lease_value(d.parts(), id)}}))
+      // Under a key of this delete's own: concurrent deletes of the same
+      // file each keep their record until their own outcome is known.
+      std::string key = b_->leases->new_token();
+      if (auto err =
+              b_->leases->note({{key, lease_value(d.parts(), id, d.meta.gen)}}))
         return err;
       int r = remove_entry(io, id, e->raw);
-      if (r == -ECANCELED) {
-        b_->leases->forget({token});
+      if (r == -ECANCELED) {  // changed meanwhile: the entry keeps its data
+        b_->leases->forget({key});
         continue;
       }
       if (r < 0) {
-        b_->leases->forget({token});
+        b_->leases->forget({key});
         return rados_failure(r, "remove", id);
       }
-      if (int rr = remove_data(io, token, d.parts()); rr < 0)
+      if (int rr = remove_data(io, d.meta.gen, d.parts()); rr < 0)
         spdlog::warn(
             "{} (its data is left for recovery)",
             schema::message_of(rados_failure(rr, "remove data of", id)));
       else
-        b_->leases->forget({token});
+        b_->leases->forget({key});
       return uint64_t{0};
     }
     return busy_entry(id);
@@ -378,8 +388,8 @@ expected<std::shared_ptr<store>> open_rados_store(rados_store_options o) {
     return make_error(errc::internal, "id_bits must be within 1..128");
   if (o.stripe_bytes < 4096 || o.stripe_bytes > (uint64_t{64} << 20))
     return make_error(errc::internal, "stripe must be within 4 KiB..64 MiB");
-  if (o.writes_in_flight < 1)
-    return make_error(errc::internal, "writes in flight must be at least 1");
+  if (o.write_window < 1)
+    return make_error(errc::internal, "the write window must not be empty");
   if (o.pool.empty())
     return make_error(errc::internal, "the RADOS store needs a pool");
   auto p = pool::connect(o.conf, o.id, o.pool, o.ns);
@@ -387,7 +397,8 @@ expected<std::shared_ptr<store>> open_rados_store(rados_store_options o) {
   auto b = std::make_shared<backend>();
   b->objects = *p;
   b->stripe = o.stripe_bytes;
-  b->writes_in_flight = o.writes_in_flight;
+  b->first_write = std::min(o.first_write, o.stripe_bytes);
+  b->write_window = o.write_window;
   auto io = b->objects->io();
   auto keeper = lease_keeper::start(
       b->objects, o.lease,

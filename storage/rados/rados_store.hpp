@@ -34,7 +34,16 @@ struct rados_store_options {
   std::optional<unsigned> id_bits;  ///< narrows ids (collision tests only)
   uint32_t max_candidates = 16;     ///< naming candidates tried (>= 16)
   uint64_t stripe_bytes = uint64_t{4} << 20;  ///< bytes per data object
-  unsigned writes_in_flight = 2;              ///< per upload
+  /// Bytes an upload holds in RAM before its first write: smaller uploads
+  /// are written whole when committed, their lease records batched.
+  uint64_t first_write = uint64_t{1} << 20;
+  /// Bytes of writes one upload has in flight at most (librados' copies).
+  uint64_t write_window = uint64_t{4} << 20;
+
+  /// RAM the store holds at most for one upload streaming into it.
+  uint64_t staging_bytes() const {
+    return first_write > write_window ? first_write : write_window;
+  }
   /// How long a stalled or dead instance's staging stays before another
   /// reclaims it.
   std::chrono::milliseconds lease{30000};

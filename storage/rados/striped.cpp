@@ -6,8 +6,10 @@
 
 namespace depot::storage::rados {
 
-std::string lease_value(uint64_t parts, const std::string& id) {
-  return std::to_string(parts) + ' ' + (id.empty() ? "-" : id);
+std::string lease_value(uint64_t parts, const std::string& id,
+                        const std::string& data) {
+  return std::to_string(parts) + ' ' + (id.empty() ? "-" : id) +
+         (data.empty() ? "" : " " + data);
 }
 
 int remove_data(rados_ioctx_t io, const std::string& token, uint64_t parts) {
@@ -37,7 +39,8 @@ striped_staging::~striped_staging() {
   // The batch notes the token even for an upload of no parts (an empty
   // file): the token must be forgotten then too.
   if (released_ || (parts_registered_ == 0 && !noted_)) return;
-  if (remove_data(b_->objects->io(), token_, parts_written_) == 0)
+  uint64_t parts_touched = (written_ + b_->stripe - 1) / b_->stripe;
+  if (remove_data(b_->objects->io(), token_, parts_touched) == 0)
     b_->leases->forget({token_});
   // else: the lease keeps the token, and its recoverer (this instance at
   // close, or another) removes the rest.
@@ -47,50 +50,62 @@ uint64_t striped_staging::parts() const {
   return (size_ + b_->stripe - 1) / b_->stripe;
 }
 
+// The first bytes wait in RAM: an upload that stays small is written whole
+// at stage(), whose one lease update records the whole batch. Past them,
+// bytes go out as they come.
 caf::error striped_staging::append(const std::byte* data, size_t size) {
   if (error_) return error_;
-  while (size > 0) {
-    size_t room = b_->stripe - buffer_.size();
-    size_t n = std::min(room, size);
-    buffer_.insert(buffer_.end(), reinterpret_cast<const char*>(data),
-                   reinterpret_cast<const char*>(data) + n);
-    data += n;
-    size -= n;
-    size_ += n;
-    if (buffer_.size() == b_->stripe) {
-      if (auto err = write_part()) return error_ = err;
-    }
+  const char* bytes = reinterpret_cast<const char*>(data);
+  size_ += size;
+  if (written_ == 0 && buffer_.size() + size <= b_->first_write) {
+    buffer_.insert(buffer_.end(), bytes, bytes + size);
+    return {};
   }
+  if (!buffer_.empty()) {
+    auto first = std::move(buffer_);
+    buffer_.clear();
+    if (auto err = write(first.data(), first.size())) return error_ = err;
+  }
+  if (auto err = write(bytes, size)) return error_ = err;
   return {};
 }
 
-caf::error striped_staging::write_part() {
-  // The lease records a part before it is written, a batch of parts at a
-  // time: one lease update per 16 stripes.
-  if (parts_written_ >= parts_registered_) {
-    uint64_t upto = parts_written_ + 16;
-    if (auto err = b_->leases->note({{token_, lease_value(upto, "")}}))
-      return err;
-    parts_registered_ = upto;
+// Writes at the end of what was written, object by object, with at most
+// b_->write_window bytes in flight (at least one write).
+caf::error striped_staging::write(const char* data, size_t size) {
+  while (size > 0) {
+    uint64_t part = written_ / b_->stripe;
+    uint64_t offset = written_ % b_->stripe;
+    size_t n =
+        static_cast<size_t>(std::min<uint64_t>(size, b_->stripe - offset));
+    // The lease records a part before it is written, 16 parts at a time.
+    if (part >= parts_registered_) {
+      uint64_t upto = part + 16;
+      if (auto err = b_->leases->note({{token_, lease_value(upto, "")}}))
+        return err;
+      parts_registered_ = upto;
+    }
+    while (!in_flight_.empty() && in_flight_bytes_ + n > b_->write_window)
+      if (auto err = wait_oldest()) return err;
+    auto done = std::make_unique<completion>();
+    // librados copies the bytes: they are the caller's again on return.
+    int r =
+        rados_aio_write(b_->objects->io(), data_object(token_, part).c_str(),
+                        done->get(), data, n, offset);
+    if (r < 0) return rados_failure(r, "write", data_object(token_, part));
+    written_ += n;
+    in_flight_bytes_ += n;
+    in_flight_.push_back({std::move(done), part, n});
+    data += n;
+    size -= n;
   }
-  while (in_flight_.size() >= b_->writes_in_flight)
-    if (auto err = wait_oldest()) return err;
-  auto done = std::make_unique<completion>();
-  uint64_t part = parts_written_;
-  // librados copies the bytes: the buffer is ours again when this returns.
-  int r =
-      rados_aio_write_full(b_->objects->io(), data_object(token_, part).c_str(),
-                           done->get(), buffer_.data(), buffer_.size());
-  ++parts_written_;
-  if (r < 0) return rados_failure(r, "write", data_object(token_, part));
-  in_flight_.push_back({std::move(done), part});
-  buffer_.clear();
   return {};
 }
 
 caf::error striped_staging::wait_oldest() {
   auto f = std::move(in_flight_.front());
   in_flight_.pop_front();
+  in_flight_bytes_ -= f.bytes;
   if (int r = f.done->wait(); r < 0)
     return rados_failure(r, "write", data_object(token_, f.part));
   return {};
@@ -101,8 +116,11 @@ caf::error striped_staging::flush() {
   // stage() recorded every part under the lease already.
   parts_registered_ = std::max(parts_registered_, parts());
   noted_ = true;
-  if (!buffer_.empty())
-    if (auto err = write_part()) return error_ = err;
+  if (!buffer_.empty()) {
+    auto first = std::move(buffer_);
+    buffer_.clear();
+    if (auto err = write(first.data(), first.size())) return error_ = err;
+  }
   return {};
 }
 

@@ -24,22 +24,28 @@ namespace depot::storage::rados {
 struct backend {
   std::shared_ptr<pool> objects;
   std::unique_ptr<lease_keeper> leases;
-  uint64_t stripe = 0;            ///< bytes per data object
-  unsigned writes_in_flight = 0;  ///< per upload
+  uint64_t stripe = 0;        ///< bytes per data object
+  uint64_t first_write = 0;   ///< bytes an upload holds before writing
+  uint64_t write_window = 0;  ///< bytes one upload has in flight, at most
 };
 
-/// The value a lease records for a token: the data objects that may exist
-/// and the id whose entry would reference the token if it was committed
-/// ("-": none yet).
-std::string lease_value(uint64_t parts, const std::string& id);
+/// The value a lease records under a key: the data objects that may exist
+/// and the id whose entry would reference them if they were committed
+/// ("-": none yet). The data objects are those of token `data` if given,
+/// else of the key itself (an upload's own token).
+std::string lease_value(uint64_t parts, const std::string& id,
+                        const std::string& data = "");
 
 /// Removes data objects 0..parts-1 of `token` (absent ones are fine), all
 /// at once; 0 or the first -errno.
 int remove_data(rados_ioctx_t io, const std::string& token, uint64_t parts);
 
-/// An upload's bytes on their way into RADOS: each full stripe is written
-/// as soon as it is complete (asynchronously, a few at a time), under the
-/// instance's lease; the last, partial one waits for finish().
+/// An upload's bytes on their way into RADOS, under the instance's lease:
+/// up to backend::first_write bytes wait in RAM (a small upload is written
+/// whole at stage()); past them, each append is written at once at its
+/// offset in its data object, asynchronously, with at most
+/// backend::write_window bytes in flight. RAM held: at most first_write
+/// bytes, then at most write_window bytes (librados' copies).
 class striped_staging final : public staging_file {
  public:
   explicit striped_staging(std::shared_ptr<backend> b);
@@ -53,7 +59,7 @@ class striped_staging final : public staging_file {
   const backend& owner() const { return *b_; }
   /// Data objects this upload needs.
   uint64_t parts() const;
-  /// Starts writing what is buffered (the last stripe). Its lease must
+  /// Starts writing what is buffered (a small upload's bytes). Its lease must
   /// already record every part: stage() records them for the whole batch
   /// in one operation, then flushes and drains every upload.
   caf::error flush();
@@ -64,21 +70,23 @@ class striped_staging final : public staging_file {
   void release() { released_ = true; }
 
  private:
-  caf::error write_part();
+  caf::error write(const char* data, size_t size);
   caf::error wait_oldest();
 
   std::shared_ptr<backend> b_;
   std::string token_;
-  std::vector<char> buffer_;  ///< the stripe being filled
-  uint64_t size_ = 0;
-  uint64_t parts_written_ = 0;     ///< writes started
+  std::vector<char> buffer_;       ///< the first bytes, until written
+  uint64_t size_ = 0;              ///< bytes appended
+  uint64_t written_ = 0;           ///< bytes whose writes started
   uint64_t parts_registered_ = 0;  ///< parts the lease records
   bool noted_ = false;  ///< the lease records the token (see flush())
   struct in_flight {
     std::unique_ptr<completion> done;
     uint64_t part;
+    size_t bytes;
   };
   std::deque<in_flight> in_flight_;
+  uint64_t in_flight_bytes_ = 0;
   caf::error error_;
   bool released_ = false;
 };

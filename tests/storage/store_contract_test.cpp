@@ -418,8 +418,10 @@ TEST_P(StoreContract, AStagingFileDestroyedUncommittedLeavesNothing) {
       ASSERT_OK((*st)->append(reinterpret_cast<const std::byte*>(&content[i]),
                               std::min<size_t>(10000, content.size() - i)));
     EXPECT_EQ((*st)->size(), content.size());
-    if (rados()) {
-      EXPECT_EQ(objects_->objects("d.").size(), 3u);
+    if (rados()) {  // streamed bytes are written as they come (the last
+                    // object's write may still be in flight)
+      EXPECT_GE(objects_->objects("d.").size(), 3u);
+      EXPECT_LE(objects_->objects("d.").size(), 4u);
     }
   }
   EXPECT_EQ(uncommitted_leftovers(), 0u);
