@@ -149,6 +149,12 @@ int parse(int argc, char** argv, options& o) {
                  "disk (past --ram-threshold)")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{64}));
+  auto* readers = app.add_option(
+      "--readers", o.pipeline.readers,
+      "reader actors serving download, stat and list, each on a thread of "
+      "its own (with --store rados: 16 unless given; its reads wait on the "
+      "network)");
+  readers->capture_default_str()->check(CLI::Range(size_t{1}, size_t{256}));
   app.add_option("--threads", o.threads,
                  "actor scheduler threads (0: max(cores, 4))")
       ->capture_default_str();
@@ -172,6 +178,8 @@ int parse(int argc, char** argv, options& o) {
     app.parse(argc, argv);
     if (o.store_kind == "rados" && o.rados.pool.empty())
       throw CLI::ValidationError("--rados-pool", "--store rados needs a pool");
+    if (o.store_kind == "rados" && readers->count() == 0)
+      o.pipeline.readers = 16;
   } catch (const CLI::CallForHelp& e) {
     app.exit(e);
     return 0;
@@ -270,11 +278,12 @@ int main(int argc, char** argv) {
   spdlog::info(
       "depotd serving on {} | {} | chunk_max {} window {} max_file_size "
       "{} idle_timeout {}s memory_budget {} ram_threshold {} per client: "
-      "uploads {} memory {} | unread_cap {} threads {} committers {}{}",
+      "uploads {} memory {} | unread_cap {} threads {} committers {} readers "
+      "{}{}",
       endpoints, where, lim.chunk_max, lim.window, lim.max_file_size,
       seconds_of(lim.idle_timeout), lim.memory_budget, lim.ram_threshold,
       lim.max_uploads_per_client, lim.memory_per_client, lim.unread_cap,
-      threads, o.pipeline.committers,
+      threads, o.pipeline.committers, o.pipeline.readers,
       o.store.id_bits
           ? " id_bits " + std::to_string(*o.store.id_bits) + " (TESTING ONLY)"
           : "");

@@ -71,6 +71,11 @@ caf::error lease_keeper::take_new_lease() {
   return {};
 }
 
+std::string lease_keeper::current_instance() const {
+  std::lock_guard<std::mutex> lock{mutex_};
+  return instance_;
+}
+
 std::string lease_keeper::new_token() {
   std::lock_guard<std::mutex> lock{mutex_};
   return instance_ + "-" + std::to_string(next_token_++);
@@ -79,11 +84,7 @@ std::string lease_keeper::new_token() {
 caf::error lease_keeper::note(
     const std::map<std::string, std::string>& values) {
   if (values.empty()) return {};
-  std::string instance;
-  {
-    std::lock_guard<std::mutex> lock{mutex_};
-    instance = instance_;
-  }
+  std::string instance = current_instance();
   write_op op;
   op.cmpxattr_eq("owner", instance);
   op.omap_set(values);
@@ -97,11 +98,7 @@ caf::error lease_keeper::forget(const std::vector<std::string>& tokens) {
   if (tokens.empty()) return {};
   // Under the current lease: a token noted under a lease since lost is its
   // recoverer's to forget.
-  std::string instance;
-  {
-    std::lock_guard<std::mutex> lock{mutex_};
-    instance = instance_;
-  }
+  std::string instance = current_instance();
   write_op op;
   op.cmpxattr_eq("owner", instance);
   op.omap_rm(tokens);
@@ -128,11 +125,7 @@ caf::error lease_keeper::holds(const std::string& token) const {
 }
 
 bool lease_keeper::renew() {
-  std::string instance;
-  {
-    std::lock_guard<std::mutex> lock{mutex_};
-    instance = instance_;
-  }
+  std::string instance = current_instance();
   write_op op;
   op.cmpxattr_eq("owner", instance);
   op.setxattr("expires", std::to_string(now_ms() + duration_.count()));
@@ -194,11 +187,7 @@ bool lease_keeper::reclaim_lease(const std::string& object,
 
 size_t lease_keeper::recover_expired() {
   auto io = pool_->io();
-  std::string mine;
-  {
-    std::lock_guard<std::mutex> lock{mutex_};
-    mine = instance_;
-  }
+  std::string mine = current_instance();
   size_t finished = 0;
   std::string after;
   for (;;) {

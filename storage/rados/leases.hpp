@@ -71,6 +71,7 @@ class lease_keeper {
  private:
   lease_keeper(std::shared_ptr<pool> p, std::chrono::milliseconds duration,
                reclaim_fn reclaim);
+  std::string current_instance() const;
   caf::error take_new_lease();
   bool renew();
   bool reclaim_lease(const std::string& object, const std::string& instance,

@@ -73,6 +73,9 @@ caf::error striped_staging::append(const std::byte* data, size_t size) {
 // Writes at the end of what was written, object by object, with at most
 // b_->write_window bytes in flight (at least one write).
 caf::error striped_staging::write(const char* data, size_t size) {
+  // Nothing is written under a lease this instance no longer holds: its
+  // recoverer may have removed what was, and would never see the rest.
+  if (auto err = b_->leases->holds(token_)) return err;
   while (size > 0) {
     uint64_t part = written_ / b_->stripe;
     uint64_t offset = written_ % b_->stripe;
