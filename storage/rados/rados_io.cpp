@@ -1,6 +1,7 @@
 #include "storage/rados/rados_io.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace depot::storage::rados {
@@ -17,6 +18,20 @@ caf::error rados_failure(int err, std::string_view op,
   return schema::make_error(schema::errc::io_error, std::move(text));
 }
 
+namespace {
+
+// Sets `option` to `value` if it still has librados' default `fallback`
+// (a value set with rados_conf_set would override the conf file's).
+void set_if_default(rados_t cluster, const char* option, double fallback,
+                    const char* value) {
+  char current[64] = {};
+  if (rados_conf_get(cluster, option, current, sizeof current) != 0) return;
+  if (std::strtod(current, nullptr) == fallback)
+    rados_conf_set(cluster, option, value);
+}
+
+}  // namespace
+
 schema::expected<std::shared_ptr<pool>> pool::connect(
     const std::string& conf, const std::string& id,
     const std::string& pool_name, const std::string& ns) {
@@ -30,18 +45,18 @@ schema::expected<std::shared_ptr<pool>> pool::connect(
   std::string user = "client." + id;
   if (int r = rados_create2(&p->cluster_, "ceph", user.c_str(), 0); r < 0)
     return fail(r, "cannot create a handle for " + user);
-  // What depot relies on, unless the conf file or $CEPH_ARGS (read after)
-  // say otherwise: an operation that cannot reach its OSD or monitor fails
-  // (io_error) rather than hang, and an unreachable cluster is reported at
-  // start within seconds, not librados' default five minutes.
-  rados_conf_set(p->cluster_, "rados_osd_op_timeout", "30");
-  rados_conf_set(p->cluster_, "rados_mon_op_timeout", "30");
-  rados_conf_set(p->cluster_, "client_mount_timeout", "15");
   if (int r = rados_conf_read_file(p->cluster_,
                                    conf.empty() ? nullptr : conf.c_str());
       r < 0 && !conf.empty())
     return fail(r, "cannot read the configuration " + conf);
   rados_conf_parse_env(p->cluster_, nullptr);
+  // What depot relies on, where the conf file and $CEPH_ARGS left
+  // librados' defaults: an operation that cannot reach its OSD or monitor
+  // fails (io_error) rather than hang, and an unreachable cluster is
+  // reported at start within seconds, not five minutes.
+  set_if_default(p->cluster_, "rados_osd_op_timeout", 0, "30");
+  set_if_default(p->cluster_, "rados_mon_op_timeout", 0, "30");
+  set_if_default(p->cluster_, "client_mount_timeout", 300, "15");
   if (int r = rados_connect(p->cluster_); r < 0) {
     rados_shutdown(p->cluster_);
     p->cluster_ = nullptr;
