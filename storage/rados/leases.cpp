@@ -47,6 +47,9 @@ schema::expected<std::unique_ptr<lease_keeper>> lease_keeper::start(
       new lease_keeper(std::move(p), duration, std::move(reclaim))};
   if (auto err = k->take_new_lease()) return err;
   k->recover_expired();
+  // spdlog makes its registry on first use: made here, before the thread
+  // that logs from now on (uninstrumented, its lazy start looks raced).
+  spdlog::default_logger_raw();
   k->thread_ = std::thread{[raw = k.get()] { raw->run(); }};
   return k;
 }
