@@ -51,12 +51,14 @@ int run(int argc, char** argv) {
     if (!skipped(o, "ceilings")) measure_ceilings(o, dir.path(), f);
     measure_depot(o, dir.path(), f, logs);
   } catch (const std::exception& e) {
+    clean_rados(o);
     std::cerr << "depot_bench failed: " << e.what() << "\n";
     for (const auto& log : logs)
       std::cerr << "---- end of " << log << " ----\n"
                 << test::read_file_tail(log, 4000) << "----\n";
     return 1;
   }
+  clean_rados(o);
   summary sum;
   print_table(o, f, sum);
   if (!o.summary_path.empty()) write_summary(sum, o.summary_path);

@@ -49,7 +49,9 @@ void print_table(const options& o, const figures& f, summary& sum) {
     return m ? m->rate() : 0.0;
   };
 
-  t.section("ceilings (this machine, without depot)");
+  t.section(o.rados ? "ceilings (this machine and the RADOS cluster, without "
+                      "depot)"
+                    : "ceilings (this machine, without depot)");
   if (f.transport) {
     t.add({"ZeroMQ DEALER->ROUTER, " +
                mib_text(static_cast<double>(o.chunk_max)) + " frames, " +
@@ -84,6 +86,33 @@ void print_table(const options& o, const figures& f, summary& sum) {
                " threads at once (for reference)",
            per_s(f.fsync16->rate()), "", "", "", ""});
     sum["fsync_files_per_s_parallel"] = std::to_string(f.fsync16->rate());
+  }
+
+  if (f.rados_write) {
+    t.add({"RADOS write_full, " + mib_text(f.rados_write->count) +
+               " as 4 MiB objects, 2 in flight",
+           gb_per_s(f.rados_write->rate()), "", "", "", ""});
+    sum["rados_write_bytes_per_s"] = std::to_string(f.rados_write->rate());
+  }
+  if (f.rados_read) {
+    t.add({"RADOS read of it, " + mib_text(static_cast<double>(o.chunk_max)) +
+               " reads, " + std::to_string(o.window) +
+               " in flight, median of " + std::to_string(short_runs),
+           gb_per_s(f.rados_read->rate()), "", "", "", ""});
+    sum["rados_read_bytes_per_s"] = std::to_string(f.rados_read->rate());
+  }
+  if (f.rados_small_write) {
+    t.add({"RADOS write_full 4 KiB objects, " + std::to_string(o.clients) +
+               " in flight (" + grouped(f.rados_small_write->count) + ")",
+           per_s(f.rados_small_write->rate()), "", "", "", ""});
+    sum["rados_small_write_per_s"] =
+        std::to_string(f.rados_small_write->rate());
+  }
+  if (f.rados_small_read) {
+    t.add({"RADOS read 4 KiB objects, " + std::to_string(o.clients) +
+               " in flight (" + grouped(f.rados_small_read->count) + ")",
+           per_s(f.rados_small_read->rate()), "", "", "", ""});
+    sum["rados_small_read_per_s"] = std::to_string(f.rados_small_read->rate());
   }
 
   t.section("depot (ratio = figure / ceiling)");
@@ -128,6 +157,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
     consider(f.transport, "transport");
     consider(f.sha, "sha256");
     consider(f.write, "write+fsync");
+    consider(f.rados_write, "rados write");
     double rate = f.upload->rate();
     t.add({"upload " + mib_text(f.upload->count) + ", durable", gb_per_s(rate),
            ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + which + ")"),
@@ -136,25 +166,49 @@ void print_table(const options& o, const figures& f, summary& sum) {
     sum["upload_seconds"] = std::to_string(f.upload->seconds);
     cost_row(*f.upload, "upload", f.upload->count / 1e9, "GB", 1, "s");
   }
+  // Downloads: the transport, or RADOS's reads if slower.
+  double down_ceiling = bps(f.transport);
+  std::string down_which = "transport";
+  if (f.rados_read && (down_ceiling == 0 || bps(f.rados_read) < down_ceiling)) {
+    down_ceiling = bps(f.rados_read);
+    down_which = "rados read";
+  }
   if (f.download) {
     double rate = f.download->rate();
-    double ceiling = bps(f.transport);
+    double ceiling = down_ceiling;
     t.add({"download " + mib_text(f.download->count) + ", " +
                std::to_string(o.window) + " in flight, median of " +
                std::to_string(short_runs),
            gb_per_s(rate),
-           ceiling_cell(ceiling, gb_per_s(ceiling) + " (transport)"),
+           ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + down_which + ")"),
            ratio_cell(rate, ceiling), ">= 2.00 GB/s", met(rate >= 2e9)});
     sum["download_bytes_per_s"] = std::to_string(rate);
     sum["download_seconds"] = std::to_string(f.download->seconds);
     cost_row(*f.download, "download", f.download->count / 1e9, "GB", 1, "s");
   }
+  if (f.download_spread) {
+    const auto& m = *f.download_spread;
+    t.add({"  same, requests spread over " + std::to_string(o.servers) +
+               " depotd",
+           gb_per_s(m.rate()),
+           ceiling_cell(down_ceiling,
+                        gb_per_s(down_ceiling) + " (" + down_which + ")"),
+           ratio_cell(m.rate(), down_ceiling), "", ""});
+    sum["download_spread_bytes_per_s"] = std::to_string(m.rate());
+    cost_row(m, "download_spread", m.count / 1e9, "GB", 1, "s");
+  }
   if (f.small_up) {
     double rate = f.small_up->rate();
     double ceiling = bps(f.fsync1);
+    std::string which = "fsync/file";
+    if (f.rados_small_write) {
+      ceiling = bps(f.rados_small_write);
+      which = "rados 4 KiB write";
+    }
     t.add({"4 KiB uploads, " + std::to_string(o.clients) + " clients (" +
                grouped(f.small_up->count) + " files)",
-           per_s(rate), ceiling_cell(ceiling, per_s(ceiling) + " (fsync/file)"),
+           per_s(rate),
+           ceiling_cell(ceiling, per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 5,000/s", met(rate >= 5000)});
     sum["small_upload_per_s"] = std::to_string(rate);
     cost_row(*f.small_up, "small_upload", f.small_up->count, "file", 1e6, "us");
@@ -174,19 +228,27 @@ void print_table(const options& o, const figures& f, summary& sum) {
     cost_row(m, "small_upload_detect", m.count, "file", 1e6, "us");
   }
   if (f.small_rss) {
-    t.add(
-        {"  depotd VmRSS right after them (each finished upload answers "
-         "retries for 60 s)",
-         mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
+    t.add({std::string("  depotd VmRSS") +
+               (o.servers > 1 ? " (sum of " + std::to_string(o.servers) + ")"
+                              : "") +
+               " right after them (each finished upload answers retries for 60 "
+               "s)",
+           mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
     sum["small_upload_rss_bytes"] = std::to_string(*f.small_rss);
   }
   if (f.small_down) {
     double rate = f.small_down->rate();
     double ceiling = bps(f.tiny);
+    std::string which = "tiny req/rep";
+    if (f.rados_small_read &&
+        (ceiling == 0 || bps(f.rados_small_read) < ceiling)) {
+      ceiling = bps(f.rados_small_read);
+      which = "rados 4 KiB read";
+    }
     t.add({"4 KiB downloads, " + std::to_string(o.clients) + " clients (" +
                grouped(f.small_down->count) + ")",
            per_s(rate),
-           ceiling_cell(ceiling, per_s(ceiling) + " (tiny req/rep)"),
+           ceiling_cell(ceiling, per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 25,000/s", met(rate >= 25000)});
     sum["small_download_per_s"] = std::to_string(rate);
     cost_row(*f.small_down, "small_download", f.small_down->count, "file", 1e6,
