@@ -41,6 +41,17 @@ std::string ratio_cell(double rate, double ceiling) {
   return ceiling > 0 ? ratio_text(rate / ceiling) : "";
 }
 
+// The ceiling a figure `key` was held against, and which one it was, for
+// scripts (bench/rados_compare.sh) that print ratios of several runs.
+void ceiling_keys(summary& sum, const std::string& key, double ceiling,
+                  const std::string& which) {
+  if (ceiling <= 0) return;
+  sum[key + "_ceiling"] = std::to_string(ceiling);
+  std::string name = which;
+  std::replace(name.begin(), name.end(), ' ', '_');
+  sum[key + "_ceiling_is"] = name;
+}
+
 }  // namespace
 
 void print_table(const options& o, const figures& f, summary& sum) {
@@ -143,6 +154,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
     t.add({steal, text, "", "", "", ""});
     sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
     sum[key + "_steal_fraction"] = std::to_string(m.steal_fraction);
+    sum[key + "_cpu_per_unit"] = std::to_string(cost);  // s/GB or us/file
   };
   failed_row("small_down", "4 KiB downloads", ">= 25,000/s");
   if (f.upload) {
@@ -163,6 +175,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 1.00 GB/s", met(rate >= 1e9)});
     sum["upload_bytes_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "upload_bytes_per_s", ceiling, which);
     sum["upload_seconds"] = std::to_string(f.upload->seconds);
     cost_row(*f.upload, "upload", f.upload->count / 1e9, "GB", 1, "s");
   }
@@ -183,6 +196,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + down_which + ")"),
            ratio_cell(rate, ceiling), ">= 2.00 GB/s", met(rate >= 2e9)});
     sum["download_bytes_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "download_bytes_per_s", ceiling, down_which);
     sum["download_seconds"] = std::to_string(f.download->seconds);
     cost_row(*f.download, "download", f.download->count / 1e9, "GB", 1, "s");
   }
@@ -211,6 +225,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            ceiling_cell(ceiling, per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 5,000/s", met(rate >= 5000)});
     sum["small_upload_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "small_upload_per_s", ceiling, which);
     cost_row(*f.small_up, "small_upload", f.small_up->count, "file", 1e6, "us");
     if (f.small_up_before_busy) {
       const auto& b = *f.small_up_before_busy;
@@ -251,6 +266,7 @@ void print_table(const options& o, const figures& f, summary& sum) {
            ceiling_cell(ceiling, per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 25,000/s", met(rate >= 25000)});
     sum["small_download_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "small_download_per_s", ceiling, which);
     cost_row(*f.small_down, "small_download", f.small_down->count, "file", 1e6,
              "us");
   }
