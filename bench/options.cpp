@@ -76,6 +76,9 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
                "DEPOT_CEPH_CONF, DEPOT_RADOS_POOL, DEPOT_CEPH_ID (as "
                "`deploy/ceph-dev.sh env` exports them; run inside its network "
                "namespace); the ceilings are then librados's, without depot");
+  app.add_option("--osd-pid", o.osd_pid,
+                 "also measure this process's CPU time (the Ceph OSD's) "
+                 "during each depot and RADOS figure");
   app.add_option("depotd_flags", o.depotd_flags,
                  "extra depotd flags (after --)");
   try {

@@ -41,6 +41,9 @@ struct options {
   bool rados = false;
   std::string ceph_conf, rados_pool, ceph_id;
   std::string rados_ns;  ///< the run's namespace, fresh (bench-<random>)
+  /// If set, this process's CPU (the Ceph OSD's) is measured beside
+  /// depotd's in every depot and RADOS figure.
+  int osd_pid = 0;
 };
 
 /// Whether `part` ("ceilings", "large", "small", "rss") is in --skip.

@@ -123,11 +123,23 @@ bool attempt(figures& f, const std::string& part, Fn fn) {
   }
 }
 
-// `m` with what depotd's CPU and the hypervisor did meanwhile.
-measure metered(measure m, const cpu_meter& cpu) {
-  auto r = cpu.finish();
+// The CPU of the processes a figure is about (the depotd processes, or
+// this one under a RADOS ceiling) and of the OSD (--osd-pid), from
+// construction on.
+struct meters {
+  meters(std::vector<pid_t> pids, const options& o) : own(std::move(pids)) {
+    if (o.osd_pid > 0) osd.emplace(static_cast<pid_t>(o.osd_pid));
+  }
+  cpu_meter own;
+  std::optional<cpu_meter> osd;
+};
+
+// `m` with what the metered processes and the hypervisor did meanwhile.
+measure metered(measure m, const meters& cpu) {
+  auto r = cpu.own.finish();
   m.server_cpu_seconds = r.process_seconds;
   m.steal_fraction = r.steal_fraction;
+  if (cpu.osd) m.osd_cpu_seconds = cpu.osd->finish().process_seconds;
   return m;
 }
 
@@ -188,22 +200,37 @@ void measure_rados_ceilings(const options& o,
   rados_target rados(o.ceph_conf, o.ceph_id, o.rados_pool, o.rados_ns);
   progress("RADOS ceiling: " + mib_text(bytes) + " as 4 MiB objects, " +
            std::to_string(writes) + " writes in flight...");
-  f.rados_write = rados.write_bulk(block, bytes, stripe, writes);
+  const std::vector<pid_t> self{::getpid()};
+  {
+    meters cpu(self, o);
+    f.rados_write =
+        metered(rados.write_bulk(block, bytes, stripe, writes), cpu);
+  }
   progress("RADOS ceiling: reading it back, " +
            mib_text(static_cast<double>(o.chunk_max)) + " reads, " +
            std::to_string(o.window) + " in flight, " +
            std::to_string(short_runs) + " times...");
   f.rados_read = median_run([&] {
-    return rados.read_bulk(bytes, stripe, o.chunk_max,
-                           static_cast<unsigned>(o.window));
+    meters cpu(self, o);
+    return metered(rados.read_bulk(bytes, stripe, o.chunk_max,
+                                   static_cast<unsigned>(o.window)),
+                   cpu);
   });
   const auto clients = static_cast<unsigned>(o.clients);
   progress("RADOS ceiling: 4 KiB write_full, " + std::to_string(clients) +
            " in flight...");
-  f.rados_small_write = rados.write_small(clients, o.small_count, o.cap_s);
+  {
+    meters cpu(self, o);
+    f.rados_small_write =
+        metered(rados.write_small(clients, o.small_count, o.cap_s), cpu);
+  }
   progress("RADOS ceiling: 4 KiB reads, " + std::to_string(clients) +
            " in flight...");
-  f.rados_small_read = rados.read_small(clients, o.small_count, o.cap_s);
+  {
+    meters cpu(self, o);
+    f.rados_small_read =
+        metered(rados.read_small(clients, o.small_count, o.cap_s), cpu);
+  }
   progress("RADOS ceilings: removed " + grouped(rados.remove_all()) +
            " objects");
 }
@@ -282,7 +309,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
         std::optional<perf_recorder> perf;
         if (!o.perf_path.empty())
           perf.emplace(depotd.pid(), o.perf_path, dir + "/perf.log");
-        cpu_meter cpu(pids);
+        meters cpu(pids, o);
         up = upload_big(depotd.endpoint(), bytes, o.window);
         if (perf) perf->stop();
         f.upload = metered(up.time, cpu);
@@ -297,7 +324,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
             perf.emplace(depotd.pid(), o.perf_path + ".download",
                          dir + "/perf-download.log");
           f.download = median_run([&] {
-            cpu_meter cpu(pids);
+            meters cpu(pids, o);
             return metered(download_big({depotd.endpoint()}, up.id, bytes,
                                         o.chunk_max, o.window),
                            cpu);
@@ -311,7 +338,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
                      std::to_string(servers.size()) + " depotd, " +
                      std::to_string(short_runs) + " times...");
             f.download_spread = median_run([&] {
-              cpu_meter cpu(pids);
+              meters cpu(pids, o);
               return metered(
                   download_big(endpoints, up.id, bytes, o.chunk_max, o.window),
                   cpu);
@@ -326,7 +353,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
       attempt(f, "small_up", [&] {
         progress("depot 4 KiB uploads, " + std::to_string(o.clients) +
                  " clients...");
-        cpu_meter cpu(pids);
+        meters cpu(pids, o);
         small = upload_small(endpoints, o.clients, o.small_count, o.cap_s,
                              "application/octet-stream");
         f.small_up = metered(small.time, cpu);
@@ -350,7 +377,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
         uint64_t n = std::max<uint64_t>(o.small_count / 10, 100);
         progress("depot 4 KiB uploads, no mime declared, " + grouped(n) +
                  " files...");
-        cpu_meter cpu(pids);
+        meters cpu(pids, o);
         auto detect =
             upload_small(endpoints, o.clients, n, o.cap_s, std::nullopt);
         f.small_up_detect = metered(detect.time, cpu);
@@ -362,7 +389,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
       attempt(f, "small_down", [&] {
         progress("depot 4 KiB downloads, " + std::to_string(o.clients) +
                  " clients...");
-        cpu_meter cpu(pids);
+        meters cpu(pids, o);
         f.small_down = metered(download_small(endpoints, o.clients, small.ids,
                                               o.small_count, o.cap_s),
                                cpu);

@@ -60,6 +60,34 @@ void print_table(const options& o, const figures& f, summary& sum) {
     return m ? m->rate() : 0.0;
   };
 
+  // What the operation cost depotd (or, under a ceiling, this process:
+  // the librados client) in CPU, with the OSD's (--osd-pid), and how much
+  // the host took.
+  auto cost_row = [&](const measure& m, const std::string& key, double units,
+                      const char* per, double scale, const char* unit,
+                      const char* who = "depotd") {
+    if (m.server_cpu_seconds <= 0 || units <= 0) return;
+    double cost = m.server_cpu_seconds / units * scale;
+    char text[96];
+    std::snprintf(text, sizeof text, "%.*f %s per %s", cost < 10 ? 2 : 0, cost,
+                  unit, per);
+    std::string figure = text;
+    if (m.osd_cpu_seconds > 0) {
+      double osd = m.osd_cpu_seconds / units * scale;
+      std::snprintf(text, sizeof text, ", OSD %.*f", osd < 10 ? 2 : 0, osd);
+      figure += text;
+      sum[key + "_osd_cpu_per_unit"] = std::to_string(osd);
+    }
+    char steal[96];
+    std::snprintf(
+        steal, sizeof steal, "  %s CPU%s (host steal meanwhile %.0f%%)", who,
+        m.osd_cpu_seconds > 0 ? ", OSD's" : "", 100 * m.steal_fraction);
+    t.add({steal, figure, "", "", "", ""});
+    sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
+    sum[key + "_steal_fraction"] = std::to_string(m.steal_fraction);
+    sum[key + "_cpu_per_unit"] = std::to_string(cost);  // s/GB or us/file
+  };
+
   t.section(o.rados ? "ceilings (this machine and the RADOS cluster, without "
                       "depot)"
                     : "ceilings (this machine, without depot)");
@@ -104,6 +132,8 @@ void print_table(const options& o, const figures& f, summary& sum) {
                " as 4 MiB objects, 2 in flight",
            gb_per_s(f.rados_write->rate()), "", "", "", ""});
     sum["rados_write_bytes_per_s"] = std::to_string(f.rados_write->rate());
+    cost_row(*f.rados_write, "rados_write", f.rados_write->count / 1e9, "GB", 1,
+             "s", "librados client");
   }
   if (f.rados_read) {
     t.add({"RADOS read of it, " + mib_text(static_cast<double>(o.chunk_max)) +
@@ -111,6 +141,8 @@ void print_table(const options& o, const figures& f, summary& sum) {
                " in flight, median of " + std::to_string(short_runs),
            gb_per_s(f.rados_read->rate()), "", "", "", ""});
     sum["rados_read_bytes_per_s"] = std::to_string(f.rados_read->rate());
+    cost_row(*f.rados_read, "rados_read", f.rados_read->count / 1e9, "GB", 1,
+             "s", "librados client");
   }
   if (f.rados_small_write) {
     t.add({"RADOS write_full 4 KiB objects, " + std::to_string(o.clients) +
@@ -118,12 +150,17 @@ void print_table(const options& o, const figures& f, summary& sum) {
            per_s(f.rados_small_write->rate()), "", "", "", ""});
     sum["rados_small_write_per_s"] =
         std::to_string(f.rados_small_write->rate());
+    cost_row(*f.rados_small_write, "rados_small_write",
+             f.rados_small_write->count, "object", 1e6, "us",
+             "librados client");
   }
   if (f.rados_small_read) {
     t.add({"RADOS read 4 KiB objects, " + std::to_string(o.clients) +
                " in flight (" + grouped(f.rados_small_read->count) + ")",
            per_s(f.rados_small_read->rate()), "", "", "", ""});
     sum["rados_small_read_per_s"] = std::to_string(f.rados_small_read->rate());
+    cost_row(*f.rados_small_read, "rados_small_read", f.rados_small_read->count,
+             "object", 1e6, "us", "librados client");
   }
 
   t.section("depot (ratio = figure / ceiling)");
@@ -139,23 +176,6 @@ void print_table(const options& o, const figures& f, summary& sum) {
              "download " + mib_text(static_cast<double>(o.size_mib * mib)),
              ">= 2.00 GB/s");
   failed_row("small_up", "4 KiB uploads", ">= 5,000/s");
-  // What the operation cost depotd in CPU, and how much the host took.
-  auto cost_row = [&](const measure& m, const std::string& key, double units,
-                      const char* per, double scale, const char* unit) {
-    if (m.server_cpu_seconds <= 0 || units <= 0) return;
-    double cost = m.server_cpu_seconds / units * scale;
-    char text[64];
-    std::snprintf(text, sizeof text, "%.*f %s per %s", cost < 10 ? 2 : 0, cost,
-                  unit, per);
-    char steal[64];
-    std::snprintf(steal, sizeof steal,
-                  "  depotd CPU (host steal meanwhile %.0f%%)",
-                  100 * m.steal_fraction);
-    t.add({steal, text, "", "", "", ""});
-    sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
-    sum[key + "_steal_fraction"] = std::to_string(m.steal_fraction);
-    sum[key + "_cpu_per_unit"] = std::to_string(cost);  // s/GB or us/file
-  };
   failed_row("small_down", "4 KiB downloads", ">= 25,000/s");
   if (f.upload) {
     std::string which = "";

@@ -21,7 +21,9 @@
 # script started it. Every run uses a fresh namespace and empties it at its
 # end. Must run as root (network namespaces).
 set -euo pipefail
-
+# The whole script is one compound command, read before it runs: editing the
+# file during a run of several minutes cannot change what that run does.
+{
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 
@@ -82,6 +84,7 @@ stop_server() {
   fi
 }
 
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   stop_server
   if [[ -n $logs ]]; then
@@ -107,14 +110,35 @@ fi
 eval "$("$ceph_dev" env)"
 in_ns() { ip netns exec "$DEPOT_CEPH_NETNS" "$@"; }
 rados_cmd() { in_ns rados -c "$DEPOT_CEPH_CONF" -p "$DEPOT_RADOS_POOL" "$@"; }
+# The memstore OSD's byte count has been seen to wrap below zero after a
+# few runs ("16 EiB used", HEALTH_ERR "1 full osd"), which blocks every
+# write although the pool is empty. A cluster this script started is then
+# made afresh; a reused one ends the run.
+ensure_not_full() {
+  in_ns ceph -c "$DEPOT_CEPH_CONF" --connect-timeout 10 health 2>&1 | grep -qi full || return 0
+  if [[ $started != 1 ]]; then
+    log "the reused cluster reports a full OSD (memstore's count wrapped?): run deploy/ceph-dev.sh down, then this again"
+    exit 1
+  fi
+  log "the OSD reports full although the pool was emptied: making the cluster afresh"
+  "$ceph_dev" down
+  "$ceph_dev" up >/dev/null
+}
 
 # --- depot_bench: POSIX, RADOS x1, RADOS x3, alternating ---------------------------
+# The OSD's CPU is measured beside depotd's in the RADOS runs.
+osd_flags() {
+  local f=${DEPOT_CEPH_DIR:-/tmp/depot-ceph}/run/osd.0.pid pid
+  [[ -r $f ]] || return 0
+  pid=$(<"$f")
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) != ceph-osd ]] || echo "--osd-pid $pid"
+}
 configs=(posix rados1 rados3)
 config_flags() {
   case $1 in
     posix) echo "" ;;
-    rados1) echo "--rados" ;;
-    rados3) echo "--rados --servers 3" ;;
+    rados1) echo "--rados $(osd_flags)" ;;
+    rados3) echo "--rados --servers 3 $(osd_flags)" ;;
   esac
 }
 bench_rc=0
@@ -124,6 +148,7 @@ for ((run = 1; run <= runs; run++)); do
   order=("${configs[@]}")
   ((run % 2 == 0)) && order=(rados3 rados1 posix)
   for c in "${order[@]}"; do
+    [[ $c == posix ]] || ensure_not_full
     log "run $run/$runs: depot_bench $c"
     # shellcheck disable=SC2046 # the flags are words
     in_ns "$bench" --size-mib "$size_mib" --small-count "$small_count" --skip rss \
@@ -174,6 +199,7 @@ if [[ $cli == 1 ]]; then
   head -c $((size_mib << 20)) /dev/urandom >"$work/large.bin"
   for ((run = 1; run <= runs; run++)); do
     for store in posix rados; do
+      [[ $store == posix ]] || ensure_not_full
       log "run $run/$runs: depot upload/download, $store"
       cli_time "$store" >>"$work/cli-$store.txt"
     done
@@ -250,6 +276,16 @@ cpu() {  # config key: median depotd CPU per GB (s) or per file (us)
 }
 echo "depotd CPU (every depotd summed) per GB uploaded / downloaded: POSIX $(cpu posix upload s) / $(cpu posix download s)," \
   "RADOS x1 $(cpu rados1 upload s) / $(cpu rados1 download s)"
+osd() {  # config key unit: median OSD CPU per GB (s) or per file (us)
+  local v
+  v=$(median "$1" "$2_osd_cpu_per_unit")
+  [[ -n $v ]] && awk -v v="$v" -v u="$3" 'BEGIN { printf (u == "s" ? "%.2f %s" : "%.0f %s"), v, u }' || echo "-"
+}
+echo "OSD CPU, RADOS x1, depot / librados alone: per GB written $(osd rados1 upload s) / $(osd rados1 rados_write s)," \
+  "read $(osd rados1 download s) / $(osd rados1 rados_read s); per 4 KiB write $(osd rados1 small_upload us) / $(osd rados1 rados_small_write us)," \
+  "read $(osd rados1 small_download us) / $(osd rados1 rados_small_read us)"
+echo "librados client CPU alone (the ceilings' own process): per GB written $(cpu rados1 rados_write s), read $(cpu rados1 rados_read s);" \
+  "per 4 KiB write $(cpu rados1 rados_small_write us), read $(cpu rados1 rados_small_read us)"
 echo "depotd CPU per 4 KiB upload / download: POSIX $(cpu posix small_upload us) / $(cpu posix small_download us)," \
   "RADOS x1 $(cpu rados1 small_upload us) / $(cpu rados1 small_download us), RADOS x3 $(cpu rados3 small_upload us) / $(cpu rados3 small_download us)"
 
@@ -271,3 +307,5 @@ if [[ $bench_rc != 0 ]]; then
   echo "a depot_bench run failed ($bench_rc); see the errors above"
   exit "$bench_rc"
 fi
+exit 0
+}
