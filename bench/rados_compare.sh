@@ -89,7 +89,7 @@ cleanup() {
   stop_server
   if [[ -n $logs ]]; then
     mkdir -p "$logs"
-    cp "$work"/*.log "$work"/*.txt "$logs"/ 2>/dev/null || true
+    cp "$work"/*.log "$work"/*.txt "$work"/*.err "$logs"/ 2>/dev/null || true
   fi
   rm -rf -- "$work"
   if [[ $started == 1 ]]; then
