@@ -51,11 +51,14 @@ std::string load_average();
 /// Prints the table's head: date, machine, depotd, storage dir, sizes, load.
 void print_machine(const options& o, const std::string& dir);
 
-/// Measures the ceilings into `f`, with scratch files in `dir`.
+/// Measures the ceilings into `f`, with scratch files in `dir`; with --rados
+/// the RADOS ones (bench/rados_ceilings.hpp) instead of the disk's, their
+/// objects removed again before it returns.
 void measure_ceilings(const options& o, const std::string& dir, figures& f);
 
-/// Starts depotd (root and log in `dir`, each log's path appended to `logs`)
-/// and measures the large, small and RSS parts into `f`.
+/// Starts --servers depotd on one store (root and logs in `dir`, each log's
+/// path appended to `logs`) and measures the large, small and RSS parts
+/// into `f`.
 void measure_depot(const options& o, const std::string& dir, figures& f,
                    std::vector<std::string>& logs);
 
