@@ -152,23 +152,48 @@ upload_outcome upload_big(const std::string& endpoint, uint64_t size,
   return out;
 }
 
-measure download_big(const std::string& endpoint, const std::string& id,
-                     uint64_t size, size_t chunk, size_t window) {
+measure download_big(const std::vector<std::string>& endpoints,
+                     const std::string& id, uint64_t size, size_t chunk,
+                     size_t window) {
   zmq::context_t ctx(1);
-  auto s = test::connect_socket(ctx, endpoint);
+  std::vector<zmq::socket_t> sockets;
+  std::vector<zmq::pollitem_t> items;
+  for (const auto& e : endpoints) {
+    sockets.push_back(test::connect_socket(ctx, e));
+    items.push_back({sockets.back().handle(), 0, ZMQ_POLLIN, 0});
+  }
   const uint64_t n = std::max<uint64_t>(1, (size + chunk - 1) / chunk);
   uint64_t sent = 0, received = 0, bytes = 0;
-  auto t0 = steady::now();
-  while (received < n) {
-    while (sent < n && sent - received < window) {
-      schema::download_request d{id, sent * chunk, chunk};
-      s.send(test::header_frame({sent, d}), zmq::send_flags::none);
-      ++sent;
-    }
+  auto take = [&](zmq::socket_t& s) {
     auto reply = test::decode_reply(receive(s, "download"), "download");
     const auto& d = test::as<schema::download_reply>(reply, "download");
     bytes += d.data.size();
     ++received;
+  };
+  auto t0 = steady::now();
+  auto last_reply = t0;
+  while (received < n) {
+    while (sent < n && sent - received < window) {
+      schema::download_request d{id, sent * chunk, chunk};
+      sockets[sent % sockets.size()].send(test::header_frame({sent, d}),
+                                          zmq::send_flags::none);
+      ++sent;
+    }
+    if (sockets.size() == 1) {
+      take(sockets[0]);
+      continue;
+    }
+    check_stop();
+    if (zmq::poll(items, std::chrono::milliseconds(100)) == 0) {
+      if (seconds_since(last_reply) >
+          static_cast<double>(silence_limit.count()))
+        throw std::runtime_error("download: no reply for " +
+                                 std::to_string(silence_limit.count()) + " s");
+      continue;
+    }
+    last_reply = steady::now();
+    for (size_t i = 0; i < sockets.size(); ++i)
+      if (items[i].revents & ZMQ_POLLIN) take(sockets[i]);
   }
   double seconds = seconds_since(t0);
   if (bytes != size)
@@ -177,8 +202,8 @@ measure download_big(const std::string& endpoint, const std::string& id,
   return {static_cast<double>(bytes), seconds};
 }
 
-small_outcome upload_small(const std::string& endpoint, int clients,
-                           uint64_t count, double cap_s,
+small_outcome upload_small(const std::vector<std::string>& endpoints,
+                           int clients, uint64_t count, double cap_s,
                            std::optional<std::string> mime) {
   struct client_state {
     std::vector<std::byte> content;
@@ -191,7 +216,8 @@ small_outcome upload_small(const std::string& endpoint, int clients,
   std::vector<client_state> state(static_cast<size_t>(clients));
   for (auto& c : state) c.content = test::random_block(small_size, r);
   for (int i = 0; i < clients; ++i)
-    sockets.push_back(test::connect_socket(ctx, endpoint));
+    sockets.push_back(test::connect_socket(
+        ctx, endpoints[static_cast<size_t>(i) % endpoints.size()]));
 
   small_outcome out;
   out.ids.reserve(static_cast<size_t>(count));
@@ -240,7 +266,7 @@ small_outcome upload_small(const std::string& endpoint, int clients,
   return out;
 }
 
-measure download_small(const std::string& endpoint, int clients,
+measure download_small(const std::vector<std::string>& endpoints, int clients,
                        const std::vector<std::string>& ids, uint64_t count,
                        double cap_s) {
   if (ids.empty())
@@ -248,7 +274,8 @@ measure download_small(const std::string& endpoint, int clients,
   zmq::context_t ctx(1);
   std::vector<zmq::socket_t> sockets;
   for (int i = 0; i < clients; ++i)
-    sockets.push_back(test::connect_socket(ctx, endpoint));
+    sockets.push_back(test::connect_socket(
+        ctx, endpoints[static_cast<size_t>(i) % endpoints.size()]));
   uint64_t next = 0;
   auto start = [&](size_t i) {
     const std::string& id = ids[next % ids.size()];

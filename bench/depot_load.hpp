@@ -35,9 +35,12 @@ upload_outcome upload_big(const std::string& endpoint, uint64_t size,
                           size_t window);
 
 /// Downloads file `id` of `size` bytes with `window` `download` requests in
-/// flight at consecutive offsets, each of `chunk` bytes.
-measure download_big(const std::string& endpoint, const std::string& id,
-                     uint64_t size, size_t chunk, size_t window);
+/// flight at consecutive offsets, each of `chunk` bytes. With several
+/// `endpoints` (depotd processes on one store) the requests go to them in
+/// turn, one socket each.
+measure download_big(const std::vector<std::string>& endpoints,
+                     const std::string& id, uint64_t size, size_t chunk,
+                     size_t window);
 
 /// Finished 4 KiB uploads.
 struct small_outcome {
@@ -54,20 +57,20 @@ struct small_outcome {
 };
 
 /// 4 KiB uploads (`upload` with size, then one last chunk) from `clients`
-/// DEALER sockets driven by one thread, each doing one upload at a time; up
-/// to `count` files or `cap_s` seconds. Every file has distinct random
-/// content. An `upload` answered `busy` is retried after busy_backoff.
-/// `mime`, if given, is declared with every upload (as a chat server
-/// passing on its client's content type would); without it depotd detects
-/// the type from the content.
-small_outcome upload_small(const std::string& endpoint, int clients,
-                           uint64_t count, double cap_s,
+/// DEALER sockets driven by one thread, connected to `endpoints` in turn, each
+/// doing one upload at a time; up to `count` files or `cap_s` seconds. Every
+/// file has distinct random content. An `upload` answered `busy` is retried
+/// after busy_backoff. `mime`, if given, is declared with every upload (as a
+/// chat server passing on its client's content type would); without it depotd
+/// detects the type from the content.
+small_outcome upload_small(const std::vector<std::string>& endpoints,
+                           int clients, uint64_t count, double cap_s,
                            std::optional<std::string> mime);
 
 /// `download`s of whole 4 KiB files from `ids` in turn, from `clients`
-/// DEALER sockets each with one request in flight; up to `count` downloads or
-/// `cap_s` seconds.
-measure download_small(const std::string& endpoint, int clients,
+/// DEALER sockets (connected to `endpoints` in turn) each with one request
+/// in flight; up to `count` downloads or `cap_s` seconds.
+measure download_small(const std::vector<std::string>& endpoints, int clients,
                        const std::vector<std::string>& ids, uint64_t count,
                        double cap_s);
 

@@ -1,8 +1,10 @@
 // depot_bench: measures the ceilings of this machine (raw ZeroMQ, SHA-256,
-// the storage file system), then depot itself against them, and prints one
-// table. It starts its own depotd on a loopback port it picks with its root in
-// a temp dir, stops it with SIGTERM and removes every file it made, also when
-// it fails or is interrupted. See bench/README.md.
+// the storage file system, or with --rados the same operations through
+// librados), then depot itself against them, and prints one table. It
+// starts its own depotd (--servers of them) on loopback ports they pick, with
+// the root in a temp dir (or a fresh RADOS namespace), stops them with
+// SIGTERM and removes every file it made, also when it fails or is
+// interrupted. See bench/README.md.
 
 #include "bench/options.hpp"
 #include "bench/phases.hpp"
@@ -51,12 +53,14 @@ int run(int argc, char** argv) {
     if (!skipped(o, "ceilings")) measure_ceilings(o, dir.path(), f);
     measure_depot(o, dir.path(), f, logs);
   } catch (const std::exception& e) {
+    clean_rados(o);
     std::cerr << "depot_bench failed: " << e.what() << "\n";
     for (const auto& log : logs)
       std::cerr << "---- end of " << log << " ----\n"
                 << test::read_file_tail(log, 4000) << "----\n";
     return 1;
   }
+  clean_rados(o);
   summary sum;
   print_table(o, f, sum);
   if (!o.summary_path.empty()) write_summary(sum, o.summary_path);

@@ -1,5 +1,7 @@
 #include "bench/options.hpp"
 
+#include "testkit/rados_env.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -64,6 +66,19 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
       "leave every file in place (for runs in a row: on an ext4 without "
       "a journal, freeing many inodes slows the creates after it for "
       "minutes; see README.md)");
+  app.add_option("--servers", o.servers,
+                 "depotd processes on one store (same --root or RADOS "
+                 "namespace); the small tests' clients go round-robin, the "
+                 "large tests use the first")
+      ->capture_default_str();
+  app.add_flag("--rados", o.rados,
+               "store in a fresh namespace of the RADOS cluster named by "
+               "DEPOT_CEPH_CONF, DEPOT_RADOS_POOL, DEPOT_CEPH_ID (as "
+               "`deploy/ceph-dev.sh env` exports them; run inside its network "
+               "namespace); the ceilings are then librados's, without depot");
+  app.add_option("--osd-pid", o.osd_pid,
+                 "also measure this process's CPU time (the Ceph OSD's) "
+                 "during each depot and RADOS figure");
   app.add_option("depotd_flags", o.depotd_flags,
                  "extra depotd flags (after --)");
   try {
@@ -77,9 +92,25 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
     if (app.count("--small-count") == 0) o.small_count = 500;
   }
   if (o.size_mib == 0 || o.big_mib == 0 || o.small_count == 0 ||
-      o.clients <= 0 || o.window == 0 || o.chunk_max < 16) {
+      o.clients <= 0 || o.window == 0 || o.chunk_max < 16 || o.servers <= 0) {
     std::cerr << "sizes, counts, clients and window must be positive\n";
     return 2;
+  }
+  if (o.rados) {
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return std::string(v ? v : "");
+    };
+    o.ceph_conf = env("DEPOT_CEPH_CONF");
+    o.rados_pool = env("DEPOT_RADOS_POOL");
+    o.ceph_id = env("DEPOT_CEPH_ID");
+    if (o.ceph_id.empty()) o.ceph_id = "admin";
+    o.rados_ns = test::unique_namespace("bench");
+    if (o.ceph_conf.empty() || o.rados_pool.empty()) {
+      std::cerr << "--rados needs DEPOT_CEPH_CONF and DEPOT_RADOS_POOL: eval "
+                   "\"$(deploy/ceph-dev.sh env)\"\n";
+      return 2;
+    }
   }
   if (o.dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");

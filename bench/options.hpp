@@ -32,6 +32,18 @@ struct options {
   std::string log_level = "info";
   bool keep = false;
   std::vector<std::string> depotd_flags;
+  /// depotd processes on the one store (the same --root, or the same RADOS
+  /// namespace); the small tests' clients are spread over them.
+  int servers = 1;
+  /// --rados: the store is a RADOS namespace of the cluster in the
+  /// environment (DEPOT_CEPH_CONF, DEPOT_RADOS_POOL, DEPOT_CEPH_ID), fresh
+  /// for each run and emptied at its end; the ceilings are RADOS's.
+  bool rados = false;
+  std::string ceph_conf, rados_pool, ceph_id;
+  std::string rados_ns;  ///< the run's namespace, fresh (bench-<random>)
+  /// If set, this process's CPU (the Ceph OSD's) is measured beside
+  /// depotd's in every depot and RADOS figure.
+  int osd_pid = 0;
 };
 
 /// Whether `part` ("ceilings", "large", "small", "rss") is in --skip.

@@ -3,6 +3,7 @@
 #include "bench/ceilings.hpp"
 #include "bench/depot_load.hpp"
 #include "bench/process_stats.hpp"
+#include "bench/rados_ceilings.hpp"
 #include "bench/report.hpp"
 #include "bench/wire.hpp"
 #include "testkit/child_process.hpp"
@@ -18,6 +19,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <map>
+#include <memory>
 #include <optional>
 #include <signal.h>
 #include <sstream>
@@ -66,6 +68,10 @@ std::vector<std::string> depotd_flags(const options& o) {
       "--memory-budget", std::to_string(o.memory_budget),
       "--max-file-size", std::to_string(std::max(largest, uint64_t{4} << 30)),
       "--log-level",     o.log_level};
+  if (o.rados)
+    f.insert(f.end(), {"--store", "rados", "--rados-pool", o.rados_pool,
+                       "--ceph-conf", o.ceph_conf, "--ceph-id", o.ceph_id,
+                       "--rados-namespace", o.rados_ns});
   f.insert(f.end(), o.depotd_flags.begin(), o.depotd_flags.end());
   return f;
 }
@@ -117,11 +123,23 @@ bool attempt(figures& f, const std::string& part, Fn fn) {
   }
 }
 
-// `m` with what depotd's CPU and the hypervisor did meanwhile.
-measure metered(measure m, const cpu_meter& cpu) {
-  auto r = cpu.finish();
+// The CPU of the processes a figure is about (the depotd processes, or
+// this one under a RADOS ceiling) and of the OSD (--osd-pid), from
+// construction on.
+struct meters {
+  meters(std::vector<pid_t> pids, const options& o) : own(std::move(pids)) {
+    if (o.osd_pid > 0) osd.emplace(static_cast<pid_t>(o.osd_pid));
+  }
+  cpu_meter own;
+  std::optional<cpu_meter> osd;
+};
+
+// `m` with what the metered processes and the hypervisor did meanwhile.
+measure metered(measure m, const meters& cpu) {
+  auto r = cpu.own.finish();
   m.server_cpu_seconds = r.process_seconds;
   m.steal_fraction = r.steal_fraction;
+  if (cpu.osd) m.osd_cpu_seconds = cpu.osd->finish().process_seconds;
   return m;
 }
 
@@ -153,6 +171,13 @@ void print_machine(const options& o, const std::string& dir) {
             << ", Linux " << u.release << "\n"
             << "depotd       " << o.depotd << "\n"
             << "storage dir  " << dir << "\n"
+            << (o.rados ? "store        RADOS pool " + o.rados_pool +
+                              " namespace " + o.rados_ns + " (" + o.ceph_conf +
+                              ")\n"
+                        : "")
+            << (o.servers > 1 ? "servers      " + std::to_string(o.servers) +
+                                    " depotd on the one store\n"
+                              : "")
             << "sizes        large " << o.size_mib << " MiB, RSS test "
             << o.big_mib << " MiB, " << o.small_count
             << " x 4 KiB per small test, " << o.clients << " clients, cap "
@@ -161,6 +186,66 @@ void print_machine(const options& o, const std::string& dir) {
             << o.window << ", memory budget "
             << mib_text(static_cast<double>(o.memory_budget)) << "\n"
             << "load average " << load_average() << " (at the start)\n";
+}
+
+namespace {
+
+// The RADOS ceilings, in the run's namespace before any depotd uses it;
+// their objects are removed again before depot is measured.
+void measure_rados_ceilings(const options& o,
+                            const std::vector<std::byte>& block, figures& f) {
+  const uint64_t bytes = o.size_mib * mib;
+  constexpr size_t stripe = 4 * mib;  // depotd's --rados-stripe default
+  constexpr unsigned writes = 2;      // its writes in flight per upload
+  rados_target rados(o.ceph_conf, o.ceph_id, o.rados_pool, o.rados_ns);
+  progress("RADOS ceiling: " + mib_text(bytes) + " as 4 MiB objects, " +
+           std::to_string(writes) + " writes in flight...");
+  const std::vector<pid_t> self{::getpid()};
+  {
+    meters cpu(self, o);
+    f.rados_write =
+        metered(rados.write_bulk(block, bytes, stripe, writes), cpu);
+  }
+  progress("RADOS ceiling: reading it back, " +
+           mib_text(static_cast<double>(o.chunk_max)) + " reads, " +
+           std::to_string(o.window) + " in flight, " +
+           std::to_string(short_runs) + " times...");
+  f.rados_read = median_run([&] {
+    meters cpu(self, o);
+    return metered(rados.read_bulk(bytes, stripe, o.chunk_max,
+                                   static_cast<unsigned>(o.window)),
+                   cpu);
+  });
+  const auto clients = static_cast<unsigned>(o.clients);
+  progress("RADOS ceiling: 4 KiB write_full, " + std::to_string(clients) +
+           " in flight...");
+  {
+    meters cpu(self, o);
+    f.rados_small_write =
+        metered(rados.write_small(clients, o.small_count, o.cap_s), cpu);
+  }
+  progress("RADOS ceiling: 4 KiB reads, " + std::to_string(clients) +
+           " in flight...");
+  {
+    meters cpu(self, o);
+    f.rados_small_read =
+        metered(rados.read_small(clients, o.small_count, o.cap_s), cpu);
+  }
+  progress("RADOS ceilings: removed " + grouped(rados.remove_all()) +
+           " objects");
+}
+
+}  // namespace
+
+void clean_rados(const options& o) {
+  if (!o.rados) return;
+  try {
+    rados_target rados(o.ceph_conf, o.ceph_id, o.rados_pool, o.rados_ns);
+    progress("removed " + grouped(rados.remove_all()) +
+             " objects from namespace " + o.rados_ns);
+  } catch (const std::exception& e) {
+    progress("cleaning namespace " + o.rados_ns + " failed: " + e.what());
+  }
 }
 
 void measure_ceilings(const options& o, const std::string& dir, figures& f) {
@@ -178,6 +263,10 @@ void measure_ceilings(const options& o, const std::string& dir, figures& f) {
   f.tiny = transport_tiny(o.clients, o.small_count * 2, o.cap_s);
   progress("SHA-256 of " + mib_text(bytes) + "...");
   f.sha = sha256_rate(block, bytes, o.chunk_max);
+  if (o.rados) {
+    measure_rados_ceilings(o, block, f);
+    return;
+  }
   progress("sequential write + fsync of " + mib_text(bytes) + "...");
   f.write = write_fsync(dir, block, bytes, o.chunk_max);
   progress("4 KiB files with fsync, 1 thread...");
@@ -190,11 +279,23 @@ void measure_ceilings(const options& o, const std::string& dir, figures& f) {
 void measure_depot(const options& o, const std::string& dir, figures& f,
                    std::vector<std::string>& logs) {
   const std::string root = dir + "/root";
-  logs.push_back(dir + "/depotd.log");
   {
-    test::depotd_process depotd(depotd_setup(o, root, logs.back()));
-    progress("depotd pid " + std::to_string(depotd.pid()) + " on " +
-             depotd.endpoint());
+    // --servers: every depotd on the one store; the large tests use the
+    // first, the small tests' clients go to each in turn.
+    std::vector<std::unique_ptr<test::depotd_process>> servers;
+    std::vector<std::string> endpoints;
+    std::vector<pid_t> pids;
+    for (int i = 0; i < o.servers; ++i) {
+      logs.push_back(dir + "/depotd" +
+                     (i == 0 ? "" : "-" + std::to_string(i + 1)) + ".log");
+      servers.push_back(std::make_unique<test::depotd_process>(
+          depotd_setup(o, root, logs.back())));
+      endpoints.push_back(servers.back()->endpoint());
+      pids.push_back(servers.back()->pid());
+      progress("depotd pid " + std::to_string(pids.back()) + " on " +
+               endpoints.back());
+    }
+    test::depotd_process& depotd = *servers.front();
     if (!skipped(o, "large")) {
       const uint64_t bytes = o.size_mib * mib;
       upload_outcome up;
@@ -208,7 +309,7 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
         std::optional<perf_recorder> perf;
         if (!o.perf_path.empty())
           perf.emplace(depotd.pid(), o.perf_path, dir + "/perf.log");
-        cpu_meter cpu(depotd.pid());
+        meters cpu(pids, o);
         up = upload_big(depotd.endpoint(), bytes, o.window);
         if (perf) perf->stop();
         f.upload = metered(up.time, cpu);
@@ -223,13 +324,26 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
             perf.emplace(depotd.pid(), o.perf_path + ".download",
                          dir + "/perf-download.log");
           f.download = median_run([&] {
-            cpu_meter cpu(depotd.pid());
-            return metered(download_big(depotd.endpoint(), up.id, bytes,
+            meters cpu(pids, o);
+            return metered(download_big({depotd.endpoint()}, up.id, bytes,
                                         o.chunk_max, o.window),
                            cpu);
           });
           if (perf) perf->stop();
         });
+        if (servers.size() > 1)
+          attempt(f, "download_spread", [&] {
+            progress("depot download of " +
+                     mib_text(static_cast<double>(bytes)) + " from " +
+                     std::to_string(servers.size()) + " depotd, " +
+                     std::to_string(short_runs) + " times...");
+            f.download_spread = median_run([&] {
+              meters cpu(pids, o);
+              return metered(
+                  download_big(endpoints, up.id, bytes, o.chunk_max, o.window),
+                  cpu);
+            });
+          });
       } else {
         f.failed["download"] = "no file: the upload failed";
       }
@@ -239,9 +353,9 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
       attempt(f, "small_up", [&] {
         progress("depot 4 KiB uploads, " + std::to_string(o.clients) +
                  " clients...");
-        cpu_meter cpu(depotd.pid());
-        small = upload_small(depotd.endpoint(), o.clients, o.small_count,
-                             o.cap_s, "application/octet-stream");
+        meters cpu(pids, o);
+        small = upload_small(endpoints, o.clients, o.small_count, o.cap_s,
+                             "application/octet-stream");
         f.small_up = metered(small.time, cpu);
       });
       f.small_dedups = small.dedups;
@@ -263,27 +377,34 @@ void measure_depot(const options& o, const std::string& dir, figures& f,
         uint64_t n = std::max<uint64_t>(o.small_count / 10, 100);
         progress("depot 4 KiB uploads, no mime declared, " + grouped(n) +
                  " files...");
-        cpu_meter cpu(depotd.pid());
-        auto detect = upload_small(depotd.endpoint(), o.clients, n, o.cap_s,
-                                   std::nullopt);
+        meters cpu(pids, o);
+        auto detect =
+            upload_small(endpoints, o.clients, n, o.cap_s, std::nullopt);
         f.small_up_detect = metered(detect.time, cpu);
       });
       // Every upload of the last 60 s still answers retries (docs/protocol.md).
-      f.small_rss = proc_status_bytes(depotd.pid(), "VmRSS:");
+      uint64_t rss = 0;
+      for (pid_t pid : pids) rss += proc_status_bytes(pid, "VmRSS:");
+      f.small_rss = rss;
       attempt(f, "small_down", [&] {
         progress("depot 4 KiB downloads, " + std::to_string(o.clients) +
                  " clients...");
-        cpu_meter cpu(depotd.pid());
-        f.small_down =
-            metered(download_small(depotd.endpoint(), o.clients, small.ids,
-                                   o.small_count, o.cap_s),
-                    cpu);
+        meters cpu(pids, o);
+        f.small_down = metered(download_small(endpoints, o.clients, small.ids,
+                                              o.small_count, o.cap_s),
+                               cpu);
       });
     }
-    f.upload_stop = test::exit_text(depotd.stop());
-    if (f.upload_stop != "exit 0")
-      f.warnings.push_back("depotd's log (end):\n" + depotd.log_tail(1500));
-    progress("depotd stopped: " + f.upload_stop);
+    for (auto& server : servers) {
+      std::string stop = test::exit_text(server->stop());
+      if (stop != "exit 0") {
+        f.upload_stop = stop;
+        f.warnings.push_back("depotd's log (end):\n" + server->log_tail(1500));
+      } else if (f.upload_stop.empty()) {
+        f.upload_stop = stop;
+      }
+      progress("depotd stopped: " + stop);
+    }
   }
   std::error_code ec;
   if (!o.keep) fs::remove_all(root, ec);

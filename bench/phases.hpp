@@ -27,6 +27,10 @@ inline constexpr int short_runs = 3;
 struct figures {
   std::optional<measure> transport, tiny, sha, write, fsync1, fsync16;
   std::optional<measure> upload, download, small_up, small_down, big_upload;
+  std::optional<measure> download_spread;  // over every depotd (--servers)
+  // --rados: the same operations through librados, without depot.
+  std::optional<measure> rados_write, rados_read, rados_small_write,
+      rados_small_read;
   std::optional<measure> small_up_detect;       // without a declared mime
   std::optional<measure> small_up_before_busy;  // until the first `busy`
   std::optional<uint64_t> rss_peak, rss_hwm, rss_samples;
@@ -47,13 +51,20 @@ std::string load_average();
 /// Prints the table's head: date, machine, depotd, storage dir, sizes, load.
 void print_machine(const options& o, const std::string& dir);
 
-/// Measures the ceilings into `f`, with scratch files in `dir`.
+/// Measures the ceilings into `f`, with scratch files in `dir`; with --rados
+/// the RADOS ones (bench/rados_ceilings.hpp) instead of the disk's, their
+/// objects removed again before it returns.
 void measure_ceilings(const options& o, const std::string& dir, figures& f);
 
-/// Starts depotd (root and log in `dir`, each log's path appended to `logs`)
-/// and measures the large, small and RSS parts into `f`.
+/// Starts --servers depotd on one store (root and logs in `dir`, each log's
+/// path appended to `logs`) and measures the large, small and RSS parts
+/// into `f`.
 void measure_depot(const options& o, const std::string& dir, figures& f,
                    std::vector<std::string>& logs);
+
+/// --rados: removes every object of the run's namespace (the test
+/// cluster's OSD keeps them in RAM); reports failures to stderr only.
+void clean_rados(const options& o);
 
 /// Prints the table of `f` beside its ceilings and fills `sum` with the
 /// figures as key=value pairs.

@@ -41,6 +41,17 @@ std::string ratio_cell(double rate, double ceiling) {
   return ceiling > 0 ? ratio_text(rate / ceiling) : "";
 }
 
+// The ceiling a figure `key` was held against, and which one it was, for
+// scripts (bench/rados_compare.sh) that print ratios of several runs.
+void ceiling_keys(summary& sum, const std::string& key, double ceiling,
+                  const std::string& which) {
+  if (ceiling <= 0) return;
+  sum[key + "_ceiling"] = std::to_string(ceiling);
+  std::string name = which;
+  std::replace(name.begin(), name.end(), ' ', '_');
+  sum[key + "_ceiling_is"] = name;
+}
+
 }  // namespace
 
 void print_table(const options& o, const figures& f, summary& sum) {
@@ -49,7 +60,37 @@ void print_table(const options& o, const figures& f, summary& sum) {
     return m ? m->rate() : 0.0;
   };
 
-  t.section("ceilings (this machine, without depot)");
+  // What the operation cost depotd (or, under a ceiling, this process:
+  // the librados client) in CPU, with the OSD's (--osd-pid), and how much
+  // the host took.
+  auto cost_row = [&](const measure& m, const std::string& key, double units,
+                      const char* per, double scale, const char* unit,
+                      const char* who = "depotd") {
+    if (m.server_cpu_seconds <= 0 || units <= 0) return;
+    double cost = m.server_cpu_seconds / units * scale;
+    char text[96];
+    std::snprintf(text, sizeof text, "%.*f %s per %s", cost < 10 ? 2 : 0, cost,
+                  unit, per);
+    std::string figure = text;
+    if (m.osd_cpu_seconds > 0) {
+      double osd = m.osd_cpu_seconds / units * scale;
+      std::snprintf(text, sizeof text, ", OSD %.*f", osd < 10 ? 2 : 0, osd);
+      figure += text;
+      sum[key + "_osd_cpu_per_unit"] = std::to_string(osd);
+    }
+    char steal[96];
+    std::snprintf(
+        steal, sizeof steal, "  %s CPU%s (host steal meanwhile %.0f%%)", who,
+        m.osd_cpu_seconds > 0 ? ", OSD's" : "", 100 * m.steal_fraction);
+    t.add({steal, figure, "", "", "", ""});
+    sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
+    sum[key + "_steal_fraction"] = std::to_string(m.steal_fraction);
+    sum[key + "_cpu_per_unit"] = std::to_string(cost);  // s/GB or us/file
+  };
+
+  t.section(o.rados ? "ceilings (this machine and the RADOS cluster, without "
+                      "depot)"
+                    : "ceilings (this machine, without depot)");
   if (f.transport) {
     t.add({"ZeroMQ DEALER->ROUTER, " +
                mib_text(static_cast<double>(o.chunk_max)) + " frames, " +
@@ -86,6 +127,42 @@ void print_table(const options& o, const figures& f, summary& sum) {
     sum["fsync_files_per_s_parallel"] = std::to_string(f.fsync16->rate());
   }
 
+  if (f.rados_write) {
+    t.add({"RADOS write_full, " + mib_text(f.rados_write->count) +
+               " as 4 MiB objects, 2 in flight",
+           gb_per_s(f.rados_write->rate()), "", "", "", ""});
+    sum["rados_write_bytes_per_s"] = std::to_string(f.rados_write->rate());
+    cost_row(*f.rados_write, "rados_write", f.rados_write->count / 1e9, "GB", 1,
+             "s", "librados client");
+  }
+  if (f.rados_read) {
+    t.add({"RADOS read of it, " + mib_text(static_cast<double>(o.chunk_max)) +
+               " reads, " + std::to_string(o.window) +
+               " in flight, median of " + std::to_string(short_runs),
+           gb_per_s(f.rados_read->rate()), "", "", "", ""});
+    sum["rados_read_bytes_per_s"] = std::to_string(f.rados_read->rate());
+    cost_row(*f.rados_read, "rados_read", f.rados_read->count / 1e9, "GB", 1,
+             "s", "librados client");
+  }
+  if (f.rados_small_write) {
+    t.add({"RADOS write_full 4 KiB objects, " + std::to_string(o.clients) +
+               " in flight (" + grouped(f.rados_small_write->count) + ")",
+           per_s(f.rados_small_write->rate()), "", "", "", ""});
+    sum["rados_small_write_per_s"] =
+        std::to_string(f.rados_small_write->rate());
+    cost_row(*f.rados_small_write, "rados_small_write",
+             f.rados_small_write->count, "object", 1e6, "us",
+             "librados client");
+  }
+  if (f.rados_small_read) {
+    t.add({"RADOS read 4 KiB objects, " + std::to_string(o.clients) +
+               " in flight (" + grouped(f.rados_small_read->count) + ")",
+           per_s(f.rados_small_read->rate()), "", "", "", ""});
+    sum["rados_small_read_per_s"] = std::to_string(f.rados_small_read->rate());
+    cost_row(*f.rados_small_read, "rados_small_read", f.rados_small_read->count,
+             "object", 1e6, "us", "librados client");
+  }
+
   t.section("depot (ratio = figure / ceiling)");
   auto failed_row = [&](const char* part, const std::string& what,
                         const std::string& target) {
@@ -99,22 +176,6 @@ void print_table(const options& o, const figures& f, summary& sum) {
              "download " + mib_text(static_cast<double>(o.size_mib * mib)),
              ">= 2.00 GB/s");
   failed_row("small_up", "4 KiB uploads", ">= 5,000/s");
-  // What the operation cost depotd in CPU, and how much the host took.
-  auto cost_row = [&](const measure& m, const std::string& key, double units,
-                      const char* per, double scale, const char* unit) {
-    if (m.server_cpu_seconds <= 0 || units <= 0) return;
-    double cost = m.server_cpu_seconds / units * scale;
-    char text[64];
-    std::snprintf(text, sizeof text, "%.*f %s per %s", cost < 10 ? 2 : 0, cost,
-                  unit, per);
-    char steal[64];
-    std::snprintf(steal, sizeof steal,
-                  "  depotd CPU (host steal meanwhile %.0f%%)",
-                  100 * m.steal_fraction);
-    t.add({steal, text, "", "", "", ""});
-    sum[key + "_server_cpu_seconds"] = std::to_string(m.server_cpu_seconds);
-    sum[key + "_steal_fraction"] = std::to_string(m.steal_fraction);
-  };
   failed_row("small_down", "4 KiB downloads", ">= 25,000/s");
   if (f.upload) {
     std::string which = "";
@@ -128,35 +189,63 @@ void print_table(const options& o, const figures& f, summary& sum) {
     consider(f.transport, "transport");
     consider(f.sha, "sha256");
     consider(f.write, "write+fsync");
+    consider(f.rados_write, "rados write");
     double rate = f.upload->rate();
     t.add({"upload " + mib_text(f.upload->count) + ", durable", gb_per_s(rate),
            ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 1.00 GB/s", met(rate >= 1e9)});
     sum["upload_bytes_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "upload_bytes_per_s", ceiling, which);
     sum["upload_seconds"] = std::to_string(f.upload->seconds);
     cost_row(*f.upload, "upload", f.upload->count / 1e9, "GB", 1, "s");
   }
+  // Downloads: the transport, or RADOS's reads if slower.
+  double down_ceiling = bps(f.transport);
+  std::string down_which = "transport";
+  if (f.rados_read && (down_ceiling == 0 || bps(f.rados_read) < down_ceiling)) {
+    down_ceiling = bps(f.rados_read);
+    down_which = "rados read";
+  }
   if (f.download) {
     double rate = f.download->rate();
-    double ceiling = bps(f.transport);
+    double ceiling = down_ceiling;
     t.add({"download " + mib_text(f.download->count) + ", " +
                std::to_string(o.window) + " in flight, median of " +
                std::to_string(short_runs),
            gb_per_s(rate),
-           ceiling_cell(ceiling, gb_per_s(ceiling) + " (transport)"),
+           ceiling_cell(ceiling, gb_per_s(ceiling) + " (" + down_which + ")"),
            ratio_cell(rate, ceiling), ">= 2.00 GB/s", met(rate >= 2e9)});
     sum["download_bytes_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "download_bytes_per_s", ceiling, down_which);
     sum["download_seconds"] = std::to_string(f.download->seconds);
     cost_row(*f.download, "download", f.download->count / 1e9, "GB", 1, "s");
+  }
+  if (f.download_spread) {
+    const auto& m = *f.download_spread;
+    t.add({"  same, requests spread over " + std::to_string(o.servers) +
+               " depotd",
+           gb_per_s(m.rate()),
+           ceiling_cell(down_ceiling,
+                        gb_per_s(down_ceiling) + " (" + down_which + ")"),
+           ratio_cell(m.rate(), down_ceiling), "", ""});
+    sum["download_spread_bytes_per_s"] = std::to_string(m.rate());
+    cost_row(m, "download_spread", m.count / 1e9, "GB", 1, "s");
   }
   if (f.small_up) {
     double rate = f.small_up->rate();
     double ceiling = bps(f.fsync1);
+    std::string which = "fsync/file";
+    if (f.rados_small_write) {
+      ceiling = bps(f.rados_small_write);
+      which = "rados 4 KiB write";
+    }
     t.add({"4 KiB uploads, " + std::to_string(o.clients) + " clients (" +
                grouped(f.small_up->count) + " files)",
-           per_s(rate), ceiling_cell(ceiling, per_s(ceiling) + " (fsync/file)"),
+           per_s(rate),
+           ceiling_cell(ceiling, per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 5,000/s", met(rate >= 5000)});
     sum["small_upload_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "small_upload_per_s", ceiling, which);
     cost_row(*f.small_up, "small_upload", f.small_up->count, "file", 1e6, "us");
     if (f.small_up_before_busy) {
       const auto& b = *f.small_up_before_busy;
@@ -174,21 +263,30 @@ void print_table(const options& o, const figures& f, summary& sum) {
     cost_row(m, "small_upload_detect", m.count, "file", 1e6, "us");
   }
   if (f.small_rss) {
-    t.add(
-        {"  depotd VmRSS right after them (each finished upload answers "
-         "retries for 60 s)",
-         mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
+    t.add({std::string("  depotd VmRSS") +
+               (o.servers > 1 ? " (sum of " + std::to_string(o.servers) + ")"
+                              : "") +
+               " right after them (each finished upload answers retries for 60 "
+               "s)",
+           mib_text(static_cast<double>(*f.small_rss)), "", "", "", ""});
     sum["small_upload_rss_bytes"] = std::to_string(*f.small_rss);
   }
   if (f.small_down) {
     double rate = f.small_down->rate();
     double ceiling = bps(f.tiny);
+    std::string which = "tiny req/rep";
+    if (f.rados_small_read &&
+        (ceiling == 0 || bps(f.rados_small_read) < ceiling)) {
+      ceiling = bps(f.rados_small_read);
+      which = "rados 4 KiB read";
+    }
     t.add({"4 KiB downloads, " + std::to_string(o.clients) + " clients (" +
                grouped(f.small_down->count) + ")",
            per_s(rate),
-           ceiling_cell(ceiling, per_s(ceiling) + " (tiny req/rep)"),
+           ceiling_cell(ceiling, per_s(ceiling) + " (" + which + ")"),
            ratio_cell(rate, ceiling), ">= 25,000/s", met(rate >= 25000)});
     sum["small_download_per_s"] = std::to_string(rate);
+    ceiling_keys(sum, "small_download_per_s", ceiling, which);
     cost_row(*f.small_down, "small_download", f.small_down->count, "file", 1e6,
              "us");
   }

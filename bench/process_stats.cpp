@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <unistd.h>
+#include <utility>
 
 namespace depot::bench {
 
@@ -24,22 +25,26 @@ uint64_t proc_status_bytes(pid_t pid, const char* key) {
   return 0;
 }
 
-cpu_meter::cpu_meter(pid_t pid) : pid_(pid), start_(take(pid)) {}
+cpu_meter::cpu_meter(pid_t pid) : cpu_meter(std::vector<pid_t>{pid}) {}
 
-cpu_meter::sample cpu_meter::take(pid_t pid) {
+cpu_meter::cpu_meter(std::vector<pid_t> pids)
+    : pids_(std::move(pids)), start_(take(pids_)) {}
+
+cpu_meter::sample cpu_meter::take(const std::vector<pid_t>& pids) {
   sample out;
-  // /proc/PID/stat: "pid (comm) state ..." with utime and stime the 14th
-  // and 15th fields; comm may hold spaces, so count from its ')'.
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), {});
-  auto close = all.rfind(')');
-  if (close != std::string::npos) {
+  for (pid_t pid : pids) {
+    // /proc/PID/stat: "pid (comm) state ..." with utime and stime the 14th
+    // and 15th fields; comm may hold spaces, so count from its ')'.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string all((std::istreambuf_iterator<char>(stat)), {});
+    auto close = all.rfind(')');
+    if (close == std::string::npos) continue;
     std::istringstream fields(all.substr(close + 2));
     std::string field;
     double ticks = 0;
     for (int i = 3; i <= 15 && fields >> field; ++i)
       if (i >= 14) ticks += std::stod(field);
-    out.process_seconds = ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    out.process_seconds += ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
   }
   // /proc/stat: "cpu user nice system idle iowait irq softirq steal ...".
   std::ifstream proc("/proc/stat");
@@ -54,7 +59,7 @@ cpu_meter::sample cpu_meter::take(pid_t pid) {
 }
 
 cpu_meter::reading cpu_meter::finish() const {
-  sample now = take(pid_);
+  sample now = take(pids_);
   reading r;
   r.process_seconds = now.process_seconds - start_.process_seconds;
   double total = now.total_ticks - start_.total_ticks;

@@ -12,6 +12,7 @@
 #include <string>
 #include <sys/types.h>
 #include <thread>
+#include <vector>
 
 namespace depot::bench {
 
@@ -19,10 +20,10 @@ namespace depot::bench {
 /// 0 if the process or the key is gone.
 uint64_t proc_status_bytes(pid_t pid, const char* key);
 
-/// CPU time used by one process, and the share of the machine's CPU time
-/// the hypervisor took (steal), between construction and finish(): what
-/// an operation cost the server, less sensitive to a busy host than
-/// wall-clock rates.
+/// CPU time used by some processes (summed), and the share of the machine's CPU
+/// time the hypervisor took (steal), between construction and finish(): what an
+/// operation cost the server, less sensitive to a busy host than wall-clock
+/// rates.
 class cpu_meter {
  public:
   struct reading {
@@ -30,6 +31,8 @@ class cpu_meter {
     double steal_fraction = 0;   ///< steal / all CPU time, machine-wide
   };
   explicit cpu_meter(pid_t pid);
+  /// All of `pids` (the depotd processes sharing one store).
+  explicit cpu_meter(std::vector<pid_t> pids);
   reading finish() const;
 
  private:
@@ -37,8 +40,8 @@ class cpu_meter {
     double process_seconds = 0;
     double steal_ticks = 0, total_ticks = 0;
   };
-  static sample take(pid_t pid);
-  pid_t pid_;
+  static sample take(const std::vector<pid_t>& pids);
+  std::vector<pid_t> pids_;
   sample start_;
 };
 

@@ -21,6 +21,7 @@ struct measure {
   double server_cpu_seconds =
       0;                      ///< depotd's CPU time meanwhile (0: not measured)
   double steal_fraction = 0;  ///< machine-wide hypervisor steal meanwhile
+  double osd_cpu_seconds = 0;  ///< --osd-pid's CPU time meanwhile (0: none)
   /// Things per second (0 if nothing was timed).
   double rate() const { return seconds > 0 ? count / seconds : 0; }
 };
