@@ -108,7 +108,7 @@ class rados_batch final : public staged_batch {
       uploads_.push_back(std::move(u));
     }
     // One lease update records the whole batch (parts and first candidate),
-    // then every last stripe is written at once.
+    // then what each upload still holds in RAM is written, all at once.
     caf::error lease_err = b_->leases->note(lease);
     for (auto& u : uploads_)
       if (!u.err && lease_err) u.err = lease_err;
