@@ -128,10 +128,13 @@ bool attempt(figures& f, const std::string& part, Fn fn) {
 // construction on.
 struct meters {
   meters(std::vector<pid_t> pids, const options& o) : own(std::move(pids)) {
-    if (o.osd_pid > 0) osd.emplace(static_cast<pid_t>(o.osd_pid));
+    if (o.osd_pid > 0)
+      osd = std::make_unique<cpu_meter>(static_cast<pid_t>(o.osd_pid));
   }
   cpu_meter own;
-  std::optional<cpu_meter> osd;
+  // Not std::optional: GCC 12 under ASan takes its vector for uninitialized
+  // (-Wmaybe-uninitialized).
+  std::unique_ptr<cpu_meter> osd;
 };
 
 // `m` with what the metered processes and the hypervisor did meanwhile.
