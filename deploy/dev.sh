@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's two commands:
 #   deploy/dev.sh run    install what is missing, build, start depotd on ./data and tcp://127.0.0.1:5570
-#   deploy/dev.sh test   install what is missing, check the formatting, build, start the Ceph
+#   deploy/dev.sh test   install what is missing, check the formatting, build, run the fuzz
+#                        targets 30 s each (deploy/fuzz.sh), start the Ceph
 #                        test cluster (deploy/ceph-dev.sh), run every test in its network
 #                        namespace (RADOS cases included), take the cluster down
 # BUILD_DIR (default build) and BUILD_TYPE (default RelWithDebInfo) may be set.
@@ -24,6 +25,9 @@ case "$what" in
   test)
     # The RADOS cases must run, not skip: the cluster comes up first (in its
     # own network namespace, where the tests run too) and goes down after.
+    # The libFuzzer targets (clang, ASan + UBSan), 30 s each from the seed
+    # corpus: a crash fails the test command like a failed test.
+    BUILD_DIR="$build-fuzz" deploy/fuzz.sh "${DEPOT_FUZZ_SECONDS:-30}"
     trap 'deploy/ceph-dev.sh down' EXIT
     deploy/ceph-dev.sh up >/dev/null
     eval "$(deploy/ceph-dev.sh env)"

@@ -83,6 +83,22 @@ bool journal::retire() {
   return fs_->unlink(dir_ + "/journal." + std::to_string(index_)) == 0;
 }
 
+void parse_journal(const std::string& text,
+                   std::map<uint64_t, unfinished_op>* open) {
+  std::istringstream in{text};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields{line};
+    std::string kind, id, ref;
+    uint64_t op = 0;
+    fields >> kind >> op;
+    if (kind == "B" && (fields >> id >> ref) && schema::is_file_id(id))
+      (*open)[op] = {id, ref};
+    else if (kind == "E")
+      open->erase(op);
+  }
+}
+
 std::vector<unfinished_op> unfinished_ops(
     file_system& fs, const std::string& dir,
     const std::vector<std::string>& files) {
@@ -91,18 +107,7 @@ std::vector<unfinished_op> unfinished_ops(
     if (f.rfind("journal.", 0) != 0) continue;
     std::string text;
     if (fs.read_small(dir + "/" + f, max_journal_bytes, &text) != 0) continue;
-    std::istringstream in{text};
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream fields{line};
-      std::string kind, id, ref;
-      uint64_t op = 0;
-      fields >> kind >> op;
-      if (kind == "B" && (fields >> id >> ref) && schema::is_file_id(id))
-        open[op] = {id, ref};
-      else if (kind == "E")
-        open.erase(op);
-    }
+    parse_journal(text, &open);
   }
   std::vector<unfinished_op> out;
   for (auto& [op, entry] : open) out.push_back(std::move(entry));

@@ -64,6 +64,12 @@ struct unfinished_op {
   std::string ref;  ///< the reference entry it created, or "-"
 };
 
+/// Applies one journal file's text to `open` (op -> what it began): a "B"
+/// line with a well-formed id begins an op, an "E" line ends one; anything
+/// else is ignored. Never throws on any input (fuzz/journal_parser.cpp).
+void parse_journal(const std::string& text,
+                   std::map<uint64_t, unfinished_op>* open);
+
 /// The unfinished operations of the instance whose directory `dir` holds
 /// `files`, read from all its journal files (unreadable ones skipped).
 std::vector<unfinished_op> unfinished_ops(
