@@ -13,8 +13,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace depot::schema;
   static constexpr std::string_view ops[] = {
-      "ping",  "upload", "chunk", "upload_status", "abort",
-      "stat",  "download", "list", "delete",       "no_such_op"};
+      "ping", "upload",   "chunk", "upload_status", "abort",
+      "stat", "download", "list",  "delete",        "no_such_op"};
   if (size == 0) return 0;
   std::string_view op = ops[data[0] % (sizeof ops / sizeof ops[0])];
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
