@@ -3,6 +3,7 @@
 // Input: one byte choosing the op the reply answers, then frame 0, then
 // optionally a payload frame after the first "\n--\n".
 
+#include "fuzz/frames.hpp"
 #include "schema/codec.hpp"
 
 #include <cstddef>
@@ -18,14 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view op = ops[data[0] % (sizeof ops / sizeof ops[0])];
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  std::vector<buffer> frames;
-  auto cut = input.find("\n--\n");
-  if (cut == std::string_view::npos) {
-    frames.push_back(buffer::copy_of(input));
-  } else {
-    frames.push_back(buffer::copy_of(input.substr(0, cut)));
-    frames.push_back(buffer::copy_of(input.substr(cut + 4)));
-  }
+  auto frames = depot::fuzz::split_frames(input);
   auto decoded = decode_reply(frames, op);
   if (auto* r = std::get_if<reply>(&decoded)) {
     if (encode_reply(*r).empty()) __builtin_trap();

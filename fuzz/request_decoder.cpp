@@ -4,6 +4,7 @@
 // is, decoding must not crash, hang or allocate without bound; what decodes
 // must encode again, and what fails must still give a reply that encodes.
 
+#include "fuzz/frames.hpp"
 #include "schema/codec.hpp"
 
 #include <cstddef>
@@ -14,14 +15,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace depot::schema;
   std::string_view input(reinterpret_cast<const char*>(data), size);
-  std::vector<buffer> frames;
-  auto cut = input.find("\n--\n");
-  if (cut == std::string_view::npos) {
-    frames.push_back(buffer::copy_of(input));
-  } else {
-    frames.push_back(buffer::copy_of(input.substr(0, cut)));
-    frames.push_back(buffer::copy_of(input.substr(cut + 4)));
-  }
+  auto frames = depot::fuzz::split_frames(input);
   auto decoded = decode_request(frames);
   if (auto* r = std::get_if<request>(&decoded)) {
     auto again = encode_request(*r);
