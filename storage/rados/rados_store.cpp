@@ -102,6 +102,7 @@ class rados_batch final : public staged_batch {
         e.refs = 1;
         e.stripe = b_->stripe;
         u.value = encode_entry(e);
+        u.meta = e.meta;
         u.id = candidate(u, 0);
         if (!u.err) lease[s->token()] = lease_value(s->parts(), u.id);
       }
@@ -146,7 +147,7 @@ class rados_batch final : public staged_batch {
         auto& u = *pending[i];
         int r = started[i] < 0 ? started[i] : done[i].wait();
         if (r == 0) {
-          u.result = commit_result{to_file_meta(u.id, meta_of(u), 1), false};
+          u.result = commit_result{to_file_meta(u.id, u.meta, 1), false};
         } else if (r == -ECANCELED) {
           if (resolve_taken(u)) again.push_back(&u);
         } else {
@@ -185,6 +186,7 @@ class rados_batch final : public staged_batch {
     commit_info info;
     caf::error err;
     std::string value;  ///< our entry, as claimed
+    stored_meta meta;   ///< what `value` holds
     uint32_t k = 0;     ///< the naming candidate tried
     std::string id;     ///< candidate k's id
     std::optional<commit_result> result;
@@ -192,12 +194,6 @@ class rados_batch final : public staged_batch {
 
   std::string candidate(const upload& u, uint32_t k) const {
     return candidate_id(u.info.sha256, k, opts_.id_bits);
-  }
-
-  static stored_meta meta_of(const upload& u) {
-    entry e;
-    decode_entry(u.value, &e);
-    return e.meta;
   }
 
   // The claim of u.id found it taken: adds a reference if it holds the same
