@@ -14,6 +14,7 @@ constexpr std::array<std::string_view, errc_count> names = {
     "not_found",     "out_of_range",
     "busy",          "name_exhausted",
     "io_error",      "internal",
+    "unauthorized",  "forbidden",
 };
 
 }  // namespace

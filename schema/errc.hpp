@@ -27,10 +27,12 @@ enum class errc : uint8_t {
   name_exhausted,
   io_error,
   internal,
+  unauthorized,
+  forbidden,
 };
 
 /// The number of codes: errc's values are 1 to errc_count.
-inline constexpr uint8_t errc_count = static_cast<uint8_t>(errc::internal);
+inline constexpr uint8_t errc_count = static_cast<uint8_t>(errc::forbidden);
 
 /// The wire spelling of `code`, e.g. "bad_request"; "internal" for a value
 /// outside the enum.

@@ -261,7 +261,7 @@ TEST(ReplyCodec, RoundTripsPingReply) {
 }
 
 TEST(ReplyCodec, RoundTripsEveryErrorCodeForEveryOp) {
-  for (uint8_t c = 1; c <= static_cast<uint8_t>(errc::internal); ++c) {
+  for (uint8_t c = 1; c <= errc_count; ++c) {
     auto code = static_cast<errc>(c);
     for (const std::string& op : test_support::all_ops) {
       std::optional<uint64_t> next;
