@@ -148,7 +148,7 @@ std::string depotd_process::log_tail(size_t bytes) const {
 }
 
 std::unique_ptr<wire_client> depotd_process::client() const {
-  return std::make_unique<wire_client>(endpoint_);
+  return std::make_unique<wire_client>(endpoint_, options_.client_setup);
 }
 
 bool depotd_process::launch() {
@@ -180,7 +180,7 @@ bool depotd_process::launch() {
           return false;
         }
         endpoint_ = *served;
-        probe.emplace(endpoint_);
+        probe.emplace(endpoint_, options_.client_setup);
       }
       probe->send(schema::ping_request{});
       zmq::pollitem_t item{probe->socket().handle(), 0, ZMQ_POLLIN, 0};

@@ -46,6 +46,9 @@ struct depotd_options {
   /// If set, asked while waiting for depotd to start; true abandons the
   /// start (depotd is killed, and std::runtime_error thrown).
   std::function<bool()> interrupted;
+  /// Applied to the kit's own client sockets (the readiness ping, client())
+  /// before they connect: the keys of a client a CURVE depotd admits.
+  socket_setup client_setup;
 };
 
 /// A depotd child process. See the file comment.
