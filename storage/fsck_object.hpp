@@ -1,0 +1,86 @@
+#pragma once
+
+// For `depotd fsck` (storage/fsck.hpp): what the entries of one object in
+// its shard directory say, and what repair would do about it. Reads only.
+
+#include "storage/file_system.hpp"
+#include "storage/fsck.hpp"
+#include "storage/fsck_instances.hpp"
+#include "storage/layout.hpp"
+#include "storage/meta_file.hpp"
+#include "storage/sha256.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace depot::storage {
+
+/// The names of one object in its shard directory.
+struct object_entries {
+  bool bytes = false;
+  bool meta = false;
+  bool dead = false;
+  std::vector<std::string> refs;  ///< `REST.r.GEN.TOKEN` names
+};
+
+/// A shard directory's names grouped by object (REST -> its entries), and
+/// the names that belong to none (strays).
+void group_entries(const std::vector<std::string>& names,
+                   std::map<std::string, object_entries>* objects,
+                   std::vector<std::string>* strays);
+
+/// One look at an object, and what repair would do.
+struct object_check {
+  std::string id;
+  object_entries entries;
+  bool meta_ok = false;
+  stored_meta meta;
+  file_status meta_st;
+  file_status bytes_st;
+  std::optional<digest> content;  ///< the bytes' digest, if hashed
+  bool in_flight = false;  ///< a live instance's `.dead`: left alone
+  std::vector<fsck_finding> findings;
+  bool tombstone = false;   ///< collect the stale `.dead` marker
+  bool quarantine = false;  ///< move every entry aside
+  std::vector<std::string> drop_refs;    ///< refs of another generation
+  std::vector<std::string> relink_refs;  ///< refs that hold no metadata
+
+  bool clean() const { return findings.empty() && !in_flight; }
+};
+
+/// Examines objects, hashing their bytes with one fixed buffer. One
+/// thread at a time; every reference outlives this.
+class object_examiner {
+ public:
+  object_examiner(file_system& fs, const std::string& root,
+                  const fsck_options& options, fsck_instances& instances,
+                  fsck_report& counts);
+
+  /// Looks at `id` as `names` (a listing of its shard directory) shows it.
+  /// `before`: an earlier look whose digest is reused if the bytes are the
+  /// same file (inode and size) and were hashed.
+  object_check examine(const std::string& id,
+                       const std::vector<std::string>& names,
+                       const object_check* before);
+
+ private:
+  void check_bytes(object_check& c, const object_paths& p,
+                   const object_check* before);
+  void check_refs(object_check& c, const object_paths& p);
+  std::optional<digest> hash(const std::string& path, uint64_t* size,
+                             int* err);
+  void add(object_check& c, fsck_kind kind, const std::string& path,
+           std::string detail);
+  std::string rel(const std::string& path) const;
+
+  file_system* fs_;
+  std::string root_;
+  const fsck_options* options_;
+  fsck_instances* instances_;
+  fsck_report* counts_;
+  std::vector<std::byte> buffer_;
+};
+
+}  // namespace depot::storage
