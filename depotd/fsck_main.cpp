@@ -100,29 +100,29 @@ class printer {
     if (now - drawn_ < std::chrono::milliseconds(100)) return;
     drawn_ = now;
     double s = seconds_since(start_);
-    std::fprintf(stderr, "\r\033[Kfsck: %llu files, %s, %s/s",
-                 static_cast<unsigned long long>(p.objects),
-                 human_size(static_cast<double>(p.bytes)).c_str(),
-                 human_size(s > 0 ? static_cast<double>(p.bytes) / s : 0)
-                     .c_str());
+    std::fprintf(
+        stderr, "\r\033[Kfsck: %llu files, %s, %s/s",
+        static_cast<unsigned long long>(p.objects),
+        human_size(static_cast<double>(p.bytes)).c_str(),
+        human_size(s > 0 ? static_cast<double>(p.bytes) / s : 0).c_str());
     shown_ = true;
   }
 
   void finding(const st::fsck_finding& f) {
     clear_bar();
     if (json_) {
-      std::printf("%s{\"kind\":%s,\"id\":%s,\"path\":%s,\"detail\":%s,"
-                  "\"action\":%s,\"repaired\":%s}",
-                  separator(), quote(st::fsck_kind_name(f.kind)).c_str(),
-                  quote(f.id).c_str(), quote(f.path).c_str(),
-                  quote(f.detail).c_str(), quote(f.action).c_str(),
-                  f.repaired ? "true" : "false");
+      std::printf(
+          "%s{\"kind\":%s,\"id\":%s,\"path\":%s,\"detail\":%s,"
+          "\"action\":%s,\"repaired\":%s}",
+          separator(), quote(st::fsck_kind_name(f.kind)).c_str(),
+          quote(f.id).c_str(), quote(f.path).c_str(), quote(f.detail).c_str(),
+          quote(f.action).c_str(), f.repaired ? "true" : "false");
       return;
     }
-    std::string line = std::string{st::fsck_kind_name(f.kind)} + "  " +
-                       depot::schema::escape_text(f.id.empty() ? f.path
-                                                               : f.id) +
-                       "  " + depot::schema::escape_text(f.detail);
+    std::string line =
+        std::string{st::fsck_kind_name(f.kind)} + "  " +
+        depot::schema::escape_text(f.id.empty() ? f.path : f.id) + "  " +
+        depot::schema::escape_text(f.detail);
     if (!f.action.empty()) line += "  -> " + f.action;
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
@@ -144,10 +144,9 @@ class printer {
           "\"findings_total\":%llu,\"repaired\":%llu,\"unrepaired\":%llu,"
           "\"counts\":{%s}}\n",
           quote(o.root).c_str(), o.repair ? "true" : "false",
-          r.unrepaired() == 0 ? "true" : "false", ull(r.objects),
-          ull(r.bytes), ull(static_cast<uint64_t>(s * 1000)),
-          ull(r.in_flight), ull(r.total()), ull(r.repaired),
-          ull(r.unrepaired()), counts.c_str());
+          r.unrepaired() == 0 ? "true" : "false", ull(r.objects), ull(r.bytes),
+          ull(static_cast<uint64_t>(s * 1000)), ull(r.in_flight),
+          ull(r.total()), ull(r.repaired), ull(r.unrepaired()), counts.c_str());
       return;
     }
     char head[128];

@@ -143,8 +143,8 @@ schema::expected<fsck_report> fsck_run::go() {
     if (!own) return own.error();
     own_ = std::move(*own);
     instances_ = fsck_instances(*fs_, root_, own_->staging().instance());
-    repairer_ = std::make_unique<fsck_repairer>(*fs_, root_, *own_,
-                                                instances_, utc_stamp());
+    repairer_ = std::make_unique<fsck_repairer>(*fs_, root_, *own_, instances_,
+                                                utc_stamp());
   }
   staging_strays();
   std::vector<std::string> names;
@@ -240,9 +240,9 @@ void fsck_run::walk_shard(const std::string& a, const std::string& b) {
 
 const char* fsck_kind_name(fsck_kind k) {
   static constexpr const char* names[fsck_kinds] = {
-      "corrupt",  "misnamed",      "bad_meta",        "missing_bytes",
-      "orphan_bytes", "bad_refs", "stale_staging", "stale_tombstone",
-      "stray",    "unreadable"};
+      "corrupt",      "misnamed",  "bad_meta",      "missing_bytes",
+      "orphan_bytes", "bad_refs",  "stale_staging", "stale_tombstone",
+      "stray",        "unreadable"};
   return names[static_cast<size_t>(k)];
 }
 

@@ -10,8 +10,7 @@ namespace depot::storage {
 namespace {
 
 bool is_instance_name(const std::string& name) {
-  return name.size() == 16 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
+  return name.size() == 16 && std::all_of(name.begin(), name.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
 }
@@ -50,8 +49,8 @@ int fsck_instances::list(std::vector<staging_entry>* out) {
     e.is_dir = st.is_dir && !st.is_symlink;
     if (e.is_dir) {
       std::unique_ptr<file_lock> lock;
-      e.alive = fs_->try_lock(dir_of(name) + "/lock", false, &lock) ==
-                EWOULDBLOCK;
+      e.alive =
+          fs_->try_lock(dir_of(name) + "/lock", false, &lock) == EWOULDBLOCK;
     }
     out->push_back(std::move(e));
   }

@@ -61,8 +61,7 @@ void group_entries(const std::vector<std::string>& names,
 
 object_examiner::object_examiner(file_system& fs, const std::string& root,
                                  const fsck_options& options,
-                                 fsck_instances& instances,
-                                 fsck_report& counts)
+                                 fsck_instances& instances, fsck_report& counts)
     : fs_(&fs),
       root_(root),
       options_(&options),
@@ -253,10 +252,12 @@ std::optional<digest> object_examiner::hash(const std::string& path,
     h.update(buffer_.data(), got);
     offset += got;
     counts_->bytes += got;
-    if (options_->progress) options_->progress({counts_->objects, counts_->bytes});
+    if (options_->progress)
+      options_->progress({counts_->objects, counts_->bytes});
   }
   ++counts_->objects;
-  if (options_->progress) options_->progress({counts_->objects, counts_->bytes});
+  if (options_->progress)
+    options_->progress({counts_->objects, counts_->bytes});
   *size = offset;
   return h.finish();
 }

@@ -40,10 +40,10 @@ struct object_check {
   file_status meta_st;
   file_status bytes_st;
   std::optional<digest> content;  ///< the bytes' digest, if hashed
-  bool in_flight = false;  ///< a live instance's `.dead`: left alone
+  bool in_flight = false;         ///< a live instance's `.dead`: left alone
   std::vector<fsck_finding> findings;
-  bool tombstone = false;   ///< collect the stale `.dead` marker
-  bool quarantine = false;  ///< move every entry aside
+  bool tombstone = false;                ///< collect the stale `.dead` marker
+  bool quarantine = false;               ///< move every entry aside
   std::vector<std::string> drop_refs;    ///< refs of another generation
   std::vector<std::string> relink_refs;  ///< refs that hold no metadata
 
@@ -69,8 +69,7 @@ class object_examiner {
   void check_bytes(object_check& c, const object_paths& p,
                    const object_check* before);
   void check_refs(object_check& c, const object_paths& p);
-  std::optional<digest> hash(const std::string& path, uint64_t* size,
-                             int* err);
+  std::optional<digest> hash(const std::string& path, uint64_t* size, int* err);
   void add(object_check& c, fsck_kind kind, const std::string& path,
            std::string detail);
   std::string rel(const std::string& path) const;

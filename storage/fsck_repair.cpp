@@ -165,7 +165,7 @@ void fsck_repairer::fix_refs(object_check& c) {
     if (err == 0 && (err = fs_->rename(temp, path))) fs_->unlink(temp);
     if (auto* f = finding_of(ref))
       mark(*f, err == 0 || err == ENOENT,
-           err == 0     ? "replaced by a link to the metadata"
+           err == 0        ? "replaced by a link to the metadata"
            : err == ENOENT ? "gone meanwhile"
                            : reason(err));
   }
@@ -181,7 +181,8 @@ void fsck_repairer::quarantine_stray(fsck_finding& f) {
   std::string flat = f.path;
   for (auto& ch : flat)
     if (ch == '/') ch = '%';
-  int err = fs_->rename_exclusive(root_ + "/" + f.path, stray_dir_ + "/" + flat);
+  int err =
+      fs_->rename_exclusive(root_ + "/" + f.path, stray_dir_ + "/" + flat);
   mark(f, err == 0 || err == ENOENT,
        err == 0        ? "moved to " + stray_dir_.substr(root_.size() + 1)
        : err == ENOENT ? "gone meanwhile"

@@ -31,9 +31,8 @@ schema::expected<std::unique_ptr<posix_instance>> posix_instance::open(
   self->objects_ = std::make_unique<object_table>(
       fs, root, *self->journal_, *self->staging_, dirs,
       [raw] { raw->recovery_->recover_dead_instances(); });
-  self->recovery_ =
-      std::make_unique<recovery>(fs, root, self->staging_->instance(),
-                                 *self->journal_, *self->objects_);
+  self->recovery_ = std::make_unique<recovery>(
+      fs, root, self->staging_->instance(), *self->journal_, *self->objects_);
   self->recovery_->recover_dead_instances();
   return self;
 }
