@@ -186,33 +186,58 @@ TEST(DepotdFsck, DamageIsReportedRepairedAndTheSecondRunIsClean) {
   EXPECT_EQ(list_all(*c).size(), 3u);
 }
 
-// fsck --repair again and again while depotd stores files: every upload
-// acknowledged is there, intact, and fsck found nothing at all (the live
-// instance's staging and its uploads in flight are not findings).
+// fsck --repair again and again, for a few seconds, while depotd stores
+// files (new ones, and the same content again: dedup joins) and deletes
+// others (delete markers, collection): every upload acknowledged is there,
+// intact, and fsck found nothing at all (the live instance's staging and
+// its work in flight are not findings).
 TEST(DepotdFsck, RepairWhileDepotdServesUploadsTouchesNothingLive) {
   DEPOT_POSIX_STORE_ONLY();
   test_depotd d;
   std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<uint64_t> deleted{0};
   std::mutex mutex;
   std::map<std::string, std::string> stored;  // id -> content
-  std::vector<std::thread> uploaders;
-  for (int t = 0; t < 2; ++t)
-    uploaders.emplace_back([&, t] {
-      auto c = d.client();
-      for (uint64_t i = 0; !stop; ++i) {
-        // Some content again (dedup joins), most of it new.
-        auto content = random_bytes(1000 + (i % 7) * 40000,
-                                    i % 5 == 0 ? i % 3 : 1000 * t + i + 10);
-        auto id = store_content(*c, content).id;
-        std::lock_guard<std::mutex> guard{mutex};
-        stored[id] = content;
+  std::vector<std::thread> clients;
+  for (uint64_t t = 0; t < 2; ++t)
+    clients.emplace_back([&, t] {
+      try {
+        auto c = d.client();
+        for (uint64_t i = 0; !stop; ++i) {
+          auto content = random_bytes(1000 + (i % 7) * 30000,
+                                      i % 4 == 0 ? i % 3 : t << 32 | i);
+          auto id = store_content(*c, content).id;
+          std::lock_guard<std::mutex> guard{mutex};
+          stored[id] = content;
+        }
+      } catch (const std::exception& e) {
+        ++failures;
+        ADD_FAILURE() << e.what();
       }
     });
+  clients.emplace_back([&] {
+    try {
+      auto c = d.client();
+      for (uint64_t i = 0; !stop; ++i) {
+        auto id =
+            store_content(*c, random_bytes(2000, uint64_t{7} << 40 | i)).id;
+        c->call(schema::delete_request{id});
+        ++deleted;
+      }
+    } catch (const std::exception& e) {
+      ++failures;
+      ADD_FAILURE() << e.what();
+    }
+  });
   std::vector<fsck_run> runs;
-  for (int i = 0; i < 5; ++i)
+  auto start = std::chrono::steady_clock::now();
+  while (runs.size() < 5 ||
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(4))
     runs.push_back(run_fsck(d.root(), {"--repair", "--json"}));
   stop = true;
-  for (auto& u : uploaders) u.join();
+  for (auto& u : clients) u.join();
+  EXPECT_EQ(failures, 0);
   uint64_t in_flight = 0;
   for (auto& r : runs) {
     EXPECT_EQ(r.status, 0) << r.out << r.err;
@@ -220,15 +245,17 @@ TEST(DepotdFsck, RepairWhileDepotdServesUploadsTouchesNothingLive) {
     EXPECT_TRUE(doc["findings"].arr().empty()) << r.out;
     in_flight += doc["in_flight"].number();
   }
-  std::cout << stored.size() << " files stored, " << in_flight
-            << " objects in flight skipped by 5 fsck runs\n";
+  std::cout << stored.size() << " files stored, " << deleted << " deleted; "
+            << runs.size() << " fsck --repair runs skipped " << in_flight
+            << " objects in flight\n";
   auto c = d.client();
   EXPECT_GT(stored.size(), 5u);
   for (auto& [id, content] : stored)
     EXPECT_EQ(download_all(*c, id), content) << id;
+  EXPECT_EQ(list_all(*c).size(), stored.size());
   auto last = run_fsck(d.root());
   EXPECT_EQ(last.status, 0) << last.out;
-  EXPECT_EQ(last.out.find("stale_staging"), std::string::npos);
+  EXPECT_FALSE(fs::exists(d.root() + "/.quarantine"));
 }
 
 }  // namespace
