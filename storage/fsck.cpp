@@ -132,10 +132,16 @@ schema::expected<fsck_report> fsck_run::go() {
     std::string dir = root_ + "/" + f.path;
     std::vector<std::string> files;
     fs_->list_dir(dir, &files);
-    f.detail = "staging directory of a dead instance: " +
-               std::to_string(files.size()) + " files, " +
-               std::to_string(unfinished_ops(*fs_, dir, files).size()) +
-               " unfinished operations";
+    if (std::find(files.begin(), files.end(), "lock") == files.end())
+      // A clean stop cut short between removing its lock and its directory
+      // (recovery, which needs the lock, leaves these).
+      f.detail = "instance directory without its lock: " +
+                 std::to_string(files.size()) + " files";
+    else
+      f.detail = "staging directory of a dead instance: " +
+                 std::to_string(files.size()) + " files, " +
+                 std::to_string(unfinished_ops(*fs_, dir, files).size()) +
+                 " unfinished operations";
     stale.push_back(std::move(f));
   }
   if (o_.repair) {
@@ -162,10 +168,14 @@ schema::expected<fsck_report> fsck_run::go() {
       bool gone = std::none_of(left.begin(), left.end(), [&](auto& e) {
         return ".staging/" + e.name == f.path;
       });
-      f.repaired = gone;
-      f.action = gone ? "recovered by the store's recovery"
-                      : "not repaired: its recovery is incomplete (see "
-                        "the log)";
+      // Without a lock nothing can be in it but what a clean stop left:
+      // an empty directory goes (rmdir refuses any other).
+      bool removed = !gone && fs_->rmdir(root_ + "/" + f.path) == 0;
+      f.repaired = gone || removed;
+      f.action = gone      ? "recovered by the store's recovery"
+                 : removed ? "empty directory removed"
+                           : "not repaired: its recovery is incomplete (see "
+                             "the log)";
     }
   }
   for (auto& f : stale) deliver(std::move(f));
@@ -224,6 +234,7 @@ void fsck_run::walk_shard(const std::string& a, const std::string& b) {
   if (suspects.empty()) return;
   auto busy = instances_.busy_ids();
   if (fs_->list_dir(root_ + "/" + rel, &names)) return;
+  std::sort(names.begin(), names.end());
   for (auto& first : suspects) {
     if (busy.count(first.id)) {
       ++report_.in_flight;

@@ -2,6 +2,7 @@
 
 #include "storage/naming.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -90,8 +91,9 @@ object_check object_examiner::examine(const std::string& id,
   c.id = id;
   auto p = paths_of(root_, id);
   std::vector<std::string> mine, strays;
-  for (auto& n : names)
-    if (n.compare(0, p.rest.size(), p.rest) == 0) mine.push_back(n);
+  for (auto n = std::lower_bound(names.begin(), names.end(), p.rest);
+       n != names.end() && n->compare(0, p.rest.size(), p.rest) == 0; ++n)
+    mine.push_back(*n);
   std::map<std::string, object_entries> grouped;
   group_entries(mine, &grouped, &strays);
   c.entries = grouped[p.rest];

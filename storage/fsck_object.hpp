@@ -58,7 +58,8 @@ class object_examiner {
                   const fsck_options& options, fsck_instances& instances,
                   fsck_report& counts);
 
-  /// Looks at `id` as `names` (a listing of its shard directory) shows it.
+  /// Looks at `id` as `names` (a listing of its shard directory, sorted)
+  /// shows it.
   /// `before`: an earlier look whose digest is reused if the bytes are the
   /// same file (inode and size) and were hashed.
   object_check examine(const std::string& id,

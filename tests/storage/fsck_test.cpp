@@ -295,6 +295,17 @@ TEST_F(Fsck, TheStagingDirectoryOfADeadInstanceIsRecovered) {
   EXPECT_FALSE(fs::exists(dead));
 }
 
+// A clean stop cut short between removing its lock and its directory.
+TEST_F(Fsck, AnEmptyInstanceDirectoryWithoutItsLockIsRemoved) {
+  std::string dir = root() + "/.staging/00112233445566ff";
+  fs::create_directories(dir);
+  auto f = only(run());
+  EXPECT_EQ(f.kind, fsck_kind::stale_staging);
+  EXPECT_NE(f.detail.find("without its lock"), std::string::npos);
+  repair_and_recheck(std::nullopt);
+  EXPECT_FALSE(fs::exists(dir));
+}
+
 TEST_F(Fsck, ADeleteMarkerOfADeadInstanceIsStaleAndCollected) {
   auto p = paths(0);
   write_file(p.dead(), "0123456789abcdef");
