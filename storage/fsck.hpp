@@ -65,18 +65,18 @@ const char* fsck_kind_name(fsck_kind k);
 
 /// One thing found.
 struct fsck_finding {
-  fsck_kind kind = fsck_kind::stray;
+  fsck_kind kind = fsck_kind::stray;  ///< what is wrong
   std::string id;      ///< the object's id, or empty (staging, strays)
   std::string path;    ///< the entry, relative to the root (any bytes)
   std::string detail;  ///< what is wrong, one sentence
   std::string action;  ///< what repair did, or why it did not; "" if not asked
-  bool repaired = false;
+  bool repaired = false;  ///< repair put it right
 };
 
 /// How far the check is: objects whose bytes were hashed, bytes hashed.
 struct fsck_progress {
-  uint64_t objects = 0;
-  uint64_t bytes = 0;
+  uint64_t objects = 0;  ///< objects hashed so far
+  uint64_t bytes = 0;    ///< bytes hashed so far
 };
 
 /// How to check.
@@ -92,7 +92,7 @@ struct fsck_options {
   /// As the depotd serving the root was given them: an object stored under
   /// a candidate past max_candidates, or with other id_bits, is misnamed.
   std::optional<unsigned> id_bits;
-  uint32_t max_candidates = 16;
+  uint32_t max_candidates = 16;  ///< see id_bits
   /// Called on the calling thread as bytes are hashed (every MiB or so).
   std::function<void(const fsck_progress&)> progress;
   /// If set, each finding is given here once final (repaired or not) and

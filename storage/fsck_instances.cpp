@@ -1,6 +1,7 @@
 #include "storage/fsck_instances.hpp"
 
 #include "storage/journal.hpp"
+#include "storage/staging_area.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -8,12 +9,6 @@
 
 namespace depot::storage {
 namespace {
-
-bool is_instance_name(const std::string& name) {
-  return name.size() == 16 && std::all_of(name.begin(), name.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
 
 std::vector<std::string> journal_files(const std::vector<std::string>& names) {
   std::vector<std::string> out;

@@ -19,9 +19,9 @@ namespace depot::storage {
 
 /// The names of one object in its shard directory.
 struct object_entries {
-  bool bytes = false;
-  bool meta = false;
-  bool dead = false;
+  bool bytes = false;             ///< REST
+  bool meta = false;              ///< REST.meta
+  bool dead = false;              ///< REST.dead
   std::vector<std::string> refs;  ///< `REST.r.GEN.TOKEN` names
 };
 
@@ -33,20 +33,21 @@ void group_entries(const std::vector<std::string>& names,
 
 /// One look at an object, and what repair would do.
 struct object_check {
-  std::string id;
-  object_entries entries;
-  bool meta_ok = false;
-  stored_meta meta;
-  file_status meta_st;
-  file_status bytes_st;
+  std::string id;                 ///< the object's
+  object_entries entries;         ///< as listed
+  bool meta_ok = false;           ///< `meta` was read and decoded
+  stored_meta meta;               ///< valid if meta_ok
+  file_status meta_st;            ///< of REST.meta, if present
+  file_status bytes_st;           ///< of REST, if present
   std::optional<digest> content;  ///< the bytes' digest, if hashed
   bool in_flight = false;         ///< a live instance's `.dead`: left alone
-  std::vector<fsck_finding> findings;
+  std::vector<fsck_finding> findings;    ///< what is wrong, none if clean
   bool tombstone = false;                ///< collect the stale `.dead` marker
   bool quarantine = false;               ///< move every entry aside
   std::vector<std::string> drop_refs;    ///< refs of another generation
   std::vector<std::string> relink_refs;  ///< refs that hold no metadata
 
+  /// Nothing to report (though it may be in flight).
   bool clean() const { return findings.empty() && !in_flight; }
 };
 

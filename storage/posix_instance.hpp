@@ -29,9 +29,13 @@ class posix_instance {
   static schema::expected<std::unique_ptr<posix_instance>> open(
       file_system& fs, const std::string& root, shard_dirs& dirs);
 
+  /// Its locked directory ROOT/.staging/INSTANCE (and its name).
   staging_area& staging() { return *staging_; }
+  /// Its journal of operations in flight.
   journal& log() { return *journal_; }
+  /// The objects, worked on as this instance.
   object_table& objects() { return *objects_; }
+  /// The recovery of dead instances, on this instance's behalf.
   recovery& recoverer() { return *recovery_; }
 
   /// A clean stop: if no operation is open and nothing but the lock is left
