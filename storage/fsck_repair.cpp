@@ -131,6 +131,7 @@ bool fsck_repairer::take_marked(const object_check& c, std::string* action) {
   for (auto& name : order) {
     int err = fs_->rename_exclusive(p.dir + "/" + name, dir + "/" + name);
     if (err && err != ENOENT) {
+      fs_->rmdir(dir);  // if nothing was moved yet
       *action = "cannot move " + name + ": " + reason(err);
       return false;
     }

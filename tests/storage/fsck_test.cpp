@@ -8,6 +8,7 @@
 #include "storage/layout.hpp"
 #include "storage/posix_instance.hpp"
 #include "storage/shard_dirs.hpp"
+#include "testkit/planted_meta.hpp"
 #include "tests/storage/store_test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -271,6 +272,16 @@ TEST_F(Fsck, AReferenceThatIsNoLinkToMetadataIsReplacedByOne) {
   EXPECT_EQ(open_store(root())->stat(ids_[1])->refs, 1u);
 }
 
+// What a deduplicating upload's reference is: a link to the metadata that
+// upload wrote, a file of its own. A copy of the metadata is the same.
+TEST_F(Fsck, AReferenceHoldingACopyOfTheMetadataIsNoFinding) {
+  auto p = paths(1);
+  std::string ref = p.dir + "/" + ref_of(1);
+  std::string meta = test::file_bytes(p.meta());
+  write_file(ref, meta);
+  EXPECT_EQ(run().total(), 0u);
+}
+
 TEST_F(Fsck, AnObjectWithoutReferencesIsQuarantined) {
   auto p = paths(2);
   std::string ref = ref_of(2);
@@ -318,6 +329,47 @@ TEST_F(Fsck, ADeleteMarkerOfADeadInstanceIsStaleAndCollected) {
   EXPECT_EQ(snapshot(root(), ids_[0]), before);
   EXPECT_FALSE(fs::exists(p.dead()));
   EXPECT_EQ(get(*open_store(root()), ids_[0]), contents_[0]);
+}
+
+// A delete that died deciding, its last reference already gone: repair
+// lets the store decide it, and the object goes, as its delete meant.
+TEST_F(Fsck, AStaleMarkerOfAnUnreferencedObjectCompletesItsDelete) {
+  auto p = paths(2);
+  fs::remove(p.dir + "/" + ref_of(2));
+  write_file(p.dead(), "0123456789abcdef");
+  auto r = run();
+  ASSERT_EQ(r.total(), 2u);
+  EXPECT_EQ(r.by_kind[size_t(fsck_kind::stale_tombstone)], 1u);
+  EXPECT_EQ(r.by_kind[size_t(fsck_kind::bad_refs)], 1u);
+  for (auto& f : r.findings) EXPECT_EQ(f.id, ids_[2]);
+  repair_and_recheck(2);
+  EXPECT_FALSE(fs::exists(p.content()));
+  EXPECT_FALSE(fs::exists(p.meta()));
+  EXPECT_FALSE(fs::exists(root() + "/.quarantine"));
+}
+
+// A repair that fails says so, counts as unrepaired, and leaves the
+// object where it was; the next run repairs it.
+TEST_F(Fsck, AFailedMoveIsReportedUnrepairedAndMovesNothing) {
+  auto p = paths(1);
+  fs::resize_file(p.content(), 3);
+  auto before = snapshot(root(), ids_[1]);
+  auto faulty = std::make_shared<fault_fs>(posix_file_system_beneath(root()));
+  faulty->inject({fs_op::rename, EIO, "/.quarantine/", 0, 100});
+  fsck_options o;
+  o.root = root();
+  o.repair = true;
+  o.fs = faulty;
+  auto r = run_fsck(o);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->unrepaired(), 1u);
+  auto f = only(*r);
+  EXPECT_EQ(f.kind, fsck_kind::corrupt);
+  EXPECT_FALSE(f.repaired);
+  EXPECT_NE(f.action.find("not repaired: cannot move"), std::string::npos)
+      << f.action;
+  EXPECT_EQ(snapshot(root(), ids_[1]), before);
+  repair_and_recheck(1);
 }
 
 TEST_F(Fsck, NamesTheStoreNeverMakesAreStraysMovedAside) {
