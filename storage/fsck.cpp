@@ -43,6 +43,11 @@ class fsck_run {
         instances_(fs, root_, ""),
         examiner_(fs, root_, o_, instances_, report_) {}
 
+  // A repairing run leaves no instance directory behind, whatever ended it.
+  ~fsck_run() {
+    if (own_) own_->retire();
+  }
+
   schema::expected<fsck_report> go();
 
  private:
@@ -179,7 +184,6 @@ schema::expected<fsck_report> fsck_run::go() {
     }
   }
   for (auto& f : stale) deliver(std::move(f));
-  if (own_) own_->retire();
   return std::move(report_);
 }
 
