@@ -21,6 +21,9 @@ namespace {
 using schema::errc;
 using schema::make_error;
 
+// Objects that looked wrong, held until one reading of the live journals.
+constexpr size_t max_suspects = 256;
+
 // UTC, to the second: what this run's quarantine directories are named by.
 std::string utc_stamp() {
   std::time_t now = std::time(nullptr);
@@ -61,6 +64,8 @@ class fsck_run {
   void walk_shards(const std::vector<std::string>& names);
   void walk_l1(const std::string& a);
   void walk_shard(const std::string& a, const std::string& b);
+  // Examines the suspects again, now that live journals are read.
+  void settle_suspects();
   // The names in `dir`, sorted; false (reported unreadable) on failure.
   bool listing(const std::string& rel, std::vector<std::string>* out);
 
@@ -73,6 +78,7 @@ class fsck_run {
   object_examiner examiner_;
   std::unique_ptr<posix_instance> own_;
   std::unique_ptr<fsck_repairer> repairer_;
+  std::vector<object_check> suspects_;  // examined once, to settle
 };
 
 void fsck_run::deliver(fsck_finding f) {
@@ -163,6 +169,7 @@ schema::expected<fsck_report> fsck_run::go() {
     return io_failure(err, "list", root_);
   std::sort(names.begin(), names.end());
   walk_shards(names);
+  settle_suspects();
   if (own_) {
     // A dead instance another instance was recovering at the time is
     // gone now, or tried once more here.
@@ -227,28 +234,41 @@ void fsck_run::walk_shard(const std::string& a, const std::string& b) {
   std::vector<std::string> strays;
   group_entries(names, &objects, &strays);
   for (auto& s : strays) stray(rel + "/" + s, "a name the store never makes");
-  std::vector<object_check> suspects;
   for (auto& [rest, entries] : objects) {
     auto c = examiner_.examine(a + b + rest, names, nullptr);
     if (c.in_flight)
       ++report_.in_flight;
     else if (!c.clean())
-      suspects.push_back(std::move(c));
+      suspects_.push_back(std::move(c));
   }
-  if (suspects.empty()) return;
+  if (suspects_.size() >= max_suspects) settle_suspects();
+}
+
+// One reading of the live journals serves a batch of suspects (a journal
+// may hold megabytes): memory stays bounded, and a badly damaged store
+// does not cost a journal reading per object.
+void fsck_run::settle_suspects() {
+  if (suspects_.empty()) return;
   auto busy = instances_.busy_ids();
-  if (fs_->list_dir(root_ + "/" + rel, &names)) return;
-  std::sort(names.begin(), names.end());
-  for (auto& first : suspects) {
+  std::string dir;
+  std::vector<std::string> names;
+  for (auto& first : suspects_) {
     if (busy.count(first.id)) {
       ++report_.in_flight;
       continue;
+    }
+    auto p = paths_of(root_, first.id);
+    if (p.dir != dir) {
+      dir = p.dir;
+      if (fs_->list_dir(dir, &names) != 0) names.clear();
+      std::sort(names.begin(), names.end());
     }
     auto c = examiner_.examine(first.id, names, &first);
     if (c.in_flight) ++report_.in_flight;
     if (!c.findings.empty() && repairer_) repairer_->repair_object(c);
     for (auto& f : c.findings) deliver(std::move(f));
   }
+  suspects_.clear();
 }
 
 }  // namespace
