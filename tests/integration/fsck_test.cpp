@@ -258,5 +258,66 @@ TEST(DepotdFsck, RepairWhileDepotdServesUploadsTouchesNothingLive) {
   EXPECT_FALSE(fs::exists(d.root() + "/.quarantine"));
 }
 
+// A corrupt file quarantined while uploads of its content keep joining it:
+// repair takes it under its marker (the joiners wait, or are in a journal
+// and then it waits for the next run), the id is free again, and the next
+// upload stores the right bytes under it.
+TEST(DepotdFsck,
+     AQuarantineRacingUploadsOfTheSameContentEndsWithTheRightBytes) {
+  DEPOT_POSIX_STORE_ONLY();
+  test_depotd d;
+  auto c = d.client();
+  std::string content = random_bytes(200000, 4242);
+  std::string id = store_content(*c, content).id;
+  std::string bytes = bytes_path(d.root(), id);
+  fs::permissions(bytes, fs::perms::owner_write, fs::perm_options::add);
+  {
+    std::fstream f(bytes, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put(static_cast<char>(content[100] ^ 0x40));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<uint64_t> uploads{0};
+  std::thread uploader{[&] {
+    try {
+      auto u = d.client();
+      while (!stop) {
+        EXPECT_EQ(store_content(*u, content).id, id);
+        ++uploads;
+      }
+    } catch (const std::exception& e) {
+      ++failures;
+      ADD_FAILURE() << e.what();
+    }
+  }};
+  bool quarantined = false;
+  for (int i = 0; i < 100 && !quarantined; ++i) {
+    // A joiner in a journal when repair has marked the object: left for
+    // the next run (exit 1, "run again").
+    auto r = run_fsck(d.root(), {"--repair", "--json"});
+    auto doc = json::parse(r.out);
+    for (auto& f : doc["findings"].arr()) {
+      EXPECT_EQ(f["kind"].str(), "corrupt");
+      EXPECT_EQ(f["id"].str(), id);
+      if (f["repaired"].boolean())
+        quarantined = true;
+      else
+        EXPECT_NE(f["action"].str().find("run again"), std::string::npos)
+            << f["action"].str();
+    }
+    EXPECT_EQ(r.status, doc["unrepaired"].number() == 0 ? 0 : 1) << r.err;
+  }
+  stop = true;
+  uploader.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_TRUE(quarantined);
+  std::cout << uploads << " uploads of the same content meanwhile\n";
+  EXPECT_EQ(store_content(*c, content).id, id);
+  EXPECT_EQ(download_all(*c, id), content);
+  auto last = run_fsck(d.root());
+  EXPECT_EQ(last.status, 0) << last.out;
+}
+
 }  // namespace
 }  // namespace depot::test
