@@ -123,7 +123,8 @@ class printer {
         std::string{st::fsck_kind_name(f.kind)} + "  " +
         depot::schema::escape_text(f.id.empty() ? f.path : f.id) + "  " +
         depot::schema::escape_text(f.detail);
-    if (!f.action.empty()) line += "  -> " + f.action;
+    if (!f.action.empty())
+      line += "  -> " + depot::schema::escape_text(f.action);
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   }
