@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 #include <numeric>
+#include <set>
 
 namespace depot::storage {
 namespace {
@@ -79,6 +80,7 @@ class fsck_run {
   std::unique_ptr<posix_instance> own_;
   std::unique_ptr<fsck_repairer> repairer_;
   std::vector<object_check> suspects_;  // examined once, to settle
+  std::set<std::string> recoverable_;   // ids dead instances' journals name
 };
 
 void fsck_run::deliver(fsck_finding f) {
@@ -148,11 +150,13 @@ schema::expected<fsck_report> fsck_run::go() {
       // (recovery, which needs the lock, leaves these).
       f.detail = "instance directory without its lock: " +
                  std::to_string(files.size()) + " files";
-    else
+    else {
+      auto open = unfinished_ops(*fs_, dir, files);
       f.detail = "staging directory of a dead instance: " +
                  std::to_string(files.size()) + " files, " +
-                 std::to_string(unfinished_ops(*fs_, dir, files).size()) +
-                 " unfinished operations";
+                 std::to_string(open.size()) + " unfinished operations";
+      for (auto& op : open) recoverable_.insert(op.id);
+    }
     stale.push_back(std::move(f));
   }
   if (o_.repair) {
@@ -266,7 +270,16 @@ void fsck_run::settle_suspects() {
     auto c = examiner_.examine(first.id, names, &first);
     if (c.in_flight) ++report_.in_flight;
     if (!c.findings.empty() && repairer_) repairer_->repair_object(c);
-    for (auto& f : c.findings) deliver(std::move(f));
+    // Without --repair, what a dead instance's recovery would roll back
+    // (with it, recovery ran before the walk).
+    bool recoverable = !repairer_ && recoverable_.count(c.id);
+    for (auto& f : c.findings) {
+      if (recoverable)
+        f.detail +=
+            " (a dead instance's unfinished operation: its "
+            "recovery rolls it back)";
+      deliver(std::move(f));
+    }
   }
   suspects_.clear();
 }

@@ -306,6 +306,35 @@ TEST_F(Fsck, TheStagingDirectoryOfADeadInstanceIsRecovered) {
   EXPECT_FALSE(fs::exists(dead));
 }
 
+// A claim cut short by its instance's death (metadata and reference in
+// place, bytes not yet): reported with what recovery will do, and repair
+// lets the store's recovery roll it back rather than quarantining it.
+TEST_F(Fsck, AnUnfinishedClaimOfADeadInstanceIsRolledBackByRecovery) {
+  auto p = paths(2);
+  std::string ref = ref_of(2);
+  fs::remove(p.content());
+  std::string dead = root() + "/.staging/0123456789abcdef";
+  fs::create_directories(dead);
+  write_file(dead + "/lock", "0123456789abcdef");
+  write_file(dead + "/journal.1", "B 1 " + ids_[2] + " " + ref + "\n");
+  auto r = run();
+  ASSERT_EQ(r.total(), 2u);
+  EXPECT_EQ(r.by_kind[size_t(fsck_kind::stale_staging)], 1u);
+  EXPECT_EQ(r.by_kind[size_t(fsck_kind::missing_bytes)], 1u);
+  for (auto& f : r.findings) {
+    if (f.kind == fsck_kind::missing_bytes) {
+      EXPECT_NE(f.detail.find("recovery rolls it back"), std::string::npos);
+    }
+  }
+  auto repaired = run(true);
+  auto f = only(repaired);
+  EXPECT_EQ(f.kind, fsck_kind::stale_staging);
+  EXPECT_TRUE(f.repaired);
+  EXPECT_FALSE(fs::exists(p.meta()));
+  EXPECT_FALSE(fs::exists(root() + "/.quarantine"));
+  EXPECT_EQ(run().total(), 0u);
+}
+
 // A clean stop cut short between removing its lock and its directory.
 TEST_F(Fsck, AnEmptyInstanceDirectoryWithoutItsLockIsRemoved) {
   std::string dir = root() + "/.staging/00112233445566ff";
