@@ -29,6 +29,17 @@
 // counted as in flight: an object with a `.dead` marker of a live
 // instance, or whose id an operation in a live instance's journal names
 // (read after the anomaly was seen; the object is then examined again).
+//
+// Limits, known: an operation whose journal record could not be written
+// (depotd logs it; a full disk) is invisible here, so its work in flight
+// may be taken for damage; bytes without metadata at an id that another
+// upload claims at that very instant may be moved aside after the claim
+// accepted them (a claim takes bytes already in place as its own); a
+// delete of the last reference that meets repair's marker leaves the
+// deciding to it, and if repair then backs off (a live journal named the
+// object) the unreferenced object stays for the next run to quarantine;
+// probing a dead instance's lock holds it for an instant, and a depotd
+// recovering at that instant leaves that instance to its next recovery.
 
 #include "schema/error.hpp"
 #include "storage/file_system.hpp"
