@@ -1,5 +1,6 @@
 #include "storage/fsck_object.hpp"
 
+#include "storage/file_digest.hpp"
 #include "storage/naming.hpp"
 
 #include <algorithm>
@@ -242,26 +243,17 @@ void object_examiner::check_refs(object_check& c, const object_paths& p) {
 
 std::optional<digest> object_examiner::hash(const std::string& path,
                                             uint64_t* size, int* err) {
-  std::unique_ptr<readable_file> f;
-  if ((*err = fs_->open_read(path, &f))) return std::nullopt;
-  sha256 h;
-  uint64_t offset = 0;
-  for (;;) {
-    size_t got = 0;
-    if ((*err = f->read_at(offset, buffer_.size(), buffer_.data(), &got)))
-      return std::nullopt;
-    if (got == 0) break;
-    h.update(buffer_.data(), got);
-    offset += got;
+  digest d;
+  *err = digest_of_file(*fs_, path, &buffer_, &d, size, [this](size_t got) {
     counts_->bytes += got;
     if (options_->progress)
       options_->progress({counts_->objects, counts_->bytes});
-  }
+  });
+  if (*err) return std::nullopt;
   ++counts_->objects;
   if (options_->progress)
     options_->progress({counts_->objects, counts_->bytes});
-  *size = offset;
-  return h.finish();
+  return d;
 }
 
 }  // namespace depot::storage

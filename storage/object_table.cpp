@@ -1,6 +1,9 @@
 #include "storage/object_table.hpp"
 
+#include "storage/file_digest.hpp"
 #include "storage/io_error.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -77,7 +80,8 @@ object_table::try_result object_table::claim(const std::string& id,
   if (err == 0) {
     // The id is ours. Content ⇒ metadata always holds: the bytes go last.
     err = data.move_to(p.content());
-    if (err && err != EEXIST) {
+    if (err == EEXIST) err = settle_bytes(p, data, m);
+    if (err) {
       roll_back(*pl);
       return io_failure(err, "rename", p.content());
     }
@@ -103,6 +107,26 @@ object_table::try_result object_table::claim(const std::string& id,
     return {std::move(collided)};
   }
   return join(id, data, meta_temp.path(), existing);
+}
+
+// Bytes already at an id we just claimed: those of a joiner that moved its
+// (identical) bytes in before us, which stay; or bytes left without
+// metadata (damage, or a tool's half-done work), which must not be served
+// as ours: ours replace them. Rare, so hashing them is fine.
+int object_table::settle_bytes(const object_paths& p, posix_staging& data,
+                               const stored_meta& m) {
+  std::vector<std::byte> buffer(size_t{1} << 20);
+  digest d{};
+  uint64_t size = 0;
+  int err = digest_of_file(*fs_, p.content(), &buffer, &d, &size);
+  if (err == ENOENT) return data.replace(p.content());  // gone meanwhile
+  if (err) return err;
+  if (size == m.size && to_hex(d) == m.sha256) return 0;
+  spdlog::warn(
+      "depot store: {} held bytes without metadata ({} bytes, sha256 {}); "
+      "replaced by the upload that claimed the id",
+      p.content(), size, to_hex(d));
+  return data.replace(p.content());
 }
 
 object_table::try_result object_table::join(const std::string& id,

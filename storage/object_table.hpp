@@ -112,6 +112,8 @@ class object_table {
   caf::error wait_while_dying(const std::string& id);
   bool lock_if_dead(const std::string& owner, std::unique_ptr<file_lock>* held);
   int read_meta(const object_paths& p, stored_meta* out);
+  int settle_bytes(const object_paths& p, posix_staging& data,
+                   const stored_meta& m);
 
   file_system* fs_;
   std::string root_;

@@ -46,6 +46,12 @@ int temp_file::move_to(const std::string& to) {
   return err;
 }
 
+int temp_file::replace(const std::string& to) {
+  int err = fs_->rename(path_, to);
+  if (err == 0) owned_ = false;
+  return err;
+}
+
 posix_staging::posix_staging(std::shared_ptr<file_system> fs, std::string path,
                              std::unique_ptr<writable_file> file)
     : fs_(std::move(fs)),

@@ -35,6 +35,10 @@ class temp_file {
   /// (EEXIST: nothing moved, the file is still ours).
   int move_to(const std::string& to);
 
+  /// Renames the file to `to`, replacing whatever is there: 0, else the
+  /// errno (the file is still ours).
+  int replace(const std::string& to);
+
   /// Leaves the file in place for good: the guard no longer removes it.
   void release() { owned_ = false; }
 
@@ -69,6 +73,9 @@ class posix_staging final : public staging_file {
 
   /// Puts the bytes at `to` unless it exists (see temp_file::move_to).
   int move_to(const std::string& to) { return temp_.move_to(to); }
+
+  /// Puts the bytes at `to`, replacing what is there: 0, else the errno.
+  int replace(const std::string& to) { return temp_.replace(to); }
 
  private:
   std::shared_ptr<file_system> fs_;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,20 @@ TEST(PosixStore, StoresContentAtItsIdPathWithMetadata) {
   ASSERT_OK(r);  // what it answers: StoreContract.StoresAndReadsBack
   EXPECT_TRUE(fs::is_regular_file(dir.path() + "/rb/We/BrTIp1Js"));
   EXPECT_TRUE(fs::is_regular_file(dir.path() + "/rb/We/BrTIp1Js.meta"));
+  EXPECT_EQ(staging_files(dir.path()), 0u);
+}
+
+// Bytes without metadata at an id (damage, or a tool's half-done work)
+// are never served as the content of the upload that claims the id.
+TEST(PosixStore, AClaimReplacesBytesLeftWithoutMetadata) {
+  test::temp_dir dir;
+  fs::create_directories(dir.path() + "/rb/We");
+  { std::ofstream{dir.path() + "/rb/We/BrTIp1Js"} << "stale bytes\n"; }
+  auto s = open_store(dir.path());
+  auto r = put(*s, "hello depot\n", "greeting.txt");
+  ASSERT_OK(r);
+  EXPECT_EQ(r->file.id, "rbWeBrTIp1Js");
+  EXPECT_EQ(get(*s, "rbWeBrTIp1Js"), "hello depot\n");
   EXPECT_EQ(staging_files(dir.path()), 0u);
 }
 
