@@ -164,9 +164,9 @@ struct options {
   /// it still compile; new fields go after it.)
   std::vector<std::string> endpoints;
   /// CURVE (docs/protocol.md, "Security (CURVE)"): the path of the server's
-  /// public certificate file (ZeroMQ's ZPL format: `depot keygen` or pyzmq's
-  /// zmq.auth write it; a secret certificate is accepted too, only its public
-  /// key is used). Empty, with `curve_key` empty too: no security (ZeroMQ's
+  /// public certificate file (ZeroMQ's certificate format, as `depot keygen`
+  /// writes it; a secret certificate is accepted too, only its public key
+  /// is used). Empty, with `curve_key` empty too: no security (ZeroMQ's
   /// NULL mechanism), for a server without --curve-secret-key. The same
   /// server key is used for every endpoint (servers of one store share it).
   std::string curve_server_key;
