@@ -156,7 +156,14 @@ result<uint64_t> requester::send_to(size_t s, schema::request_body body) {
   std::string_view op = schema::op_name(body);
   schema::request req{rid, std::move(body)};
   auto sent = servers_[s].ch->send(schema::encode_request(req), deadline());
-  if (!sent) return std::move(sent).error();
+  if (!sent) {
+    // ZeroMQ gives up on a connection whose handshake failed for good (no
+    // more reconnects): a new socket, so that the next request tries a new
+    // handshake (the server's operator may have fixed its keys meanwhile).
+    if (sent.error().source == error_source::handshake)
+      if (auto r = servers_[s].ch->open(); !r) return std::move(r).error();
+    return std::move(sent).error();
+  }
   awaited_.emplace(rid, awaited_request{op, s});
   return rid;
 }
@@ -276,6 +283,9 @@ result<schema::reply_body> requester::call(schema::request_body body,
             servers_.size() > 1) {
           if (auto r = put_in_back_off(to); !r) return std::move(r).error();
           if (attempt < tries) break;
+        } else if (in.error().source == error_source::handshake) {
+          // As in send_to(): the next request tries a new handshake.
+          if (auto r = servers_[to].ch->open(); !r) return std::move(r).error();
         }
         forget(*rid);
         return std::move(in).error();

@@ -426,6 +426,23 @@ TEST_F(Curve, ARevokedKeyGetsUnauthorizedOnItsOpenConnection) {
   EXPECT_EQ(page->files.size(), 1u);
 }
 
+TEST_F(Curve, ARefusedConnectionGetsInOnceItsKeyIsAdmitted) {
+  auto conn = dc::connection::open(client("stranger"));
+  ASSERT_OK(conn);
+  auto p = conn->ping();
+  ASSERT_FALSE(p);
+  EXPECT_TRUE(is_handshake_error(p.error(), "refused"));
+  keys_.admit("stranger");
+  server_->signal(SIGHUP);
+  // Each call after a failed handshake tries a new one.
+  auto until = clock_type::now() + 5s;
+  while (!p && clock_type::now() < until) {
+    std::this_thread::sleep_for(20ms);
+    p = conn->ping();
+  }
+  EXPECT_OK(p);
+}
+
 TEST_F(Curve, SeveralServersOfOneStoreShareTheKeys) {
   test_depotd second{curve_depotd(keys_, server_->root())};
   auto conn = dc::connection::open(
