@@ -10,6 +10,8 @@
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
+#include "transport/curve/certificate.hpp"
+#include "transport/curve/key_ring.hpp"
 #include "transport/resources.hpp"
 #include "transport/server.hpp"
 
@@ -37,6 +39,9 @@ struct options {
   depot::actors::pipeline_options pipeline;
   size_t threads = 0;  ///< 0: CAF's default, max(cores, 4)
   std::string log_level = "info";
+  std::string curve_secret_key;  ///< the server's secret certificate
+  std::string curve_clients;     ///< directory of admitted client keys
+  bool insecure = false;         ///< NULL security on a public address
 };
 
 uint64_t seconds_of(std::chrono::milliseconds d) {
@@ -170,6 +175,17 @@ int parse(int argc, char** argv, options& o) {
                  "bytes of unfinished requests of all connections; past it the "
                  "connections holding them longest are dropped (0: no cap)")
       ->capture_default_str();
+  app.add_option("--curve-secret-key", o.curve_secret_key,
+                 "CURVE: this server's secret certificate (ZeroMQ's format, "
+                 "`depot keygen`; mode 0600); needs --curve-clients");
+  app.add_option("--curve-clients", o.curve_clients,
+                 "CURVE: directory of the public certificates of the clients "
+                 "admitted (role = \"read\" in a certificate's metadata: "
+                 "download, stat, list, ping only); SIGHUP re-reads it");
+  app.add_flag("--insecure", o.insecure,
+               "listen on addresses other than loopback without CURVE: "
+               "anyone who reaches them can read, replace and delete every "
+               "file");
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember(
@@ -180,6 +196,19 @@ int parse(int argc, char** argv, options& o) {
       throw CLI::ValidationError("--rados-pool", "--store rados needs a pool");
     if (o.store_kind == "rados" && readers->count() == 0)
       o.pipeline.readers = 16;
+    if (o.curve_secret_key.empty() != o.curve_clients.empty())
+      throw CLI::ValidationError(
+          o.curve_clients.empty() ? "--curve-secret-key" : "--curve-clients",
+          "CURVE needs both --curve-secret-key and --curve-clients");
+    if (o.curve_secret_key.empty() && !o.insecure)
+      for (const std::string& e : o.transport.endpoints)
+        if (!depot::transport::is_loopback_endpoint(e))
+          throw CLI::ValidationError(
+              "--listen",
+              "refusing to listen on " + e +
+                  " without CURVE: anyone who reaches it could read, replace "
+                  "and delete every file. Give --curve-secret-key and "
+                  "--curve-clients, or --insecure to do it anyway");
   } catch (const CLI::CallForHelp& e) {
     app.exit(e);
     return 0;
@@ -188,6 +217,75 @@ int parse(int argc, char** argv, options& o) {
     return 2;
   }
   return -1;
+}
+
+// The admitted client keys in `dir`, or null (logged) when they cannot be
+// read.
+std::shared_ptr<const depot::curve::key_ring> load_clients(
+    const std::string& dir) {
+  std::string error;
+  std::vector<std::string> notes;
+  auto ring = depot::curve::key_ring::load(dir, &error, &notes);
+  for (const std::string& n : notes) spdlog::warn("--curve-clients: {}", n);
+  if (!ring) {
+    spdlog::error("--curve-clients: {}", error);
+    return nullptr;
+  }
+  return std::make_shared<const depot::curve::key_ring>(std::move(*ring));
+}
+
+// Loads the server's certificate and the client keys into `o.transport`;
+// false (logged) if either cannot be used.
+bool load_curve(options& o) {
+  if (o.curve_secret_key.empty()) return true;
+  std::string error;
+  auto cert = depot::curve::read_certificate(o.curve_secret_key, true, &error);
+  if (!cert) {
+    spdlog::error("--curve-secret-key: {}", error);
+    return false;
+  }
+  auto clients = load_clients(o.curve_clients);
+  if (!clients) return false;
+  size_t readers = 0;
+  for (const auto& [key, c] : clients->keys())
+    readers += c.role == depot::curve::role::read;
+  spdlog::info(
+      "CURVE: server key {}; {} client keys from {} ({} read-only); ZAP "
+      "enforced",
+      cert->public_key, clients->keys().size(), o.curve_clients, readers);
+  o.transport.curve = depot::transport::curve_options{
+      cert->public_key, cert->secret_key, std::move(clients)};
+  return true;
+}
+
+// SIGHUP: the client keys again, and what changed.
+void reload_clients(const options& o, depot::transport::server& server,
+                    std::shared_ptr<const depot::curve::key_ring>& current) {
+  if (!current) {
+    spdlog::info("SIGHUP: nothing to reload (no --curve-clients)");
+    return;
+  }
+  auto next = load_clients(o.curve_clients);
+  if (!next) {
+    spdlog::error("SIGHUP: keeping the {} client keys loaded before",
+                  current->keys().size());
+    return;
+  }
+  auto change = depot::curve::compare(*current, *next);
+  for (const auto& c : change.added)
+    spdlog::info("SIGHUP: client key added: {} {} ({}, {})", c.name,
+                 c.public_key, depot::curve::to_string(c.role), c.file);
+  for (const auto& c : change.removed)
+    spdlog::info("SIGHUP: client key removed: {} {} (refused from now on)",
+                 c.name, c.public_key);
+  for (const auto& c : change.role_changed)
+    spdlog::info("SIGHUP: client key {} {} now has the role {}", c.name,
+                 c.public_key, depot::curve::to_string(c.role));
+  spdlog::info("SIGHUP: {} client keys ({} added, {} removed, {} changed)",
+               next->keys().size(), change.added.size(), change.removed.size(),
+               change.role_changed.size());
+  server.set_clients(next);
+  current = std::move(next);
 }
 
 }  // namespace
@@ -206,6 +304,14 @@ int main(int argc, char** argv) {
   spdlog::info(
       "file descriptors: soft limit {} (was {}, hard {}); max connections {}",
       fds.soft, fds.soft_before, fds.hard, o.transport.max_connections);
+  if (!load_curve(o)) return 1;
+  if (!o.transport.curve && o.insecure)
+    for (const std::string& e : o.transport.endpoints)
+      if (!depot::transport::is_loopback_endpoint(e))
+        spdlog::warn(
+            "--insecure: listening on {} without CURVE: anyone who reaches it "
+            "can read, replace and delete every file",
+            e);
   if (o.store_kind == "rados")
     o.lim.store_staging_bytes = o.rados.staging_bytes();
   const auto& lim = o.lim;
@@ -229,6 +335,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::string where;
@@ -289,8 +396,11 @@ int main(int argc, char** argv) {
           : "");
 
   std::thread io{[&server] { server.run(); }};
+  std::shared_ptr<const depot::curve::key_ring> clients;
+  if (o.transport.curve) clients = o.transport.curve->clients;
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) != 0 || sig == SIGHUP)
+    if (sig == SIGHUP) reload_clients(o, server, clients);
   spdlog::info("signal {}: stopping", sig);
   server.stop();
   io.join();

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <signal.h>
 #include <stdexcept>
 #include <thread>
 #include <unistd.h>
@@ -142,13 +141,6 @@ void depotd_process::restart() {
   }
 }
 
-void depotd_process::signal(int signal) {
-  if (pid_ <= 0) throw std::runtime_error("depotd is not running");
-  if (::kill(pid_, signal) != 0)
-    throw std::runtime_error(std::string{"cannot signal depotd: "} +
-                             std::strerror(errno));
-}
-
 std::string depotd_process::log() const { return read_file(options_.log); }
 
 std::string depotd_process::log_tail(size_t bytes) const {
@@ -156,7 +148,7 @@ std::string depotd_process::log_tail(size_t bytes) const {
 }
 
 std::unique_ptr<wire_client> depotd_process::client() const {
-  return std::make_unique<wire_client>(endpoint_);
+  return std::make_unique<wire_client>(endpoint_, options_.client_setup);
 }
 
 bool depotd_process::launch() {
@@ -175,23 +167,21 @@ bool depotd_process::launch() {
   if (pid_ < 0)
     throw std::runtime_error("cannot start " + options_.binary + ": " +
                              std::strerror(errno));
-  std::optional<std::string> served;
   std::optional<wire_client> probe;
   auto ready = readiness::timed_out;
   try {
     ready = wait_until_ready(pid_, options_.ready_limit, [&] {
       if (options_.interrupted && options_.interrupted())
         throw std::runtime_error("interrupted while depotd was starting");
-      if (!served) {
-        served = served_endpoint(log(), log_start);
+      if (!probe) {
+        auto served = served_endpoint(log(), log_start);
         if (!served) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
           return false;
         }
         endpoint_ = *served;
+        probe.emplace(endpoint_, options_.client_setup);
       }
-      if (options_.ready_probe) return options_.ready_probe(endpoint_);
-      if (!probe) probe.emplace(endpoint_);
       probe->send(schema::ping_request{});
       zmq::pollitem_t item{probe->socket().handle(), 0, ZMQ_POLLIN, 0};
       return zmq::poll(&item, 1, std::chrono::milliseconds(200)) > 0;

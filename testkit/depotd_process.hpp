@@ -46,11 +46,9 @@ struct depotd_options {
   /// If set, asked while waiting for depotd to start; true abandons the
   /// start (depotd is killed, and std::runtime_error thrown).
   std::function<bool()> interrupted;
-  /// If set, replaces the ready check (a `ping` over a NULL DEALER), e.g.
-  /// for a depotd that speaks CURVE only: called with the endpoint, back to
-  /// back, until it returns true; it should wait a little (~200 ms) for its
-  /// answer.
-  std::function<bool(const std::string& endpoint)> ready_probe;
+  /// Applied to the kit's own client sockets (the readiness ping, client())
+  /// before they connect: the keys of a client a CURVE depotd admits.
+  socket_setup client_setup;
 };
 
 /// A depotd child process. See the file comment.
@@ -92,10 +90,6 @@ class depotd_process {
 
   /// SIGKILL, and reaps the child (nothing if it is not running).
   void kill9();
-
-  /// Sends `signal` (e.g. SIGHUP) to the server, which keeps running.
-  /// Throws std::runtime_error if it is not running.
-  void signal(int signal);
 
   /// Starts depotd again on the same root and endpoint (after stop/kill9),
   /// retrying briefly while a just-released tcp port is not free yet.

@@ -14,8 +14,14 @@ namespace depot::test {
 
 zmq::socket_t connect_socket(zmq::context_t& ctx, const std::string& endpoint,
                              zmq::socket_type type) {
+  return connect_socket(ctx, endpoint, type, {});
+}
+
+zmq::socket_t connect_socket(zmq::context_t& ctx, const std::string& endpoint,
+                             zmq::socket_type type, const socket_setup& setup) {
   zmq::socket_t s(ctx, type);
   s.set(zmq::sockopt::linger, 0);
+  if (setup) setup(s);
   s.connect(endpoint);
   return s;
 }

@@ -28,6 +28,13 @@ namespace depot::test {
 zmq::socket_t connect_socket(zmq::context_t& ctx, const std::string& endpoint,
                              zmq::socket_type type = zmq::socket_type::dealer);
 
+/// Sets a client socket's options before it connects (e.g. CURVE keys).
+using socket_setup = std::function<void(zmq::socket_t&)>;
+
+/// As above, with `setup` applied before the connect.
+zmq::socket_t connect_socket(zmq::context_t& ctx, const std::string& endpoint,
+                             zmq::socket_type type, const socket_setup& setup);
+
 /// The header frame of `r` alone (a chunk's payload is left out, for a
 /// caller that sends its own zero-copy payload frame).
 zmq::message_t header_frame(const schema::request& r);

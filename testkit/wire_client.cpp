@@ -18,7 +18,14 @@ schema::reply decode_frames(const frames& f, std::string_view op) {
 }
 
 wire_client::wire_client(const std::string& endpoint, zmq::socket_type type)
-    : socket_(connect_socket(context_, endpoint, type)) {
+    : wire_client(endpoint, type, {}) {}
+
+wire_client::wire_client(const std::string& endpoint, const socket_setup& setup)
+    : wire_client(endpoint, zmq::socket_type::dealer, setup) {}
+
+wire_client::wire_client(const std::string& endpoint, zmq::socket_type type,
+                         const socket_setup& setup)
+    : socket_(connect_socket(context_, endpoint, type, setup)) {
   socket_.set(zmq::sockopt::sndtimeo, static_cast<int>(reply_timeout.count()));
 }
 

@@ -43,6 +43,10 @@ class wire_client {
   explicit wire_client(const std::string& endpoint,
                        zmq::socket_type type = zmq::socket_type::dealer);
 
+  /// Connects a DEALER to `endpoint`, with `setup` applied before the
+  /// connect (CURVE or PLAIN credentials, say).
+  wire_client(const std::string& endpoint, const socket_setup& setup);
+
   wire_client(const wire_client&) = delete;
   wire_client& operator=(const wire_client&) = delete;
 
@@ -92,6 +96,9 @@ class wire_client {
   zmq::socket_t& socket() { return socket_; }
 
  private:
+  wire_client(const std::string& endpoint, zmq::socket_type type,
+              const socket_setup& setup);
+
   // Receives one message and files it under its rid (decoded) or as
   // unmatched (raw). Throws once `deadline` passes.
   void take_one(std::chrono::steady_clock::time_point deadline,

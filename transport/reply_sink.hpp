@@ -9,16 +9,20 @@
 
 namespace depot::transport {
 
-/// A client connection as the ROUTER sees it: its routing id, and whether it
-/// is a REQ socket (whose empty delimiter frame is echoed in replies).
+/// A client connection as the ROUTER sees it: its routing id, whether it
+/// is a REQ socket (whose empty delimiter frame is echoed in replies), and
+/// with CURVE the client's public key.
 struct peer {
   std::string routing_id;
   bool req = false;
+  /// With CURVE: the client's public key (Z85, ZAP's User-Id); else empty.
+  std::string user;
 
   /// Who this peer's use of per-client limits (uploads, reserved memory,
-  /// unread downloads) is charged to: its connection for now. The one place
-  /// to change when clients have keys (CURVE): then the key.
-  const std::string& client() const { return routing_id; }
+  /// unread downloads) is charged to: its key with CURVE, so that one key
+  /// cannot escape them by opening more connections; else its connection.
+  /// (A routing id is 5 bytes, a key 40 characters: they never collide.)
+  const std::string& client() const { return user.empty() ? routing_id : user; }
 };
 
 /// Where replies go. `send` is safe to call from any thread, never blocks on

@@ -2,11 +2,14 @@
 
 #include "schema/codec.hpp"
 #include "transport/connections.hpp"
+#include "transport/rate_limited_log.hpp"
+#include "transport/zap_handler.hpp"
 
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -51,6 +54,11 @@ constexpr size_t kept_frames = 3;
 // A frames_ vector grown past this by a many-frame message is shrunk back.
 constexpr size_t frames_capacity_kept = 64;
 
+// ZMQ_ZAP_ENFORCE_DOMAIN: with it, a CURVE handshake that finds no ZAP
+// handler fails instead of admitting everyone. Debian's zmq.h declares it
+// only for the draft API, but libzmq 4.3.4 takes it.
+constexpr int zap_enforce_domain_option = 93;
+
 // libzmq keeps ZMQ_HEARTBEAT_TTL in deciseconds in a uint16_t.
 constexpr int max_heartbeat_ttl_ms = 6553500;
 
@@ -89,12 +97,47 @@ bool wants_ipv6(std::string_view endpoint) {
   return host.substr(0, 1) == "[" || host.substr(0, 2) == "*:";
 }
 
+schema::reply error_of(schema::errc code, std::optional<uint64_t> rid,
+                       std::string text) {
+  return {rid, schema::error_reply{code, std::move(text), std::nullopt}};
+}
+
 schema::reply internal_error(std::optional<uint64_t> rid, std::string text) {
-  return {rid, schema::error_reply{schema::errc::internal, std::move(text),
-                                   std::nullopt}};
+  return error_of(schema::errc::internal, rid, std::move(text));
+}
+
+// What a `read` key may ask: nothing that changes the store or an upload.
+bool read_only(const schema::request_body& body) {
+  return std::holds_alternative<schema::download_request>(body) ||
+         std::holds_alternative<schema::stat_request>(body) ||
+         std::holds_alternative<schema::list_request>(body) ||
+         std::holds_alternative<schema::ping_request>(body);
 }
 
 }  // namespace
+
+bool is_loopback_endpoint(std::string_view endpoint) {
+  for (std::string_view local : {"ipc://", "inproc://"})
+    if (endpoint.substr(0, local.size()) == local) return true;
+  constexpr std::string_view tcp = "tcp://";
+  if (endpoint.substr(0, tcp.size()) != tcp) return false;
+  std::string_view host = endpoint.substr(tcp.size());
+  size_t colon = host.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  host = host.substr(0, colon);
+  if (host == "localhost" || host == "lo") return true;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    std::string v6{host.substr(1, host.size() - 2)};
+    in6_addr a6{};
+    return ::inet_pton(AF_INET6, v6.c_str(), &a6) == 1 &&
+           (IN6_IS_ADDR_LOOPBACK(&a6) ||
+            (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127));
+  }
+  std::string v4{host};
+  in_addr a4{};
+  return ::inet_pton(AF_INET, v4.c_str(), &a4) == 1 &&
+         (ntohl(a4.s_addr) >> 24) == 127;
+}
 
 struct server::impl {
   impl(server_options o, request_handler h)
@@ -123,6 +166,8 @@ struct server::impl {
       return schema::make_error(errc::io_error, "no endpoint to bind");
     try {
       context.emplace();
+      // Before the ROUTER exists: no handshake may find no handler.
+      if (options.curve) zap.emplace(*context);
       socket.emplace(*context, zmq::socket_type::router);
       configure();
       watch_connections();
@@ -166,6 +211,16 @@ struct server::impl {
       socket->set(zmq::sockopt::heartbeat_ivl, ivl_ms);
       socket->set(zmq::sockopt::heartbeat_timeout, 3 * ivl_ms);
       socket->set(zmq::sockopt::heartbeat_ttl, 3 * ivl_ms);
+    }
+    if (options.curve) {
+      clients = options.curve->clients;
+      socket->set(zmq::sockopt::curve_server, true);
+      socket->set(zmq::sockopt::curve_secretkey, options.curve->secret_key);
+      socket->set(zmq::sockopt::zap_domain, zap_domain);
+      int one = 1;
+      if (zmq_setsockopt(socket->handle(), zap_enforce_domain_option, &one,
+                         sizeof one) != 0)
+        throw zmq::error_t();
     }
   }
 
@@ -228,6 +283,7 @@ struct server::impl {
   void close_socket() {
     monitor.reset();
     socket.reset();
+    zap.reset();
     context.reset();
   }
 
@@ -239,11 +295,13 @@ struct server::impl {
       return;
     }
     io_thread_of = this;
-    zmq_pollitem_t items[3] = {
+    zmq_pollitem_t items[4] = {
         {socket->handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, wake_fd, ZMQ_POLLIN, 0},
         {monitor->handle(), 0, ZMQ_POLLIN, 0},
+        {zap ? zap->handle() : nullptr, 0, ZMQ_POLLIN, 0},
     };
+    const int polled = zap ? 4 : 3;
     // Requests may have arrived between bind() and run(): look at once.
     bool backlog = true;
     for (;;) {
@@ -252,10 +310,12 @@ struct server::impl {
         flush(stopping);
         if (stopping) break;
         auto next_check = guard->tick();
-        items[0].revents = items[1].revents = items[2].revents = 0;
-        zmq::poll(items, 3,
+        for (auto& item : items) item.revents = 0;
+        zmq::poll(items, polled,
                   backlog ? std::chrono::milliseconds{0} : next_check);
         if (items[1].revents & ZMQ_POLLIN) drain_wake_fd();
+        if (items[3].revents & ZMQ_POLLIN)
+          zap->answer_pending(current_clients());
         // Before the requests: a request's connection is known before it.
         if (items[2].revents & ZMQ_POLLIN) read_monitor();
         if (backlog || (items[0].revents & ZMQ_POLLIN))
@@ -373,6 +433,7 @@ struct server::impl {
   void receive_rest() {
     from.routing_id.assign(id_msg.data<char>(), id_msg.size());
     from.req = false;
+    from.user.clear();
     frames.clear();
     bool more = id_msg.more();
     bool first = true;
@@ -398,6 +459,11 @@ struct server::impl {
       auto msg = std::make_shared<zmq::message_t>();
       if (!socket->recv(*msg, zmq::recv_flags::dontwait)) break;
       count(*msg);
+      // ZAP's User-Id, which libzmq attaches to every message of a CURVE
+      // connection: the client's key.
+      if (options.curve && first)
+        if (const char* user = zmq_msg_gets(msg->handle(), "User-Id"))
+          from.user.assign(user);
       more = msg->more();
       if (first && more && msg->size() == 0) {
         from.req = true;  // REQ's delimiter, echoed in the reply
@@ -427,13 +493,36 @@ struct server::impl {
     auto decoded = schema::decode_request(frames);
     frames.clear();
     if (frames.capacity() > frames_capacity_kept) frames.shrink_to_fit();
-    if (auto* failure = std::get_if<schema::decode_failure>(&decoded)) {
+    auto* failure = std::get_if<schema::decode_failure>(&decoded);
+    const curve::client_key* key = nullptr;
+    if (options.curve && !(key = current_clients().find(from.user))) {
+      // Admitted at its handshake, removed since (docs/protocol.md, check 0).
+      stats.unauthorized.fetch_add(1, std::memory_order_relaxed);
+      warn_limited(
+          "curve: removed key",
+          "a request of a key no longer in --curve-clients: " + from.user);
+      reply_now(from, error_of(schema::errc::unauthorized,
+                               failure ? failure->rid
+                                       : std::get<schema::request>(decoded).rid,
+                               "this client's key is no longer admitted by the "
+                               "server"));
+      return;
+    }
+    if (failure) {
       stats.malformed.fetch_add(1, std::memory_order_relaxed);
       reply_now(from, schema::failure_reply(*failure));
       return;
     }
     auto& req = std::get<schema::request>(decoded);
     std::optional<uint64_t> rid = req.rid;
+    if (key && key->role == curve::role::read && !read_only(req.body)) {
+      stats.forbidden.fetch_add(1, std::memory_order_relaxed);
+      reply_now(from, error_of(schema::errc::forbidden, rid,
+                               "this client's key has the role read: " +
+                                   std::string{schema::op_name(req.body)} +
+                                   " is not allowed"));
+      return;
+    }
     try {
       handler(from, std::move(req));
     } catch (const std::exception& e) {
@@ -445,6 +534,25 @@ struct server::impl {
       reply_now(from,
                 internal_error(rid, "the server failed to handle the request"));
     }
+  }
+
+  // The admitted keys as of now (I/O thread). A new set from set_clients()
+  // is picked up by comparing a version number, so that the common case
+  // costs one relaxed atomic load and no lock.
+  const curve::key_ring& current_clients() {
+    uint64_t v = clients_version.load(std::memory_order_acquire);
+    if (v != clients_seen) {
+      std::lock_guard<std::mutex> lock(clients_mutex);
+      clients = clients_next;
+      clients_seen = v;
+    }
+    return *clients;
+  }
+
+  void set_clients(std::shared_ptr<const curve::key_ring> next) {
+    std::lock_guard<std::mutex> lock(clients_mutex);
+    clients_next = std::move(next);
+    clients_version.fetch_add(1, std::memory_order_release);
   }
 
   // --- send() from any thread -----------------------------------------------
@@ -477,6 +585,7 @@ struct server::impl {
   std::optional<zmq::context_t> context;
   std::optional<zmq::socket_t> socket;
   std::optional<zmq::socket_t> monitor;
+  std::optional<zap_handler> zap;
   std::optional<connection_guard> guard;
   std::vector<std::string> bound;
   bool bind_called = false;
@@ -489,6 +598,13 @@ struct server::impl {
   std::vector<schema::buffer> frames;
   std::vector<outgoing> sending;
   std::vector<zmq::message_t> parts;
+
+  // CURVE's admitted keys: the I/O thread's, and the next set.
+  std::shared_ptr<const curve::key_ring> clients;
+  uint64_t clients_seen = 0;
+  std::atomic<uint64_t> clients_version{0};
+  std::mutex clients_mutex;
+  std::shared_ptr<const curve::key_ring> clients_next;
 
   // Guarded by mutex.
   std::mutex mutex;
@@ -536,5 +652,9 @@ void server::send(const peer& to, schema::reply r) {
 }
 
 const server_stats& server::stats() const { return impl_->stats; }
+
+void server::set_clients(std::shared_ptr<const curve::key_ring> clients) {
+  if (impl_->options.curve && clients) impl_->set_clients(std::move(clients));
+}
 
 }  // namespace depot::transport

@@ -7,6 +7,7 @@
 
 #include "schema/error.hpp"
 #include "schema/messages.hpp"
+#include "transport/curve/key_ring.hpp"
 #include "transport/reply_sink.hpp"
 
 #include <atomic>
@@ -14,10 +15,20 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace depot::transport {
+
+/// CURVE (RFC 26) on the ROUTER: its key pair and the clients it admits.
+struct curve_options {
+  std::string public_key;  ///< Z85, 40 characters
+  std::string secret_key;  ///< Z85, 40 characters
+  /// The admitted client keys and their roles; never null.
+  std::shared_ptr<const curve::key_ring> clients;
+};
 
 /// How the ROUTER is set up.
 struct server_options {
@@ -41,7 +52,18 @@ struct server_options {
   /// Such bytes of all connections together; past it the connections
   /// holding them longest are dropped until under it. 0: no cap.
   size_t peer_memory_cap = size_t{256} << 20;
+  /// Set: the ROUTER speaks only CURVE; a ZAP handler admits the keys of
+  /// `clients` (domain "depot", enforced), every request is checked against
+  /// the current keys (a removed key gets `unauthorized`) and their roles (a
+  /// `read` key's writes get `forbidden`). Unset: the NULL mechanism.
+  std::optional<curve_options> curve;
 };
+
+/// True when `endpoint` can be reached from this machine only: ipc://,
+/// inproc://, or tcp:// on a loopback address (127.0.0.0/8, [::1],
+/// localhost, the interface lo). A wildcard, any other address or a host
+/// name is not.
+bool is_loopback_endpoint(std::string_view endpoint);
 
 /// Counters, readable from any thread.
 struct server_stats {
@@ -52,6 +74,8 @@ struct server_stats {
   std::atomic<uint64_t> dropped{0};      ///< messages without a routing id
   std::atomic<uint64_t> connections{0};  ///< connections open now
   std::atomic<uint64_t> connections_dropped{0};  ///< closed by the limits
+  std::atomic<uint64_t> unauthorized{0};         ///< requests of removed keys
+  std::atomic<uint64_t> forbidden{0};  ///< requests outside a key's role
 };
 
 /// Called on the I/O thread for every decoded request. It must not block:
@@ -85,6 +109,11 @@ class server final : public reply_sink {
 
   /// Live counters.
   const server_stats& stats() const;
+
+  /// With CURVE: replaces the admitted client keys. New handshakes use them
+  /// at once, and every request after this returns is checked against them,
+  /// also on connections opened before. Thread safe; ignored without CURVE.
+  void set_clients(std::shared_ptr<const curve::key_ring> clients);
 
  private:
   struct impl;
