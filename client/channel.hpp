@@ -60,9 +60,9 @@ class channel {
 
 /// The keys of a CURVE client, as Z85 text (40 characters each).
 struct curve_keys {
-  std::string server_public;
-  std::string client_public;
-  std::string client_secret;
+  std::string server_public;  ///< ZMQ_CURVE_SERVERKEY: the server's
+  std::string client_public;  ///< ZMQ_CURVE_PUBLICKEY: this client's
+  std::string client_secret;  ///< ZMQ_CURVE_SECRETKEY: this client's
 };
 
 /// Reads the certificates options::curve_server_key and options::curve_key
