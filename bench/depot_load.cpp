@@ -17,6 +17,8 @@
 #include <vector>
 
 namespace depot::bench {
+
+test::socket_setup client_setup;
 namespace {
 
 constexpr size_t small_size = 4096;
@@ -74,7 +76,8 @@ upload_outcome upload_big(const std::string& endpoint, uint64_t size,
   // the context (linger 0) drops them when it is destroyed, before it.
   std::optional<chunk_source> source;
   zmq::context_t ctx(1);
-  auto s = test::connect_socket(ctx, endpoint);
+  auto s = test::connect_socket(ctx, endpoint, zmq::socket_type::dealer,
+                                client_setup);
   uint64_t rid = 0;
 
   auto t0 = steady::now();
@@ -159,7 +162,8 @@ measure download_big(const std::vector<std::string>& endpoints,
   std::vector<zmq::socket_t> sockets;
   std::vector<zmq::pollitem_t> items;
   for (const auto& e : endpoints) {
-    sockets.push_back(test::connect_socket(ctx, e));
+    sockets.push_back(
+        test::connect_socket(ctx, e, zmq::socket_type::dealer, client_setup));
     items.push_back({sockets.back().handle(), 0, ZMQ_POLLIN, 0});
   }
   const uint64_t n = std::max<uint64_t>(1, (size + chunk - 1) / chunk);
@@ -217,7 +221,8 @@ small_outcome upload_small(const std::vector<std::string>& endpoints,
   for (auto& c : state) c.content = test::random_block(small_size, r);
   for (int i = 0; i < clients; ++i)
     sockets.push_back(test::connect_socket(
-        ctx, endpoints[static_cast<size_t>(i) % endpoints.size()]));
+        ctx, endpoints[static_cast<size_t>(i) % endpoints.size()],
+        zmq::socket_type::dealer, client_setup));
 
   small_outcome out;
   out.ids.reserve(static_cast<size_t>(count));
@@ -275,7 +280,8 @@ measure download_small(const std::vector<std::string>& endpoints, int clients,
   std::vector<zmq::socket_t> sockets;
   for (int i = 0; i < clients; ++i)
     sockets.push_back(test::connect_socket(
-        ctx, endpoints[static_cast<size_t>(i) % endpoints.size()]));
+        ctx, endpoints[static_cast<size_t>(i) % endpoints.size()],
+        zmq::socket_type::dealer, client_setup));
   uint64_t next = 0;
   auto start = [&](size_t i) {
     const std::string& id = ids[next % ids.size()];

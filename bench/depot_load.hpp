@@ -7,6 +7,7 @@
 // silent server, and discards what it downloads.
 
 #include "bench/report.hpp"
+#include "testkit/wire.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,10 @@
 #include <vector>
 
 namespace depot::bench {
+
+/// Applied to every client socket below before it connects (with --curve:
+/// the key of an admitted client). Set before the load starts.
+extern test::socket_setup client_setup;
 
 /// A finished large upload.
 struct upload_outcome {

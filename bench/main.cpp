@@ -6,6 +6,7 @@
 // SIGTERM and removes every file it made, also when it fails or is
 // interrupted. See bench/README.md.
 
+#include "bench/depot_load.hpp"
 #include "bench/options.hpp"
 #include "bench/phases.hpp"
 #include "bench/report.hpp"
@@ -43,6 +44,7 @@ int run(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   install_signal_handlers();
+  if (o.keys) client_setup = o.keys->as("bench");
 
   test::temp_dir dir(o.dir, "depot-bench", o.keep);
   print_machine(o, dir.path());

@@ -79,6 +79,10 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
   app.add_option("--osd-pid", o.osd_pid,
                  "also measure this process's CPU time (the Ceph OSD's) "
                  "during each depot and RADOS figure");
+  app.add_flag("--curve", o.curve,
+               "depotd with CURVE (--curve-secret-key, --curve-clients), "
+               "every client with an admitted key: what encryption and "
+               "authentication cost");
   app.add_option("depotd_flags", o.depotd_flags,
                  "extra depotd flags (after --)");
   try {
@@ -111,6 +115,10 @@ std::optional<int> parse_options(int argc, char** argv, options& o) {
                    "\"$(deploy/ceph-dev.sh env)\"\n";
       return 2;
     }
+  }
+  if (o.curve) {
+    o.keys = std::make_shared<test::curve_keys>();
+    o.keys->add_client("bench");
   }
   if (o.dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");

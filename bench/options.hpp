@@ -4,9 +4,11 @@
 // the depotd it starts. See bench/README.md.
 
 #include "bench/report.hpp"
+#include "testkit/curve_keys.hpp"
 #include "testkit/depotd_process.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +46,10 @@ struct options {
   /// If set, this process's CPU (the Ceph OSD's) is measured beside
   /// depotd's in every depot and RADOS figure.
   int osd_pid = 0;
+  /// --curve: depotd speaks CURVE and every client holds an admitted key
+  /// (client "bench"); the keys live in a temp dir of their own.
+  bool curve = false;
+  std::shared_ptr<test::curve_keys> keys;
 };
 
 /// Whether `part` ("ceilings", "large", "small", "rss") is in --skip.

@@ -72,6 +72,10 @@ std::vector<std::string> depotd_flags(const options& o) {
     f.insert(f.end(), {"--store", "rados", "--rados-pool", o.rados_pool,
                        "--ceph-conf", o.ceph_conf, "--ceph-id", o.ceph_id,
                        "--rados-namespace", o.rados_ns});
+  if (o.keys) {
+    auto curve = o.keys->flags();
+    f.insert(f.end(), curve.begin(), curve.end());
+  }
   f.insert(f.end(), o.depotd_flags.begin(), o.depotd_flags.end());
   return f;
 }
@@ -90,6 +94,7 @@ test::depotd_options depotd_setup(const options& o, const std::string& root,
   d.stop_grace = std::chrono::seconds(30);
   d.death_signal = SIGTERM;
   d.interrupted = [] { return stop_requested.load(); };
+  if (o.keys) d.client_setup = o.keys->as("bench");
   return d;
 }
 
@@ -177,6 +182,9 @@ void print_machine(const options& o, const std::string& dir) {
             << (o.rados ? "store        RADOS pool " + o.rados_pool +
                               " namespace " + o.rados_ns + " (" + o.ceph_conf +
                               ")\n"
+                        : "")
+            << (o.curve ? "transport    CURVE (every client with an "
+                          "admitted key; ceilings without)\n"
                         : "")
             << (o.servers > 1 ? "servers      " + std::to_string(o.servers) +
                                     " depotd on the one store\n"

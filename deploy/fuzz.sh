@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(request_decoder reply_decoder meta_parser journal_parser)
+((${#targets[@]})) || targets=(request_decoder reply_decoder meta_parser journal_parser certificate_parser)
 build=${BUILD_DIR:-build-fuzz}
 missing=()
 for p in clang libfuzzer-14-dev; do

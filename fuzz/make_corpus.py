@@ -95,3 +95,19 @@ write("meta_parser", "meta-0", pack(meta))
 write("meta_parser", "meta-truncated", pack(meta)[:40])
 write("journal_parser", "journal-0", b"B 1 rbWeBrTIp1Js rbWeBrTIp1Js.r.7f3a.x\nE 1\nB 2 XrjTm2wUB8Qg -\n")
 write("journal_parser", "journal-torn", b"B 1 rbWeBrTIp1Js r\nB 2 XrjTm2wU")
+# CURVE certificates: as pyzmq writes them (unquoted metadata), as depot
+# keygen writes them, and a public one. Fixed keys (a real pair) so that
+# the corpus stays the same from run to run.
+PUB = "l4GLw)2&#is.L?$B6(QghaX*uId.HrQ][Q7chL}<"
+SEC = "}SLbgQYu%6x3PL!:?9r087%0%YK]=$4ipu9<khZV"
+write("certificate_parser", "pyzmq-secret",
+      ("#   ****  Generated on 2026-11-29 by pyzmq  ****\n"
+       "#   ZeroMQ CURVE **Secret** Certificate\n\n"
+       "metadata\n    role = read\ncurve\n"
+       f'    public-key = "{PUB}"\n    secret-key = "{SEC}"\n').encode())
+write("certificate_parser", "depot-public",
+      ("#   ZeroMQ CURVE Public Certificate\n\nmetadata\n"
+       f'    name = "alice"\n    role = \'write\'\ncurve\n    public-key = "{PUB}"\n').encode())
+write("certificate_parser", "nested",
+      ("context\n    iothreads = 1\n    verbose = 1 # comment\n        deeper = 'x'\n"
+       f'curve\n    public-key = "{PUB}"\r\n').encode())

@@ -16,7 +16,7 @@ struct peer {
   std::string routing_id;
   bool req = false;
   /// With CURVE: the client's public key (Z85, ZAP's User-Id); else empty.
-  std::string user;
+  std::string user{};
 
   /// Who this peer's use of per-client limits (uploads, reserved memory,
   /// unread downloads) is charged to: its key with CURVE, so that one key

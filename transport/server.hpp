@@ -56,7 +56,7 @@ struct server_options {
   /// `clients` (domain "depot", enforced), every request is checked against
   /// the current keys (a removed key gets `unauthorized`) and their roles (a
   /// `read` key's writes get `forbidden`). Unset: the NULL mechanism.
-  std::optional<curve_options> curve;
+  std::optional<curve_options> curve{};
 };
 
 /// True when `endpoint` can be reached from this machine only: ipc://,

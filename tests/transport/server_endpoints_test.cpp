@@ -168,5 +168,19 @@ TEST(RouterServerLifeCycle, ReturnsFromRunWithoutBind) {
   EXPECT_TRUE(s.endpoints().empty());
 }
 
+TEST(LoopbackEndpoints, AreIpcInprocAndTcpOnLoopbackOnly) {
+  for (const char* e :
+       {"ipc:///tmp/x.sock", "inproc://x", "tcp://127.0.0.1:5570",
+        "tcp://127.1.2.3:0", "tcp://[::1]:5570", "tcp://[::ffff:127.0.0.1]:1",
+        "tcp://localhost:5570", "tcp://lo:5570"})
+    EXPECT_TRUE(is_loopback_endpoint(e)) << e;
+  for (const char* e :
+       {"tcp://0.0.0.0:5570", "tcp://*:5570", "tcp://[::]:5570",
+        "tcp://10.0.0.1:5570", "tcp://eth0:5570", "tcp://example.com:5570",
+        "tcp://128.0.0.1:1", "tcp://[::2]:1", "tcp://127.0.0.1", "pgm://x",
+        "tcp://[::1:1"})
+    EXPECT_FALSE(is_loopback_endpoint(e)) << e;
+}
+
 }  // namespace
 }  // namespace depot::transport
