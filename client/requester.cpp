@@ -42,8 +42,10 @@ requester::requester(options opts, std::vector<std::unique_ptr<channel>> chs)
 
 result<void> requester::open() {
   awaited_.clear();
-  for (server& s : servers_)
+  for (server& s : servers_) {
+    s.reopen = false;
     if (auto opened = s.ch->open(); !opened) return opened;
+  }
   return {};
 }
 
@@ -67,6 +69,7 @@ result<void> requester::put_in_back_off(size_t s) {
   for (auto it = awaited_.begin(); it != awaited_.end();)
     it = it->second.server == s ? awaited_.erase(it) : std::next(it);
   // Whatever the old socket had queued for that server goes with it.
+  srv.reopen = false;
   return srv.ch->open();
 }
 
@@ -155,13 +158,17 @@ result<uint64_t> requester::send_to(size_t s, schema::request_body body) {
   uint64_t rid = next_rid_++;
   std::string_view op = schema::op_name(body);
   schema::request req{rid, std::move(body)};
-  auto sent = servers_[s].ch->send(schema::encode_request(req), deadline());
+  server& srv = servers_[s];
+  if (srv.reopen) {
+    srv.reopen = false;
+    if (auto r = srv.ch->open(); !r) return std::move(r).error();
+  }
+  auto sent = srv.ch->send(schema::encode_request(req), deadline());
   if (!sent) {
     // ZeroMQ gives up on a connection whose handshake failed for good (no
-    // more reconnects): a new socket, so that the next request tries a new
+    // more reconnects): the next request gets a new socket and tries a new
     // handshake (the server's operator may have fixed its keys meanwhile).
-    if (sent.error().source == error_source::handshake)
-      if (auto r = servers_[s].ch->open(); !r) return std::move(r).error();
+    if (sent.error().source == error_source::handshake) srv.reopen = true;
     return std::move(sent).error();
   }
   awaited_.emplace(rid, awaited_request{op, s});
@@ -284,8 +291,7 @@ result<schema::reply_body> requester::call(schema::request_body body,
           if (auto r = put_in_back_off(to); !r) return std::move(r).error();
           if (attempt < tries) break;
         } else if (in.error().source == error_source::handshake) {
-          // As in send_to(): the next request tries a new handshake.
-          if (auto r = servers_[to].ch->open(); !r) return std::move(r).error();
+          servers_[to].reopen = true;  // as in send_to()
         }
         forget(*rid);
         return std::move(in).error();

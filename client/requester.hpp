@@ -130,6 +130,8 @@ class requester {
     std::string endpoint;
     clock::time_point dead_until{};  // skipped until then
     unsigned failures = 0;           // timeouts in a row
+    bool reopen = false;  // its handshake failed: a new socket before the
+                          // next request to it
   };
 
   struct awaited_request {
