@@ -573,6 +573,27 @@ TEST_F(Curve, TheCliReportsAFailedHandshakeAndExitsWithOne) {
   EXPECT_NE(half.err.find("--curve-server-key"), std::string::npos) << half.err;
 }
 
+TEST_F(Curve, TheCliOfAReadKeyReadsAndIsForbiddenToWrite) {
+  auto alice = connect("alice");
+  std::string id = upload(alice, "read me", "note.txt");
+  std::vector<std::string> env{
+      "DEPOT_CURVE_SERVER_KEY=" + keys_.server_public(),
+      "DEPOT_CURVE_KEY=" + keys_.secret("reader")};
+  cli_run st = run_cli(work_, server_->endpoint(), {"stat", id}, {}, env);
+  EXPECT_EQ(st.status, 0) << st.err;
+  write_bytes(work_ / "new.txt", "new");
+  cli_run up = run_cli(work_, server_->endpoint(),
+                       {"upload", work_ / "new.txt"}, {}, env);
+  EXPECT_EQ(up.status, 1);
+  EXPECT_NE(up.err.find(": forbidden: "), std::string::npos) << up.err;
+  cli_run rm = run_cli(work_, server_->endpoint(), {"rm", id}, {}, env);
+  EXPECT_EQ(rm.status, 1);
+  EXPECT_NE(rm.err.find("error: forbidden: "), std::string::npos) << rm.err;
+  auto after = alice.stat(id);
+  ASSERT_OK(after);
+  EXPECT_EQ(after->refs, 1u);
+}
+
 TEST(CurveKeygen, WritesAPublicAndASecretCertificateWithItsMetadata) {
   temp_dir dir;
   fs::create_directory(dir / "keys");
