@@ -33,7 +33,8 @@ for t in "${targets[@]}"; do
   # -max_len: a request header is at most 64 KiB; the metadata parser takes 4 KiB.
   if ! (cd "$build" && ./fuzz_"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -max_len=70000 -dict="$src/fuzz/msgpack.dict" -print_final_stats=1 \
-      "$scratch" "$src/fuzz/corpus/$t" 2>&1 | tail -n 12); then
+      "$scratch" "$src/fuzz/corpus/$t" 2>&1 | grep -v -E '# Uses: [0-9]+$|dictionary\. #+$' |
+      tail -n 12); then
     status=1
   fi
   rm -rf "$scratch"

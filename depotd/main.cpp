@@ -7,6 +7,7 @@
 // from there, and nothing here repeats it.
 
 #include "actors/pipeline.hpp"
+#include "depotd/fsck_main.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
@@ -25,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace {
@@ -291,6 +293,8 @@ void reload_clients(const options& o, depot::transport::server& server,
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view{argv[1]} == "fsck")
+    return fsck_main(argc - 1, argv + 1);
   options o;
   if (int rc = parse(argc, argv, o); rc >= 0) return rc;
   spdlog::set_level(spdlog::level::from_str(o.log_level));

@@ -1,5 +1,7 @@
 #include "schema/validate.hpp"
 
+#include <cstdio>
+
 namespace depot::schema {
 namespace {
 
@@ -216,6 +218,44 @@ std::string escape_text(std::string_view text) { return escape(text, true); }
 
 std::string escape_invalid_utf8(std::string_view text) {
   return escape(text, false);
+}
+
+std::string json_string(std::string_view raw) {
+  // JSON text must be UTF-8: bytes that are not stay readable as \xNN.
+  std::string text = escape_invalid_utf8(raw);
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x",
+                        static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
 }
 
 bool is_file_id(std::string_view text) {

@@ -71,6 +71,11 @@ std::string escape_text(std::string_view text);
 /// escapes control characters itself.
 std::string escape_invalid_utf8(std::string_view text);
 
+/// `text` as a JSON string literal, quotes included: '"', '\\' and control
+/// characters escaped; valid UTF-8 as it is, any other byte as the text
+/// `\xNN` (so the result is always valid JSON, whatever bytes came in).
+std::string json_string(std::string_view text);
+
 /// The 64 hex digits of `text` (either case) in lowercase; nullopt unless
 /// `text` is exactly 64 hex digits.
 std::optional<std::string> normalize_sha256_hex(std::string_view text);

@@ -60,7 +60,10 @@ class file_lock {
 struct file_status {
   bool is_dir = false;
   bool is_symlink = false;
+  bool is_regular = false;
   uint64_t size = 0;
+  uint64_t inode = 0;  ///< st_ino: names with the same one are hard links
+  uint64_t links = 0;  ///< st_nlink
 };
 
 /// The operations, named after their POSIX calls.

@@ -177,11 +177,7 @@ caf::error object_table::wait_while_dying(const std::string& id) {
 // it, who then decides) or is no instance name.
 bool object_table::lock_if_dead(const std::string& owner,
                                 std::unique_ptr<file_lock>* held) {
-  if (owner.size() != 16 || owner == staging_->instance() ||
-      !std::all_of(owner.begin(), owner.end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-      }))
-    return false;
+  if (owner == staging_->instance() || !is_instance_name(owner)) return false;
   int err = fs_->try_lock(root_ + "/.staging/" + owner + "/lock", false, held);
   return err == 0 || err == ENOENT;
 }

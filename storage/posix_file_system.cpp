@@ -278,7 +278,10 @@ class posix_fs final : public file_system {
       return errno;
     out->is_dir = S_ISDIR(st.st_mode);
     out->is_symlink = S_ISLNK(st.st_mode);
+    out->is_regular = S_ISREG(st.st_mode);
     out->size = static_cast<uint64_t>(st.st_size);
+    out->inode = static_cast<uint64_t>(st.st_ino);
+    out->links = static_cast<uint64_t>(st.st_nlink);
     return 0;
   }
 

@@ -6,8 +6,8 @@
 #include "storage/journal.hpp"
 #include "storage/layout.hpp"
 #include "storage/object_table.hpp"
+#include "storage/posix_instance.hpp"
 #include "storage/posix_reader.hpp"
-#include "storage/recovery.hpp"
 #include "storage/shard_dirs.hpp"
 #include "storage/staging_area.hpp"
 #include "storage/temp_file.hpp"
@@ -77,10 +77,7 @@ class posix_store final : public store {
   std::shared_ptr<file_system> fs_;
   std::string root_;
   shard_dirs dirs_;
-  std::unique_ptr<staging_area> staging_;
-  std::unique_ptr<journal> journal_;
-  std::unique_ptr<object_table> objects_;
-  std::unique_ptr<recovery> recovery_;
+  std::unique_ptr<posix_instance> instance_;
   fresh_claims claims_;
   std::atomic<uint64_t> barriers_begun_{0};
   std::mutex deferred_mutex_;
@@ -102,52 +99,24 @@ caf::error posix_store::open() {
   if (!st.is_dir)
     return make_error(errc::io_error,
                       "store root " + root_ + " is not a directory");
-  std::string staging_root = root_ + "/.staging";
-  err = fs_->mkdir(staging_root);
-  if (err && err != EEXIST) return io_failure(err, "mkdir", staging_root);
-  if ((err = fs_->stat(staging_root, &st)))
-    return io_failure(err, "stat", staging_root);
-  if (st.is_symlink || !st.is_dir)
-    return make_error(errc::io_error, "store staging directory " +
-                                          staging_root +
-                                          " is a symlink or not a "
-                                          "directory; refusing it");
-  auto staging = staging_area::open(*fs_, staging_root);
-  if (!staging) return staging.error();
-  staging_ = std::move(*staging);
-  auto log = journal::open(*fs_, staging_->dir());
-  if (!log) return log.error();
-  journal_ = std::move(*log);
-  objects_ = std::make_unique<object_table>(
-      *fs_, root_, *journal_, *staging_, dirs_,
-      [this] { recovery_->recover_dead_instances(); });
-  recovery_ = std::make_unique<recovery>(*fs_, root_, staging_->instance(),
-                                         *journal_, *objects_);
-  recovery_->recover_dead_instances();
+  auto instance = posix_instance::open(*fs_, root_, dirs_);
+  if (!instance) return instance.error();
+  instance_ = std::move(*instance);
   return {};
 }
 
 void posix_store::retire() {
-  if (!staging_ || !journal_) return;
+  if (!instance_) return;
   collect_deferred();
   {
     std::lock_guard<std::mutex> guard{deferred_mutex_};
     if (!deferred_.empty()) return;
   }
-  if (!journal_->retire()) return;
-  const std::string& dir = staging_->dir();
-  std::vector<std::string> names;
-  // Only the lock left: anything else (a staging file still held, which
-  // may outlive the store) keeps the directory, and its lock, for recovery.
-  if (fs_->list_dir(dir, &names) != 0 || names.size() != 1 ||
-      names[0] != "lock")
-    return;
-  if (fs_->unlink(staging_->lock_path()) != 0) return;
-  fs_->rmdir(dir);
+  instance_->retire();
 }
 
 expected<std::unique_ptr<staging_file>> posix_store::create_staging() {
-  std::string path = staging_->next_path("d.");
+  std::string path = instance_->staging().next_path("d.");
   std::unique_ptr<writable_file> file;
   if (int err = fs_->create_exclusive(path, false, &file))
     return io_failure(err, "create", path);
@@ -160,9 +129,9 @@ std::unique_ptr<staged_batch> posix_store::stage(
   collect_deferred();
   group_commit_parts parts{*fs_,
                            root_,
-                           *objects_,
+                           instance_->objects(),
                            dirs_,
-                           *staging_,
+                           instance_->staging(),
                            claims_,
                            opts_.max_candidates,
                            opts_.id_bits,
@@ -207,7 +176,7 @@ expected<file_meta> posix_store::stat(const std::string& id) {
   if (!schema::is_file_id(id)) return malformed_id();
   std::vector<std::string> names;
   if (auto err = list_names(paths_of(root_, id).dir, &names)) return err;
-  auto live = objects_->find_live(id, names);
+  auto live = instance_->objects().find_live(id, names);
   if (!live) return live.error();
   if (auto err = refuse_linked_bytes(id)) return err;
   return to_file_meta(id, live->meta, live->refs.size());
@@ -233,9 +202,9 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
   for (;;) {
     std::vector<std::string> names;
     if (auto err = list_names(p.dir, &names)) return err;
-    auto live = objects_->find_live(id, names);
+    auto live = instance_->objects().find_live(id, names);
     if (!live) return live.error();
-    uint64_t op = journal_->begin(id, "-");
+    uint64_t op = instance_->log().begin(id, "-");
     std::string removed;
     for (auto& r : live->refs) {
       int err = fs_->unlink(p.dir + "/" + r);
@@ -244,12 +213,12 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
         break;
       }
       if (err != ENOENT) {
-        journal_->end(op);
+        instance_->log().end(op);
         return io_failure(err, "unlink", p.dir + "/" + r);
       }
     }
     if (removed.empty()) {  // every one we saw was taken by concurrent deletes
-      journal_->end(op);
+      instance_->log().end(op);
       continue;
     }
     // The delete is answered only once it is durable. If it cannot be made
@@ -261,7 +230,7 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
     if (!err && (err = fs_->list_dir(p.dir, &names))) what = "list";
     if (err) {
       if (fs_->link(p.meta(), p.dir + "/" + removed) == 0) {
-        journal_->end(op);
+        instance_->log().end(op);
         return io_failure(err, what, p.dir);
       }
       // Gone for good: answered as done, the rest left to collection.
@@ -275,7 +244,7 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
     }
     size_t left = count_prefixed(names, p.ref_prefix(live->meta.gen));
     if (left == 0) {
-      if (auto e = objects_->collect(id, "")) {
+      if (auto e = instance_->objects().collect(id, "")) {
         // The delete happened; only the space is not reclaimed yet.
         spdlog::warn(
             "store: delete of {} done, its space not reclaimed yet: {}", id,
@@ -284,7 +253,7 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
         return left;
       }
     }
-    journal_->end(op);
+    instance_->log().end(op);
     return left;
   }
 }
@@ -302,11 +271,11 @@ void posix_store::collect_deferred() {
     todo.swap(deferred_);
   }
   for (auto& [id, op] : todo) {
-    if (objects_->collect(id, "")) {
+    if (instance_->objects().collect(id, "")) {
       defer_collect(id, op);
       continue;
     }
-    journal_->end(op);
+    instance_->log().end(op);
     spdlog::info("store: space of deleted {} reclaimed", id);
   }
 }
@@ -358,7 +327,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
           ids.push_back(shard + n);
       std::sort(ids.begin(), ids.end());
       for (auto& id : ids) {
-        auto live = objects_->find_live(id, names);
+        auto live = instance_->objects().find_live(id, names);
         if (!live) {
           if (schema::code_of(live.error()) == errc::not_found) continue;
           if (linked_meta(id)) continue;  // logged by the file system

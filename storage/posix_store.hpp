@@ -47,6 +47,8 @@ struct posix_store_options {
 /// short is finished by the next) and logs what it did. A clean close (the
 /// last reference to the store dropped) removes the instance's directory
 /// when nothing is left open, so the next opening has nothing to recover.
+/// `ROOT/.quarantine/` is `depotd fsck --repair`'s (storage/fsck.hpp): the
+/// store never looks in it.
 schema::expected<std::shared_ptr<store>> open_posix_store(
     posix_store_options options);
 

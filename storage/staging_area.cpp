@@ -3,6 +3,7 @@
 #include "storage/io_error.hpp"
 #include "storage/layout.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace depot::storage {
@@ -45,6 +46,12 @@ caf::error try_open(file_system& fs, const std::string& staging_root,
 }
 
 }  // namespace
+
+bool is_instance_name(const std::string& name) {
+  return name.size() == 16 && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
 
 schema::expected<std::unique_ptr<staging_area>> staging_area::open(
     file_system& fs, const std::string& staging_root) {

@@ -15,6 +15,10 @@
 
 namespace depot::storage {
 
+/// True if `name` could be an instance's name (16 lowercase hex digits):
+/// what a `.dead` marker names and ROOT/.staging holds directories of.
+bool is_instance_name(const std::string& name);
+
 /// This instance's staging directory. Thread safe.
 class staging_area {
  public:

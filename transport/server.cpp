@@ -59,6 +59,11 @@ constexpr size_t frames_capacity_kept = 64;
 // only for the draft API, but libzmq 4.3.4 takes it.
 constexpr int zap_enforce_domain_option = 93;
 
+// Under CURVE each frame travels as a MESSAGE command: its name (8 bytes),
+// a nonce (8), the box's MAC (16) and the frame's flags (1) come on top of
+// the frame's bytes (libzmq's curve_mechanism_base_t::encode).
+constexpr uint64_t curve_frame_overhead = 33;
+
 // libzmq keeps ZMQ_HEARTBEAT_TTL in deciseconds in a uint16_t.
 constexpr int max_heartbeat_ttl_ms = 6553500;
 
@@ -441,8 +446,10 @@ struct server::impl {
     // headers are 2 bytes up to 255 bytes of body, 9 above), for the guard.
     int fd = -1;
     uint64_t wire = 0;
+    const uint64_t overhead = options.curve ? curve_frame_overhead : 0;
     auto count = [&](zmq::message_t& m) {
-      wire += m.size() + (m.size() < 256 ? 2 : 9);
+      uint64_t body = m.size() + overhead;
+      wire += body + (body < 256 ? 2 : 9);
       if (fd < 0) fd = zmq_msg_get(m.handle(), ZMQ_SRCFD);
     };
     while (more) {
