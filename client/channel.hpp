@@ -43,7 +43,33 @@ class channel {
   /// wait_ready() can wait on several channels at once; nullptr while the
   /// channel is not open. A wrapping channel returns its inner one's.
   virtual void* zmq_socket() = 0;
+
+  /// The socket on which ZeroMQ's monitor reports the handshakes of
+  /// zmq_socket() (a `void*` for zmq_poll; readable when an event waits), so
+  /// that wait_ready() wakes on a failed handshake; nullptr if none. A
+  /// wrapping channel returns its inner one's.
+  virtual void* monitor_socket() { return nullptr; }
+
+  /// Takes the monitor's pending events. If the last handshake with the
+  /// server failed and the socket is not connected, the error to report
+  /// (error_source::handshake, code unauthorized, naming the server); else
+  /// nullopt. send() and receive() return this error instead of waiting
+  /// for their deadline. A wrapping channel returns its inner one's.
+  virtual std::optional<error> handshake_failure() { return std::nullopt; }
 };
+
+/// The keys of a CURVE client, as Z85 text (40 characters each).
+struct curve_keys {
+  std::string server_public;  ///< ZMQ_CURVE_SERVERKEY: the server's
+  std::string client_public;  ///< ZMQ_CURVE_PUBLICKEY: this client's
+  std::string client_secret;  ///< ZMQ_CURVE_SECRETKEY: this client's
+};
+
+/// Reads the certificates options::curve_server_key and options::curve_key
+/// name: nullopt when both are empty (NULL mechanism). Errors (local,
+/// bad_request): one without the other, or a certificate that cannot be
+/// read (the message names the file).
+result<std::optional<curve_keys>> read_curve_keys(const options& opts);
 
 /// Which readiness wait_ready() waits for.
 enum class ready_for : uint8_t {
@@ -53,20 +79,25 @@ enum class ready_for : uint8_t {
 
 /// Waits until at least one of `chs` is ready `for_what`, or `deadline`.
 /// Returns the indexes into `chs` of the ready ones, ascending; empty at the
-/// deadline. A channel that is not open is never ready.
+/// deadline. A channel that is not open is never ready. Also returns early
+/// (empty) when the handshake of a channel fails during the wait, and at once
+/// when waiting for `sending` while every open channel's handshake has
+/// failed (channel::handshake_failure): the caller asks which.
 std::vector<size_t> wait_ready(const std::vector<channel*>& chs,
                                ready_for for_what, clock::time_point deadline);
 
 /// A channel over a ZeroMQ DEALER socket with its own context: ZMQ_LINGER 0,
 /// ZMQ_IMMEDIATE (nothing is queued for a server that is not connected),
-/// ZMQ_MAXMSGSIZE from options::max_frame_bytes. Payload buffers are handed
-/// to ZeroMQ without copying. It connects to the first endpoint of
-/// endpoint_list(opts). Errors:
-/// io_error if no context can be made.
+/// ZMQ_MAXMSGSIZE from options::max_frame_bytes, the CURVE keys of
+/// read_curve_keys(opts) if any, and a socket monitor (an inproc PAIR) that
+/// watches its handshakes. Payload buffers are handed to ZeroMQ without
+/// copying. It connects to the first endpoint of endpoint_list(opts).
+/// Errors: those of read_curve_keys; io_error if no context can be made.
 result<std::unique_ptr<channel>> make_zmq_channel(const options& opts);
 
 /// One such channel per endpoint of endpoint_list(opts), in that order,
-/// sharing one ZeroMQ context (one I/O thread). Errors: as above.
+/// sharing one ZeroMQ context (one I/O thread) and the same CURVE keys.
+/// Errors: as above.
 result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
     const options& opts);
 

@@ -64,8 +64,14 @@ std::string last_part(const std::string& path) {
 // --- error ------------------------------------------------------------------
 
 std::string_view error::code_name() const {
-  return source == error_source::timeout ? std::string_view{"timeout"}
-                                         : schema::to_string(code);
+  switch (source) {
+    case error_source::timeout:
+      return "timeout";
+    case error_source::handshake:
+      return "handshake_failed";
+    default:
+      return schema::to_string(code);
+  }
 }
 
 std::string to_string(const error& e) {
@@ -153,6 +159,10 @@ result<connection> connection::open(
       if (e.empty())
         return error{errc::bad_request, "an empty server endpoint",
                      error_source::local};
+    if (opts.curve_server_key.empty() != opts.curve_key.empty()) {
+      auto keys = detail::read_curve_keys(opts);  // says which is missing
+      if (!keys) return std::move(keys).error();
+    }
     auto p = std::make_unique<impl>(std::move(opts), std::move(chs));
     if (auto opened = p->rq.open(); !opened) return std::move(opened).error();
     return connection{std::move(p)};

@@ -49,13 +49,20 @@ using file_meta = schema::file_meta;
 /// The endpoint `deploy/dev.sh run` starts depotd on.
 inline constexpr const char* default_endpoint = "tcp://127.0.0.1:5570";
 
-/// Who reported an error: the server, this side, or nobody in time.
+/// Who reported an error: the server, this side, nobody in time, or the
+/// security handshake.
 enum class error_source : uint8_t {
-  server,   ///< the server's error reply; `code` and `message` are its own
-  local,    ///< found on this side: a local file, a bad argument, a reply
-            ///< that does not verify (checksum_mismatch), a broken reply
-  timeout,  ///< no connection or no reply within options::timeout (code
-            ///< io_error)
+  server,     ///< the server's error reply; `code` and `message` are its own
+  local,      ///< found on this side: a local file, a bad argument, a reply
+              ///< that does not verify (checksum_mismatch), a broken reply
+  timeout,    ///< no connection or no reply within options::timeout (code
+              ///< io_error)
+  handshake,  ///< ZeroMQ's security handshake with the server failed (code
+              ///< unauthorized): the server refused this client's key, the
+              ///< server's public key is wrong, or one side uses CURVE and
+              ///< the other does not. The message says which, and names the
+              ///< server. Reported as soon as ZeroMQ reports it, not after
+              ///< the timeout.
 };
 
 /// A failed call: docs/protocol.md's code, a sentence for humans, and who
@@ -65,11 +72,14 @@ struct error {
   std::string message;
   error_source source = error_source::local;
 
-  /// The code's wire spelling ("not_found"), or "timeout" for a timeout.
+  /// The code's wire spelling ("not_found"), "timeout" for a timeout, or
+  /// "handshake_failed" for a failed handshake.
   std::string_view code_name() const;
 };
 
-/// "CODE: message", e.g. "not_found: no file with id 0123456789ab".
+/// "CODE: message", e.g. "not_found: no file with id 0123456789ab", or
+/// "handshake_failed: CURVE handshake with tcp://127.0.0.1:5570 failed: the
+/// server refused this client's key (ZAP status 400)".
 std::string to_string(const error& e);
 
 /// A value or an error. Accessing value() of an error result (or error() of
@@ -149,9 +159,22 @@ struct options {
   uint64_t max_frame_bytes = uint64_t{16} << 20;
   /// Several servers of one store (depotd processes sharing a storage root);
   /// if not empty it wins over `endpoint`. See connection for how requests
-  /// are spread over them and what happens when one stops answering. (Last,
-  /// so that positional initializers written before it still compile.)
+  /// are spread over them and what happens when one stops answering.
+  /// (After the fields above, so that positional initializers written before
+  /// it still compile; new fields go after it.)
   std::vector<std::string> endpoints;
+  /// CURVE (docs/protocol.md, "Security (CURVE)"): the path of the server's
+  /// public certificate file (ZeroMQ's certificate format, as `depot keygen`
+  /// writes it; a secret certificate is accepted too, only its public key
+  /// is used). Empty, with `curve_key` empty too: no security (ZeroMQ's
+  /// NULL mechanism), for a server without --curve-secret-key. The same
+  /// server key is used for every endpoint (servers of one store share it).
+  std::string curve_server_key;
+  /// CURVE: the path of this client's secret certificate file (public and
+  /// secret key; the file must not be readable or writable by group or
+  /// others). Both CURVE fields or neither: one without the other is a
+  /// bad_request from connection::open. Both files are read once, by open.
+  std::string curve_key;
 };
 
 /// How far a transfer is: bytes done (for uploads, acknowledged by the
@@ -296,12 +319,28 @@ class channel;
 ///    server is an error as ever; once sent, a timeout is reported as it is
 ///    (the reference may or may not be gone) and never sent elsewhere.
 /// With one server everything behaves as with a single DEALER socket.
+///
+/// CURVE (options::curve_server_key, options::curve_key): each socket's
+/// handshake is watched (ZeroMQ's socket monitor). A request that waits for
+/// a server whose last handshake failed fails at once with
+/// error_source::handshake instead of waiting for the timeout. With several
+/// servers, one whose handshake failed is skipped and put in back-off as if
+/// it had timed out (a stateless request goes to another); only when every
+/// server refused does the call fail, with the handshake error. A
+/// connection whose key the server revokes later gets the server's
+/// `unauthorized` reply (error_source::server), and a key of role `read`
+/// gets `forbidden` for uploads and deletes.
 class connection {
  public:
   /// Sets up the sockets and connects them (ZeroMQ connects in the
   /// background: a server that is down is noticed by the first call, as a
-  /// timeout). Errors: bad_request for an endpoint ZeroMQ rejects or an
-  /// empty one, io_error if no socket can be made.
+  /// timeout; a failed CURVE handshake too, as error_source::handshake).
+  /// Reads the CURVE certificates if options::curve_server_key and curve_key
+  /// are set. Errors (all local): bad_request for an endpoint ZeroMQ rejects
+  /// or an empty one, or for one CURVE field set without the other;
+  /// bad_request naming the file for a certificate that cannot be read, does
+  /// not parse, lacks the secret key (curve_key), or is readable by group or
+  /// others (curve_key); io_error if no socket can be made.
   static result<connection> open(options opts);
 
   /// For tests: talks through `ch` (e.g. a fault-injecting channel).

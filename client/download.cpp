@@ -35,7 +35,12 @@ class fetcher {
         return fail(filled);
       auto in = rq_.wait(rq_.deadline());
       if (!in) {
-        if (in.error().source != error_source::timeout) return fail(in);
+        // With several servers, one whose handshake failed is one that
+        // stalled: its ranges are asked of the others.
+        bool stalled =
+            in.error().source == error_source::timeout ||
+            (in.error().source == error_source::handshake && rq_.servers() > 1);
+        if (!stalled) return fail(in);
         if (auto r = resume(std::move(in).error()); !r) return fail(r);
         continue;
       }

@@ -42,8 +42,10 @@ requester::requester(options opts, std::vector<std::unique_ptr<channel>> chs)
 
 result<void> requester::open() {
   awaited_.clear();
-  for (server& s : servers_)
+  for (server& s : servers_) {
+    s.reopen = false;
     if (auto opened = s.ch->open(); !opened) return opened;
+  }
   return {};
 }
 
@@ -67,6 +69,7 @@ result<void> requester::put_in_back_off(size_t s) {
   for (auto it = awaited_.begin(); it != awaited_.end();)
     it = it->second.server == s ? awaited_.erase(it) : std::next(it);
   // Whatever the old socket had queued for that server goes with it.
+  srv.reopen = false;
   return srv.ch->open();
 }
 
@@ -75,6 +78,12 @@ result<size_t> requester::pick(clock::time_point deadline) {
   const size_t n = servers_.size();
   if (n == 1) return size_t{0};
   auto now = clock::now();
+  // A live server whose handshake failed is put in back-off as one that
+  // timed out is (with a new socket: a new handshake).
+  for (size_t s = 0; s < n; ++s)
+    if (servers_[s].dead_until <= now && servers_[s].ch->handshake_failure())
+      if (auto r = put_in_back_off(s); !r) return std::move(r).error();
+  now = clock::now();
   std::vector<size_t> live;  // from the round-robin position on
   std::vector<size_t> resting;
   for (size_t k = 0; k < n; ++k) {
@@ -84,13 +93,21 @@ result<size_t> requester::pick(clock::time_point deadline) {
   std::stable_sort(resting.begin(), resting.end(), [&](size_t a, size_t b) {
     return servers_[a].dead_until < servers_[b].dead_until;
   });
+  // The first of `order` to connect by `until`; nullopt then, or as soon as
+  // the handshakes of all of them have failed.
   auto first_ready = [&](const std::vector<size_t>& order,
                          clock::time_point until) -> std::optional<size_t> {
     std::vector<channel*> chs;
     for (size_t s : order) chs.push_back(servers_[s].ch.get());
-    auto ready = wait_ready(chs, ready_for::sending, until);
-    if (ready.empty()) return std::nullopt;
-    return order[ready.front()];
+    while (true) {
+      auto ready = wait_ready(chs, ready_for::sending, until);
+      if (!ready.empty()) return order[ready.front()];
+      if (clock::now() >= until) return std::nullopt;
+      bool all_refused = true;
+      for (channel* ch : chs)
+        if (!ch->handshake_failure()) all_refused = false;
+      if (all_refused) return std::nullopt;
+    }
   };
   // The first connected live one: a server that is down (its socket not
   // connected) is passed over without a wait. Should none of them connect
@@ -108,12 +125,24 @@ result<size_t> requester::pick(clock::time_point deadline) {
   }
   if (!chosen) {
     std::string names;
-    for (const server& s : servers_)
+    std::string refusals;
+    size_t refused = 0;
+    for (const server& s : servers_) {
       names += (names.empty() ? "" : ", ") + s.endpoint;
-    return error{
-        errc::io_error,
-        "no connection to " + names + " within " + duration_text(opts_.timeout),
-        error_source::timeout};
+      if (auto f = s.ch->handshake_failure()) {
+        ++refused;
+        refusals += (refusals.empty() ? "" : "; ") + f->message;
+      }
+    }
+    if (refused == n)
+      return error{errc::unauthorized,
+                   "every server refused the handshake: " + refusals,
+                   error_source::handshake};
+    return error{errc::io_error,
+                 "no connection to " + names + " within " +
+                     duration_text(opts_.timeout) +
+                     (refusals.empty() ? "" : " (" + refusals + ")"),
+                 error_source::timeout};
   }
   next_ = (*chosen + 1) % n;
   return *chosen;
@@ -129,8 +158,19 @@ result<uint64_t> requester::send_to(size_t s, schema::request_body body) {
   uint64_t rid = next_rid_++;
   std::string_view op = schema::op_name(body);
   schema::request req{rid, std::move(body)};
-  auto sent = servers_[s].ch->send(schema::encode_request(req), deadline());
-  if (!sent) return std::move(sent).error();
+  server& srv = servers_[s];
+  if (srv.reopen) {
+    srv.reopen = false;
+    if (auto r = srv.ch->open(); !r) return std::move(r).error();
+  }
+  auto sent = srv.ch->send(schema::encode_request(req), deadline());
+  if (!sent) {
+    // ZeroMQ gives up on a connection whose handshake failed for good (no
+    // more reconnects): the next request gets a new socket and tries a new
+    // handshake (the server's operator may have fixed its keys meanwhile).
+    if (sent.error().source == error_source::handshake) srv.reopen = true;
+    return std::move(sent).error();
+  }
   awaited_.emplace(rid, awaited_request{op, s});
   return rid;
 }
@@ -147,8 +187,14 @@ result<std::optional<std::pair<size_t, frames>>> requester::receive(
   std::vector<channel*> chs;
   for (server& s : servers_) chs.push_back(s.ch.get());
   while (true) {
+    // A server we await a reply from whose handshake failed (it dropped
+    // the connection, and reconnecting failed) will not answer.
+    if (auto refused = awaited_refusal()) return std::move(*refused);
     auto ready = wait_ready(chs, ready_for::receiving, deadline);
-    if (ready.empty()) return out{};
+    if (ready.empty()) {
+      if (clock::now() >= deadline) return out{};
+      continue;  // a handshake failed: looked at above
+    }
     // Take turns among the ready ones, so that no server starves another.
     auto first = std::lower_bound(ready.begin(), ready.end(), next_rx_);
     size_t s = first == ready.end() ? ready.front() : *first;
@@ -158,6 +204,14 @@ result<std::optional<std::pair<size_t, frames>>> requester::receive(
     if (got->has_value()) return out{std::in_place, s, std::move(**got)};
     if (clock::now() >= deadline) return out{};
   }
+}
+
+std::optional<error> requester::awaited_refusal() const {
+  std::set<size_t> awaited;
+  for (const auto& [rid, a] : awaited_) awaited.insert(a.server);
+  for (size_t s : awaited)
+    if (auto f = servers_[s].ch->handshake_failure()) return f;
+  return std::nullopt;
 }
 
 error requester::no_reply() const {
@@ -230,9 +284,14 @@ result<schema::reply_body> requester::call(schema::request_body body,
     while (true) {
       auto in = wait(until);
       if (!in) {
-        if (in.error().source == error_source::timeout && servers_.size() > 1) {
+        // A server whose handshake failed is treated as one that timed out.
+        if ((in.error().source == error_source::timeout ||
+             in.error().source == error_source::handshake) &&
+            servers_.size() > 1) {
           if (auto r = put_in_back_off(to); !r) return std::move(r).error();
           if (attempt < tries) break;
+        } else if (in.error().source == error_source::handshake) {
+          servers_[to].reopen = true;  // as in send_to()
         }
         forget(*rid);
         return std::move(in).error();

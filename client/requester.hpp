@@ -12,6 +12,13 @@
 // message from it makes it live again. When every server is in back-off,
 // they are all tried, the one whose back-off ends first first. With one
 // server, none of this applies: it behaves as a single DEALER socket.
+//
+// A server whose handshake failed (CURVE: a refused key, a wrong server
+// key, a mechanism mismatch; channel::handshake_failure) counts as one that
+// timed out, without the wait: it goes into back-off with a new socket, and
+// a reply awaited from it ends the wait with its error_source::handshake
+// error. When the handshakes of every server failed, sending fails at once
+// with that error instead of a timeout.
 
 #include "client/channel.hpp"
 #include "client/client.hpp"
@@ -67,18 +74,22 @@ class requester {
 
   /// Sends `body` under a fresh rid (to the pinned server, else to the next
   /// live one) and returns that rid. Waits up to options::timeout for a
-  /// server to be connected; a request that fails here was sent nowhere.
+  /// server to be connected, less when handshakes fail (a handshake error
+  /// then); a request that fails here was sent nowhere.
   result<uint64_t> send(schema::request_body body);
 
   /// The next reply to an awaited rid, from any server; a timeout error
-  /// (error_source::timeout) if none arrives by `deadline`. A reply that
-  /// does not decode is an error (bad_request, source local).
+  /// (error_source::timeout) if none arrives by `deadline`, a handshake
+  /// error (error_source::handshake) as soon as the handshake of a server
+  /// with an awaited rid fails. A reply that does not decode is an error
+  /// (bad_request, source local).
   result<incoming> wait(clock::time_point deadline);
 
   /// One request and its reply within options::timeout; forgets every other
   /// awaited rid first. A server error reply becomes the error. Unpinned and
-  /// with `try_elsewhere`, a request that times out is sent again to the
-  /// next live server, up to one try per server.
+  /// with `try_elsewhere`, a request that times out (or whose server's
+  /// handshake fails) is sent again to the next live server, up to one try
+  /// per server.
   result<schema::reply_body> call(schema::request_body body,
                                   on_timeout retry = on_timeout::try_elsewhere);
 
@@ -119,6 +130,8 @@ class requester {
     std::string endpoint;
     clock::time_point dead_until{};  // skipped until then
     unsigned failures = 0;           // timeouts in a row
+    bool reopen = false;  // its handshake failed: a new socket before the
+                          // next request to it
   };
 
   struct awaited_request {
@@ -136,6 +149,9 @@ class requester {
       clock::time_point deadline);
   // Puts server `s` into back-off, replaces its socket, forgets its rids.
   result<void> put_in_back_off(size_t s);
+  // The handshake error of a server with an awaited rid whose handshake
+  // failed, if any.
+  std::optional<error> awaited_refusal() const;
   // "no reply from ENDPOINTS within T".
   error no_reply() const;
 

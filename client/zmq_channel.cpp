@@ -4,7 +4,10 @@
 #include <zmq.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -31,34 +34,125 @@ error zmq_failure(const std::string& what, const zmq::error_t& e) {
   return {errc::io_error, what + ": " + e.what(), error_source::local};
 }
 
+// The handshake events the monitor reports.
+constexpr int monitored_events =
+    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED;
+
+// A server that closes the connection in the middle of a handshake
+// (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) is how a wrong server key shows
+// (the server cannot decrypt our HELLO and hangs up), and often how a
+// mechanism mismatch does (the server saw it first and hung up before we
+// read its greeting). A server killed at that moment looks the same once,
+// so it takes this many in a row (ZeroMQ reconnects after 100-200 ms)
+// before the handshake counts as failed.
+constexpr unsigned closed_handshakes_to_fail = 2;
+
+// Every monitor needs its own inproc address within the context.
+std::string monitor_address() {
+  static std::atomic<uint64_t> counter{0};
+  return "inproc://depot-client-monitor-" + std::to_string(++counter);
+}
+
+std::string hex(uint32_t v) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%#x", static_cast<unsigned>(v));
+  return text;
+}
+
+// Why a ZAP handler's status refused us, in words.
+std::string zap_status_text(uint32_t status) {
+  std::string code = "(ZAP status " + std::to_string(status) + ")";
+  switch (status) {
+    case 400:
+      return "the server refused this client's key " + code;
+    case 300:
+      return "the server could not check this client's key just now " + code +
+             ": a temporary failure; try again later";
+    case 500:
+      return "the server could not check this client's key " + code +
+             ": its authentication failed";
+    default:
+      return "the server's authentication refused this client " + code;
+  }
+}
+
+// A ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL value in words.
+std::string protocol_text(uint32_t value, bool curve) {
+  switch (value) {
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+      return curve ? "security mechanism mismatch: this client uses CURVE "
+                     "but the server does not (it uses NULL, no security, "
+                     "or PLAIN)"
+                   : "security mechanism mismatch: this client uses no "
+                     "security (NULL) but the server requires another "
+                     "mechanism (CURVE, for a depot server started with "
+                     "--curve-secret-key): give the server's public key and "
+                     "this client's secret certificate";
+    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+      return "a CURVE message of the server did not decrypt (protocol error " +
+             hex(value) + "): is the server's public key right?";
+    default:
+      return "protocol error " + hex(value) +
+             " during the handshake (ZMQ_PROTOCOL_ERROR_*)";
+  }
+}
+
 class zmq_channel final : public channel {
  public:
   zmq_channel(const options& opts, std::string endpoint,
-              std::shared_ptr<zmq::context_t> context)
+              std::shared_ptr<zmq::context_t> context,
+              std::optional<curve_keys> curve)
       : endpoint_(std::move(endpoint)),
         timeout_(opts.timeout),
         max_message_(std::max<uint64_t>(opts.max_frame_bytes,
                                         schema::max_reply_header_bytes) +
                      header_room),
-        context_(std::move(context)) {}
+        context_(std::move(context)),
+        curve_(std::move(curve)) {}
 
   ~zmq_channel() override {
     // Linger is 0: closing never blocks, and then neither does the context
     // (terminated with the last channel that shares it).
-    socket_.reset();
+    close();
   }
 
   void* zmq_socket() override {
     return socket_ ? static_cast<void*>(*socket_) : nullptr;
   }
 
+  void* monitor_socket() override {
+    return monitor_ ? static_cast<void*>(*monitor_) : nullptr;
+  }
+
+  std::optional<error> handshake_failure() override {
+    if (!socket_) return std::nullopt;
+    drain_monitor();
+    if (!failure_ || writable_now()) return std::nullopt;
+    return handshake_error();
+  }
+
   result<void> open() override {
-    socket_.reset();
+    close();
     try {
       zmq::socket_t s{*context_, zmq::socket_type::dealer};
       s.set(zmq::sockopt::linger, 0);
       s.set(zmq::sockopt::immediate, 1);
       s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_message_));
+      if (curve_) {
+        set_key(s, ZMQ_CURVE_SERVERKEY, curve_->server_public);
+        set_key(s, ZMQ_CURVE_PUBLICKEY, curve_->client_public);
+        set_key(s, ZMQ_CURVE_SECRETKEY, curve_->client_secret);
+      }
+      // The monitor is attached before connecting, so that no handshake
+      // goes unreported.
+      std::string address = monitor_address();
+      if (zmq_socket_monitor(static_cast<void*>(s), address.c_str(),
+                             monitored_events) != 0)
+        throw zmq::error_t{};
+      zmq::socket_t m{*context_, zmq::socket_type::pair};
+      m.set(zmq::sockopt::linger, 0);
+      m.connect(address);
       try {
         s.connect(endpoint_);
       } catch (const zmq::error_t& e) {
@@ -67,6 +161,7 @@ class zmq_channel final : public channel {
                      error_source::local};
       }
       socket_.emplace(std::move(s));
+      monitor_.emplace(std::move(m));
     } catch (const zmq::error_t& e) {
       return zmq_failure("cannot create a ZeroMQ socket", e);
     }
@@ -76,12 +171,19 @@ class zmq_channel final : public channel {
   result<void> send(const frames& message,
                     clock::time_point deadline) override {
     if (!socket_) return error{errc::internal, "channel is not open"};
-    // With ZMQ_IMMEDIATE the socket is writable only once connected.
-    if (!wait_for(ZMQ_POLLOUT, deadline))
-      return error{
-          errc::io_error,
-          "no connection to " + endpoint_ + " within " + seconds_text(),
-          error_source::timeout};
+    // With ZMQ_IMMEDIATE the socket is writable only once connected, which
+    // includes a completed handshake.
+    switch (wait_for(ZMQ_POLLOUT, deadline)) {
+      case waited::ready:
+        break;
+      case waited::refused:
+        return handshake_error();
+      case waited::deadline:
+        return error{
+            errc::io_error,
+            "no connection to " + endpoint_ + " within " + seconds_text(),
+            error_source::timeout};
+    }
     try {
       for (size_t i = 0; i < message.size(); ++i) {
         auto flags = i + 1 < message.size() ? zmq::send_flags::sndmore
@@ -102,7 +204,14 @@ class zmq_channel final : public channel {
 
   result<std::optional<frames>> receive(clock::time_point deadline) override {
     if (!socket_) return error{errc::internal, "channel is not open"};
-    if (!wait_for(ZMQ_POLLIN, deadline)) return std::optional<frames>{};
+    switch (wait_for(ZMQ_POLLIN, deadline)) {
+      case waited::ready:
+        break;
+      case waited::refused:
+        return handshake_error();
+      case waited::deadline:
+        return std::optional<frames>{};
+    }
     frames out;
     try {
       while (true) {
@@ -127,15 +236,112 @@ class zmq_channel final : public channel {
   }
 
  private:
-  // True once `events` are ready on the socket; false at the deadline.
-  bool wait_for(short events, clock::time_point deadline) {
+  enum class waited : uint8_t { ready, refused, deadline };
+
+  static void set_key(zmq::socket_t& s, int option, const std::string& z85) {
+    // Z85 text with its terminating NUL: 41 bytes.
+    if (zmq_setsockopt(static_cast<void*>(s), option, z85.c_str(),
+                       z85.size() + 1) != 0)
+      throw zmq::error_t{};
+  }
+
+  void close() {
+    socket_.reset();  // its monitor stops with it
+    monitor_.reset();
+    failure_.reset();
+    closed_in_handshake_ = 0;
+  }
+
+  // Until `events` are ready on the socket (ready), the handshake has
+  // failed and the socket is not connected (refused), or the deadline. The
+  // monitor is polled alongside, so a failure ends the wait at once.
+  waited wait_for(short events, clock::time_point deadline) {
+    drain_monitor();
     while (true) {
-      zmq::pollitem_t item{static_cast<void*>(*socket_), 0, events, 0};
-      int rc = zmq_poll(&item, 1, remaining_ms(deadline));
-      if (rc > 0 && (item.revents & events)) return true;
-      if (rc < 0 && zmq_errno() != EINTR) return false;
-      if (rc == 0 && clock::now() >= deadline) return false;
+      // A failure known already: only look whether the socket is ready.
+      const bool refused = failure_ && !writable_now();
+      zmq::pollitem_t items[2] = {
+          {static_cast<void*>(*socket_), 0, events, 0},
+          {monitor_ ? static_cast<void*>(*monitor_) : nullptr, 0, ZMQ_POLLIN,
+           0}};
+      int rc = zmq_poll(items, monitor_ ? 2 : 1,
+                        refused ? 0 : remaining_ms(deadline));
+      if (rc > 0 && (items[0].revents & events)) return waited::ready;
+      if (refused) return waited::refused;
+      if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
+        drain_monitor();
+        continue;
+      }
+      if (rc < 0 && zmq_errno() != EINTR) return waited::deadline;
+      if (clock::now() >= deadline) return waited::deadline;
     }
+  }
+
+  // True if the socket takes a message now (it is connected).
+  bool writable_now() {
+    zmq::pollitem_t item{static_cast<void*>(*socket_), 0, ZMQ_POLLOUT, 0};
+    return zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLOUT);
+  }
+
+  // Takes every pending monitor event; the last handshake's outcome wins.
+  void drain_monitor() {
+    if (!monitor_) return;
+    while (true) {
+      zmq::message_t head;
+      zmq::message_t address;
+      try {
+        if (!monitor_->recv(head, zmq::recv_flags::dontwait)) return;
+        // The second frame (the endpoint) always follows the first.
+        if (head.more()) (void)monitor_->recv(address);
+      } catch (const zmq::error_t&) {
+        return;
+      }
+      if (head.size() < 6) continue;
+      uint16_t event;
+      uint32_t value;
+      std::memcpy(&event, head.data(), sizeof event);
+      std::memcpy(&value, static_cast<const char*>(head.data()) + 2,
+                  sizeof value);
+      on_event(event, value);
+    }
+  }
+
+  void on_event(uint16_t event, uint32_t value) {
+    switch (event) {
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        failure_.reset();
+        closed_in_handshake_ = 0;
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        failure_ = zap_status_text(value);
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        failure_ = protocol_text(value, curve_.has_value());
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        if (++closed_in_handshake_ >= closed_handshakes_to_fail)
+          failure_ =
+              curve_ ? "the server closed the connection during the CURVE "
+                       "handshake: is the server's public key right, and "
+                       "does the server use CURVE?"
+                     : "the server closed the connection during the "
+                       "handshake, as a server does on a security mechanism "
+                       "mismatch: this client uses no security (NULL); a "
+                       "depot server started with --curve-secret-key "
+                       "requires CURVE: give the server's public key and "
+                       "this client's secret certificate";
+        break;
+      default:
+        break;
+    }
+  }
+
+  error handshake_error() const {
+    return error{errc::unauthorized,
+                 std::string{curve_ ? "CURVE handshake" : "handshake"} +
+                     " with " + endpoint_ +
+                     " failed: " + failure_.value_or("unknown reason"),
+                 error_source::handshake};
   }
 
   static zmq::message_t to_message(const schema::buffer& b) {
@@ -160,16 +366,22 @@ class zmq_channel final : public channel {
   std::chrono::milliseconds timeout_;
   uint64_t max_message_;
   std::shared_ptr<zmq::context_t> context_;
+  std::optional<curve_keys> curve_;
   std::optional<zmq::socket_t> socket_;
+  std::optional<zmq::socket_t> monitor_;  // the PAIR end of socket_'s monitor
+  std::optional<std::string> failure_;    // why the last handshake failed
+  unsigned closed_in_handshake_ = 0;      // NO_DETAIL failures in a row
 };
 
 }  // namespace
 
 result<std::unique_ptr<channel>> make_zmq_channel(const options& opts) {
+  auto keys = read_curve_keys(opts);
+  if (!keys) return std::move(keys).error();
   try {
-    return std::unique_ptr<channel>{
-        std::make_unique<zmq_channel>(opts, endpoint_list(opts).front(),
-                                      std::make_shared<zmq::context_t>(1))};
+    return std::unique_ptr<channel>{std::make_unique<zmq_channel>(
+        opts, endpoint_list(opts).front(), std::make_shared<zmq::context_t>(1),
+        std::move(*keys))};
   } catch (const zmq::error_t& e) {
     return zmq_failure("cannot create a ZeroMQ context", e);
   }
@@ -177,11 +389,14 @@ result<std::unique_ptr<channel>> make_zmq_channel(const options& opts) {
 
 result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
     const options& opts) {
+  auto keys = read_curve_keys(opts);
+  if (!keys) return std::move(keys).error();
   try {
     auto context = std::make_shared<zmq::context_t>(1);
     std::vector<std::unique_ptr<channel>> out;
     for (const std::string& endpoint : endpoint_list(opts))
-      out.push_back(std::make_unique<zmq_channel>(opts, endpoint, context));
+      out.push_back(
+          std::make_unique<zmq_channel>(opts, endpoint, context, *keys));
     return out;
   } catch (const zmq::error_t& e) {
     return zmq_failure("cannot create a ZeroMQ context", e);
@@ -196,26 +411,56 @@ std::vector<std::string> endpoint_list(const options& opts) {
 std::vector<size_t> wait_ready(const std::vector<channel*>& chs,
                                ready_for for_what, clock::time_point deadline) {
   short events = for_what == ready_for::sending ? ZMQ_POLLOUT : ZMQ_POLLIN;
+  // items[k] polls chs[index[k]]: first the sockets, then their monitors.
   std::vector<zmq::pollitem_t> items;
-  std::vector<size_t> index;  // items[k] polls chs[index[k]]
+  std::vector<size_t> index;
   for (size_t i = 0; i < chs.size(); ++i) {
     if (void* s = chs[i]->zmq_socket()) {
       items.push_back({s, 0, events, 0});
       index.push_back(i);
     }
   }
+  const size_t sockets = items.size();
+  std::vector<bool> refused(chs.size(), false);
+  size_t refused_count = 0;
+  for (size_t k = 0; k < sockets; ++k) {
+    channel* ch = chs[index[k]];
+    if (void* m = ch->monitor_socket()) {
+      items.push_back({m, 0, ZMQ_POLLIN, 0});
+      index.push_back(index[k]);
+    }
+    if (ch->handshake_failure()) {
+      refused[index[k]] = true;
+      ++refused_count;
+    }
+  }
+  // Sending to channels whose handshakes all failed: nothing will connect
+  // unless a reconnect succeeds, which is not worth the wait.
+  const bool hopeless =
+      for_what == ready_for::sending && sockets > 0 && refused_count == sockets;
   std::vector<size_t> ready;
   while (true) {
-    long wait = remaining_ms(deadline);
+    long wait = hopeless ? 0 : remaining_ms(deadline);
     if (items.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(wait));
       return ready;
     }
     int rc = zmq_poll(items.data(), static_cast<int>(items.size()), wait);
     if (rc > 0) {
-      for (size_t k = 0; k < items.size(); ++k)
+      for (size_t k = 0; k < sockets; ++k)
         if (items[k].revents & events) ready.push_back(index[k]);
       if (!ready.empty()) return ready;
+    }
+    if (hopeless) return ready;
+    if (rc > 0) {
+      // A monitor spoke: a handshake that failed now ends the wait.
+      bool newly_refused = false;
+      for (size_t k = sockets; k < items.size(); ++k) {
+        if (!(items[k].revents & ZMQ_POLLIN)) continue;
+        size_t i = index[k];
+        if (chs[i]->handshake_failure() && !refused[i]) newly_refused = true;
+      }
+      if (newly_refused) return ready;
     }
     if (rc < 0 && zmq_errno() != EINTR) return ready;
     if (clock::now() >= deadline) return ready;

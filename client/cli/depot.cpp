@@ -1,19 +1,23 @@
 // depot: the command-line client of the depot file server.
 //
-//   depot [--server ENDPOINT]... [--json] [--timeout S] COMMAND ...
+//   depot [--server ENDPOINT]... [--json] [--timeout S]
+//         [--curve-server-key FILE --curve-key FILE] COMMAND ...
 //     upload FILE... [--name N] [--mime M]   store files, print their ids
 //     download ID [-o PATH] [--force]        fetch a file (verified)
 //     stat ID                                one file's metadata
 //     rm ID                                  take one reference away
 //     ls [--limit N] [--all]                 list stored files
 //     ping                                   check the server
+//     keygen NAME [--role read|write]        write a CURVE key pair
 //
 // Exit status: 0 success, 1 a failed operation (stderr: "error: CODE:
-// message"), 2 a usage error.
+// message"; CODE "handshake_failed" for a refused CURVE handshake), 2 a
+// usage error.
 
 #include "client/cli/output.hpp"
 #include "client/cli/progress_bar.hpp"
 #include "client/client.hpp"
+#include "transport/curve/certificate.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -21,6 +25,7 @@
 #include <filesystem>
 #include <iostream>
 #include <malloc.h>
+#include <map>
 #include <optional>
 #include <string>
 #include <unistd.h>
@@ -44,12 +49,18 @@ struct globals {
   std::vector<std::string> servers;  // one or more: requests spread over them
   bool json = false;
   double timeout_s = 10;
+  std::string curve_server_key;  // the server's public certificate
+  std::string curve_key;         // this client's secret certificate
 };
 
 // Prints a failure: "error: CODE: message" on stderr, and with --json the
 // same as an object on stdout.
 int fail(const globals& g, const dc::error& e) {
   std::cerr << "error: " << display_text(dc::to_string(e)) << "\n";
+  if (e.source == dc::error_source::handshake && g.curve_key.empty())
+    std::cerr << "hint: a server started with --curve-secret-key needs "
+                 "--curve-server-key FILE and --curve-key FILE (or "
+                 "$DEPOT_CURVE_SERVER_KEY and $DEPOT_CURVE_KEY)\n";
   if (g.json) std::cout << json_error(e) << "\n";
   return exit_failure;
 }
@@ -65,6 +76,8 @@ std::optional<dc::connection> connect(const globals& g, int& rc) {
   o.endpoints = g.servers;
   o.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
+  o.curve_server_key = g.curve_server_key;
+  o.curve_key = g.curve_key;
   auto c = dc::connection::open(o);
   if (!c) {
     rc = fail(g, c.error());
@@ -276,6 +289,56 @@ int cmd_ping(const globals& g) {
   return 0;
 }
 
+// --- keygen
+// -------------------------------------------------------------------
+
+// Why `name` cannot be a certificate's metadata name, or nullopt.
+std::optional<std::string> bad_key_name(const std::string& name) {
+  if (name.empty() || name == "." || name == "..")
+    return "NAME must end in a file name (e.g. keys/alice)";
+  for (unsigned char c : name) {
+    if (c == '"' || c == '\'')
+      return "the name '" + display_text(name) + "' holds a quote";
+    if (c < 0x20 || c == 0x7f)
+      return "the name '" + display_text(name) + "' holds a control character";
+  }
+  return std::nullopt;
+}
+
+int cmd_keygen(const globals& g, const std::string& base,
+               const std::string& role) {
+  std::string name = std::filesystem::path(base).filename().string();
+  if (auto problem = bad_key_name(name)) return usage(*problem);
+  std::map<std::string, std::string> metadata{{"name", name}};
+  if (!role.empty()) metadata["role"] = role;
+  depot::curve::certificate cert =
+      depot::curve::generate_certificate(std::move(metadata));
+  if (cert.public_key.empty())
+    return fail(g, {dc::errc::internal,
+                    "cannot make a key pair: this libzmq has no CURVE",
+                    dc::error_source::local});
+  std::string why;
+  if (!depot::curve::write_certificate_files(base, cert, &why))
+    return fail(g, {dc::errc::io_error, why, dc::error_source::local});
+  const std::string pub = base + ".key";
+  const std::string sec = base + ".key_secret";
+  if (g.json) {
+    std::cout << "{\"public\":" << json_string(pub)
+              << ",\"secret\":" << json_string(sec)
+              << ",\"public_key\":" << json_string(cert.public_key)
+              << ",\"name\":" << json_string(name)
+              << ",\"role\":" << json_string(role.empty() ? "write" : role)
+              << "}\n";
+    return 0;
+  }
+  std::cout << "public certificate  " << display_text(pub)
+            << "  (give it to the server's --curve-clients directory)\n"
+            << "secret certificate  " << display_text(sec)
+            << "  (mode 0600: keep it to this client)\n"
+            << "public key          " << cert.public_key << "\n";
+  return 0;
+}
+
 // "a,b,c" as {"a", "b", "c"} ($DEPOT_SERVER's list of servers).
 std::vector<std::string> split_servers(const std::string& list) {
   std::vector<std::string> out;
@@ -323,6 +386,13 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", g.timeout_s, "seconds to wait for each reply")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string curve_server_key, curve_key;
+  app.add_option("--curve-server-key", curve_server_key,
+                 "CURVE: the server's public certificate file (default: "
+                 "$DEPOT_CURVE_SERVER_KEY); with --curve-key");
+  app.add_option("--curve-key", curve_key,
+                 "CURVE: this client's secret certificate file, mode 0600 "
+                 "(default: $DEPOT_CURVE_KEY); with --curve-server-key");
 
   auto* up = app.add_subcommand("upload", "store files and print their ids");
   std::vector<std::string> up_files;
@@ -365,6 +435,19 @@ int main(int argc, char** argv) {
 
   auto* ping = app.add_subcommand("ping", "check that the server answers");
 
+  auto* keygen = app.add_subcommand(
+      "keygen",
+      "write a CURVE key pair: NAME.key (public, for the server's "
+      "--curve-clients directory) and NAME.key_secret (mode 0600)");
+  std::string keygen_name, keygen_role;
+  keygen->add_option("NAME", keygen_name, "path and name of the key files")
+      ->required();
+  keygen
+      ->add_option("--role", keygen_role,
+                   "what the server lets the key do: read (download, stat, "
+                   "ls, ping) or write (everything; the default)")
+      ->check(CLI::IsMember({"read", "write"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -373,6 +456,23 @@ int main(int argc, char** argv) {
   if (!servers.empty()) g.servers = std::move(servers);
   for (const std::string& s : g.servers)
     if (s.empty()) return usage("an empty server endpoint");
+  // A flag wins over its variable, each on its own.
+  const char* env_server_key = std::getenv("DEPOT_CURVE_SERVER_KEY");
+  const char* env_key = std::getenv("DEPOT_CURVE_KEY");
+  g.curve_server_key = !curve_server_key.empty() ? curve_server_key
+                       : env_server_key          ? env_server_key
+                                                 : "";
+  g.curve_key = !curve_key.empty() ? curve_key : env_key ? env_key : "";
+
+  if (keygen->parsed()) return cmd_keygen(g, keygen_name, keygen_role);
+  if (g.curve_server_key.empty() != g.curve_key.empty())
+    return usage(g.curve_key.empty()
+                     ? "--curve-server-key (or $DEPOT_CURVE_SERVER_KEY) needs "
+                       "--curve-key (or $DEPOT_CURVE_KEY): this client's "
+                       "secret certificate"
+                     : "--curve-key (or $DEPOT_CURVE_KEY) needs "
+                       "--curve-server-key (or $DEPOT_CURVE_SERVER_KEY): the "
+                       "server's public certificate");
 
   if (up->parsed()) return cmd_upload(g, up_files, up_name, up_mime);
   if (down->parsed()) return cmd_download(g, down_id, down_out, down_force);

@@ -67,6 +67,10 @@ class counting_channel final : public channel {
   }
 
   void* zmq_socket() override { return inner_->zmq_socket(); }
+  void* monitor_socket() override { return inner_->monitor_socket(); }
+  std::optional<client::error> handshake_failure() override {
+    return inner_->handshake_failure();
+  }
 
  private:
   std::unique_ptr<channel> inner_;

@@ -70,6 +70,10 @@ class tapped_channel final : public channel {
   }
 
   void* zmq_socket() override { return inner_->zmq_socket(); }
+  void* monitor_socket() override { return inner_->monitor_socket(); }
+  std::optional<client::error> handshake_failure() override {
+    return inner_->handshake_failure();
+  }
 
   client::result<std::optional<frames>> receive(
       clock::time_point deadline) override {

@@ -92,11 +92,13 @@ struct cli_run {
   std::string err;
 };
 
-/// Runs `depot ARGS...` with DEPOT_SERVER=`server` (unless empty), stdin from
-/// `in` (if given), in the working directory `dir`.
+/// Runs `depot ARGS...` with DEPOT_SERVER=`server` (unless empty) and the
+/// "KEY=value" entries of `env`, stdin from `in` (if given), in the working
+/// directory `dir`.
 inline cli_run run_cli(const temp_dir& dir, const std::string& server,
                        const std::vector<std::string>& args,
-                       const std::string& in = {}) {
+                       const std::string& in = {},
+                       const std::vector<std::string>& extra_env = {}) {
   static int counter = 0;
   std::string out = dir / ("cli-" + std::to_string(++counter) + ".out");
   std::string err = dir / ("cli-" + std::to_string(counter) + ".err");
@@ -104,6 +106,7 @@ inline cli_run run_cli(const temp_dir& dir, const std::string& server,
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> env;
   if (!server.empty()) env.push_back("DEPOT_SERVER=" + server);
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
   spawn_options so;
   so.log = err;
   so.out = out;
