@@ -129,17 +129,6 @@ depotd_options curve_depotd(const keys& k, std::string root = {},
   return o;
 }
 
-// Sends SIGHUP to `d` and waits until its log shows the reload's summary.
-void reload(test_depotd& d) {
-  size_t before = d.log().size();
-  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
-  for (int i = 0; i < 200; ++i) {
-    if (d.log().find("SIGHUP: ", before) != std::string::npos) return;
-    std::this_thread::sleep_for(10ms);
-  }
-  FAIL() << "depotd did not log its reload";
-}
-
 // How long `f` took.
 template <class F>
 clock_type::duration timed(F&& f) {

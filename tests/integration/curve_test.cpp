@@ -51,17 +51,6 @@ bool answers_ping(wire_client& c, std::chrono::milliseconds limit = 1500ms) {
   return zmq::poll(&item, 1, limit) > 0;
 }
 
-// Sends SIGHUP to `d` and waits until its log shows the reload's summary.
-void reload(test_depotd& d) {
-  size_t before = d.log().size();
-  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
-  for (int i = 0; i < 200; ++i) {
-    if (d.log().find("SIGHUP: ", before) != std::string::npos) return;
-    std::this_thread::sleep_for(10ms);
-  }
-  FAIL() << "depotd did not log its reload";
-}
-
 TEST(Curve, AnAdmittedKeyUploadsAndDownloads) {
   curve_keys keys;
   test_depotd d{curve_server(keys)};
