@@ -545,7 +545,7 @@ struct server::impl {
 
   // The admitted keys as of now (I/O thread). A new set from set_clients()
   // is picked up by comparing a version number, so that the common case
-  // costs one relaxed atomic load and no lock.
+  // costs one atomic load and no lock.
   const curve::key_ring& current_clients() {
     uint64_t v = clients_version.load(std::memory_order_acquire);
     if (v != clients_seen) {
