@@ -7,7 +7,8 @@ packages=(
   libcaf-dev cppzmq-dev libzmq3-dev libmsgpack-cxx-dev libspdlog-dev
   libgtest-dev libssl-dev libmagic-dev libcli11-dev libgoogle-perftools-dev
   librados-dev
-  python3-zmq
+  python3-zmq python3-prometheus-client
+  libsystemd-dev libcpp-httplib-dev systemd
 )
 missing=()
 for p in "${packages[@]}"; do
