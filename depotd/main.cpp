@@ -1,13 +1,14 @@
-// depotd: the depot file server. Wires the store (storage/), the actor
-// pipeline (actors/) and the ROUTER socket (transport/), then serves until
-// SIGTERM or SIGINT.
-//
-// Every flag is bound to the member of the options struct it sets, and that
-// member's initializer is the flag's default: `depotd --help` prints it
-// from there, and nothing here repeats it.
+// depotd: the depot file server. Reads its settings (depotd/config.hpp:
+// flags, DEPOTD_* variables, --config), wires the store (storage/), the actor
+// pipeline (actors/) and the ROUTER socket (transport/), tells systemd when
+// it is ready (depotd/systemd.hpp), then serves until SIGTERM or SIGINT;
+// SIGHUP applies what can change while it runs.
 
 #include "actors/pipeline.hpp"
+#include "depotd/config.hpp"
 #include "depotd/fsck_main.hpp"
+#include "depotd/liveness.hpp"
+#include "depotd/systemd.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
@@ -16,13 +17,15 @@
 #include "transport/resources.hpp"
 #include "transport/server.hpp"
 
-#include <CLI/CLI.hpp>
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
+#include <iostream>
 #include <pthread.h>
 #include <signal.h>
 #include <string>
@@ -31,195 +34,8 @@
 
 namespace {
 
-/// Everything depotd's flags set.
-struct options {
-  depot::server::limits lim;
-  std::string store_kind = "posix";
-  depot::storage::posix_store_options store;
-  depot::storage::rados_store_options rados;
-  depot::transport::server_options transport;
-  depot::actors::pipeline_options pipeline;
-  size_t threads = 0;  ///< 0: CAF's default, max(cores, 4)
-  std::string log_level = "info";
-  std::string curve_secret_key;  ///< the server's secret certificate
-  std::string curve_clients;     ///< directory of admitted client keys
-  bool insecure = false;         ///< NULL security on a public address
-};
-
-uint64_t seconds_of(std::chrono::milliseconds d) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(d).count());
-}
-
-// Returns an exit status, or -1 to go on.
-int parse(int argc, char** argv, options& o) {
-  CLI::App app{
-      "depotd: the depot file server (speaks docs/protocol.md over a ZeroMQ "
-      "ROUTER)"};
-  o.store.root = "./data";
-  app.add_option("--listen", o.transport.endpoints,
-                 "endpoint to bind, repeatable (tcp://, ipc://; port 0 or * "
-                 "picks one)")
-      ->capture_default_str();
-  app.add_option("--root", o.store.root,
-                 "storage directory (created if missing; a symlink is "
-                 "refused)")
-      ->capture_default_str();
-  app.add_option("--store", o.store_kind,
-                 "where files are kept: posix (under --root) or rados (a Ceph "
-                 "pool, shared by any number of depotd processes)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"posix", "rados"}));
-  app.add_option("--rados-pool", o.rados.pool,
-                 "--store rados: the pool (it must exist)");
-  app.add_option("--rados-namespace", o.rados.ns,
-                 "--store rados: the namespace in the pool; each is a whole "
-                 "store of its own")
-      ->capture_default_str();
-  app.add_option("--ceph-conf", o.rados.conf,
-                 "--store rados: ceph.conf to read (default: librados' "
-                 "search, $CEPH_CONF)");
-  app.add_option("--ceph-id", o.rados.id,
-                 "--store rados: the Ceph user, without client.")
-      ->capture_default_str();
-  app.add_option("--rados-stripe", o.rados.stripe_bytes,
-                 "--store rados: bytes per data object")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{4096}, uint64_t{64} << 20));
-  app.add_option_function<uint64_t>(
-         "--rados-lease",
-         [&o](uint64_t s) { o.rados.lease = std::chrono::seconds(s); },
-         "--store rados: seconds a stalled or dead depotd's unfinished "
-         "uploads stay before another depotd reclaims them")
-      ->default_str(std::to_string(seconds_of(o.rados.lease)))
-      ->check(CLI::Range(uint64_t{2}, uint64_t{3600}));
-  app.add_option("--chunk-max", o.lim.chunk_max,
-                 "largest chunk or download range, bytes")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{64} << 20));
-  app.add_option("--window", o.lim.window,
-                 "chunks a client may have unacknowledged")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1024}));
-  app.add_option("--max-file-size", o.lim.max_file_size, "largest file, bytes")
-      ->capture_default_str();
-  app.add_option_function<uint64_t>(
-         "--idle-timeout",
-         [&o](uint64_t s) { o.lim.idle_timeout = std::chrono::seconds(s); },
-         "seconds without a request before an upload is aborted")
-      ->default_str(std::to_string(seconds_of(o.lim.idle_timeout)))
-      ->check(CLI::Range(uint64_t{1}, uint64_t{86400}));
-  app.add_option("--memory-budget", o.lim.memory_budget,
-                 "bytes all uploads together may hold in RAM; past it new "
-                 "uploads get busy")
-      ->capture_default_str();
-  app.add_option("--ram-threshold", o.lim.ram_threshold,
-                 "bytes one upload holds in RAM before streaming to disk")
-      ->capture_default_str();
-  app.add_option("--max-uploads", o.lim.max_uploads,
-                 "uploads in progress at once; past it new uploads get busy")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
-  app.add_option("--max-uploads-per-client", o.lim.max_uploads_per_client,
-                 "uploads one client (connection) may have in progress; past "
-                 "it that client's new uploads get busy")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{10000000}));
-  app.add_option("--memory-per-client", o.lim.memory_per_client,
-                 "bytes of --memory-budget one client's (connection's) "
-                 "uploads may reserve; past it that client's new uploads get "
-                 "busy")
-      ->capture_default_str();
-  app.add_option("--unread-cap", o.lim.unread_cap,
-                 "download reply bytes of all clients not yet written to them; "
-                 "past it clients holding more than their share get busy")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 50));
-  app.add_option("--max-finished", o.lim.max_finished,
-                 "finished uploads still answering retries and upload_status "
-                 "(" +
-                     std::to_string(seconds_of(o.lim.completion_linger)) +
-                     " s each, under 1 KB each); past it new uploads get busy")
-      ->capture_default_str()
-      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
-  app.add_option("--id-bits", o.store.id_bits,
-                 "narrow ids to B bits so contents collide (testing only)")
-      ->check(CLI::Range(1u, 128u));
-  app.add_option("--max-candidates", o.store.max_candidates,
-                 "naming candidates tried before name_exhausted")
-      ->capture_default_str()
-      ->check(CLI::Range(uint32_t{16}, uint32_t{1024}));
-  // The flag keeps its old name (scripts use it); each one is a committer.
-  app.add_option("--namers", o.pipeline.committers,
-                 "commit lanes (committer actors): the first group-commits "
-                 "uploads held in RAM, the others share those streamed to "
-                 "disk (past --ram-threshold)")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, size_t{64}));
-  auto* readers = app.add_option(
-      "--readers", o.pipeline.readers,
-      "reader actors serving download, stat and list, each on a thread of "
-      "its own (with --store rados: 16 unless given; its reads wait on the "
-      "network)");
-  readers->capture_default_str()->check(CLI::Range(size_t{1}, size_t{256}));
-  app.add_option("--threads", o.threads,
-                 "actor scheduler threads (0: max(cores, 4))")
-      ->capture_default_str();
-  app.add_option("--max-connections", o.transport.max_connections,
-                 "connections at once; past it the one idle longest is dropped "
-                 "(0: the fd limit less a quarter, at least 64, for files)")
-      ->capture_default_str();
-  app.add_option("--peer-memory-limit", o.transport.peer_memory_limit,
-                 "bytes one connection may send without completing a request "
-                 "before it is dropped (0: two requests' worth)")
-      ->capture_default_str();
-  app.add_option("--peer-memory-cap", o.transport.peer_memory_cap,
-                 "bytes of unfinished requests of all connections; past it the "
-                 "connections holding them longest are dropped (0: no cap)")
-      ->capture_default_str();
-  app.add_option("--curve-secret-key", o.curve_secret_key,
-                 "CURVE: this server's secret certificate (ZeroMQ's format, "
-                 "`depot keygen`; mode 0600); needs --curve-clients");
-  app.add_option("--curve-clients", o.curve_clients,
-                 "CURVE: directory of the public certificates of the clients "
-                 "admitted (role = \"read\" in a certificate's metadata: "
-                 "download, stat, list, ping only); SIGHUP re-reads it");
-  app.add_flag("--insecure", o.insecure,
-               "listen on addresses other than loopback without CURVE: "
-               "anyone who reaches them can read, replace and delete every "
-               "file");
-  app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
-      ->capture_default_str()
-      ->check(CLI::IsMember(
-          {"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  try {
-    app.parse(argc, argv);
-    if (o.store_kind == "rados" && o.rados.pool.empty())
-      throw CLI::ValidationError("--rados-pool", "--store rados needs a pool");
-    if (o.store_kind == "rados" && readers->count() == 0)
-      o.pipeline.readers = 16;
-    if (o.curve_secret_key.empty() != o.curve_clients.empty())
-      throw CLI::ValidationError(
-          o.curve_clients.empty() ? "--curve-secret-key" : "--curve-clients",
-          "CURVE needs both --curve-secret-key and --curve-clients");
-    if (o.curve_secret_key.empty() && !o.insecure)
-      for (const std::string& e : o.transport.endpoints)
-        if (!depot::transport::is_loopback_endpoint(e))
-          throw CLI::ValidationError(
-              "--listen",
-              "refusing to listen on " + e +
-                  " without CURVE: anyone who reaches it could read, replace "
-                  "and delete every file. Give --curve-secret-key and "
-                  "--curve-clients, or --insecure to do it anyway");
-  } catch (const CLI::CallForHelp& e) {
-    app.exit(e);
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
-  return -1;
-}
+using depotd::options;
+using depotd::seconds_of;
 
 // The admitted client keys in `dir`, or null (logged) when they cannot be
 // read.
@@ -263,10 +79,6 @@ bool load_curve(options& o) {
 // SIGHUP: the client keys again, and what changed.
 void reload_clients(const options& o, depot::transport::server& server,
                     std::shared_ptr<const depot::curve::key_ring>& current) {
-  if (!current) {
-    spdlog::info("SIGHUP: nothing to reload (no --curve-clients)");
-    return;
-  }
   auto next = load_clients(o.curve_clients);
   if (!next) {
     spdlog::error("SIGHUP: keeping the {} client keys loaded before",
@@ -290,14 +102,91 @@ void reload_clients(const options& o, depot::transport::server& server,
   current = std::move(next);
 }
 
-}  // namespace
+// What SIGHUP can change without a restart.
+bool reloadable(const std::string& key, bool curve) {
+  return key == "log-level" || (curve && key == "curve-clients");
+}
 
+// SIGHUP: the settings again (the command line as at the start, the
+// environment, the --config file as it is now). The log level and the client
+// keys' directory take effect; any other change is logged as waiting for a
+// restart. A configuration with an error changes nothing.
+void reload(const std::vector<std::string>& args,
+            depotd::configuration& current, depot::transport::server& server,
+            std::shared_ptr<const depot::curve::key_ring>& clients) {
+  depotd::resolution r = depotd::resolve(args);
+  if (!r.config) {
+    std::string why = r.text.substr(0, r.text.find('\n'));
+    spdlog::error("SIGHUP: nothing changed, the configuration has an error: {}",
+                  why);
+    return;
+  }
+  size_t changed = 0;
+  for (const depotd::setting& next : r.config->table) {
+    const depotd::setting* now = std::as_const(current).find(next.key);
+    if (!now || (now->value == next.value && now->set == next.set)) continue;
+    ++changed;
+    std::string was = now->set ? now->value : "(not set)";
+    std::string is = next.set ? next.value : "(not set)";
+    if (!reloadable(next.key, clients != nullptr)) {
+      spdlog::warn(
+          "SIGHUP: {} = {} ({}) takes effect at the next start; still {}",
+          next.key, is, next.source, was);
+      continue;
+    }
+    spdlog::info("SIGHUP: {} = {} ({}), was {}", next.key, is, next.source,
+                 was);
+    *current.find(next.key) = next;
+    if (next.key == "log-level") {
+      current.o.log_level = r.config->o.log_level;
+      spdlog::set_level(spdlog::level::from_str(current.o.log_level));
+    } else {
+      current.o.curve_clients = r.config->o.curve_clients;
+    }
+  }
+  if (changed == 0)
+    spdlog::info("SIGHUP: settings unchanged{}",
+                 current.file.empty() ? "" : " (" + current.file + ")");
+  if (clients)
+    reload_clients(current.o, server, clients);
+  else
+    spdlog::info("SIGHUP: no client keys to reload (no --curve-clients)");
+}
+
+// "serving on ...: N connections, M requests so far", for STATUS=.
+std::string serving_status(const std::string& endpoints,
+                           const depot::transport::server& server) {
+  const auto& st = server.stats();
+  return "serving on " + endpoints + ": " +
+         std::to_string(st.connections.load()) + " connections, " +
+         std::to_string(st.requests.load()) + " requests so far";
+}
+
+timespec timespec_of(std::chrono::microseconds d) {
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(d);
+  return {static_cast<time_t>(s.count()),
+          static_cast<long>((d - s).count() * 1000)};
+}
+
+}  // namespace
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view{argv[1]} == "fsck")
     return fsck_main(argc - 1, argv + 1);
-  options o;
-  if (int rc = parse(argc, argv, o); rc >= 0) return rc;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  depotd::resolution start = depotd::resolve(args);
+  if (!start.config) {
+    (start.exit_code == 0 ? std::cout : std::cerr) << start.text;
+    return start.exit_code;
+  }
+  depotd::configuration config = std::move(*start.config);
+  if (config.print) {
+    std::cout << config.text();
+    return 0;
+  }
+  options& o = config.o;
   spdlog::set_level(spdlog::level::from_str(o.log_level));
+  if (!config.file.empty()) spdlog::info("configuration: {}", config.file);
+  depotd::service_manager systemd;
   auto fds = depot::transport::raise_fd_limit();
   if (fds.error != 0)
     spdlog::warn("cannot raise the fd limit: {} (soft {}, hard {})",
@@ -334,7 +223,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Signals are taken by sigwait below, never by a random thread.
+  // Signals are taken by sigtimedwait below, never by a random thread.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -345,15 +234,18 @@ int main(int argc, char** argv) {
   std::string where;
   depot::schema::expected<std::shared_ptr<depot::storage::store>> store =
       std::shared_ptr<depot::storage::store>{};
-  if (o.store_kind == "rados") {
-    o.rados.id_bits = o.store.id_bits;
-    o.rados.max_candidates = o.store.max_candidates;
-    where = "rados pool " + o.rados.pool +
-            (o.rados.ns.empty() ? "" : " namespace " + o.rados.ns);
-    store = depot::storage::open_rados_store(o.rados);
-  } else {
-    where = "root " + o.store.root;
-    store = depot::storage::open_posix_store(o.store);
+  {
+    depotd::startup_progress progress{systemd, "opening the store (recovery)"};
+    if (o.store_kind == "rados") {
+      o.rados.id_bits = o.store.id_bits;
+      o.rados.max_candidates = o.store.max_candidates;
+      where = "rados pool " + o.rados.pool +
+              (o.rados.ns.empty() ? "" : " namespace " + o.rados.ns);
+      store = depot::storage::open_rados_store(o.rados);
+    } else {
+      where = "root " + o.store.root;
+      store = depot::storage::open_posix_store(o.store);
+    }
   }
   if (!store) {
     spdlog::error("cannot open the store: {}",
@@ -402,10 +294,48 @@ int main(int argc, char** argv) {
   std::thread io{[&server] { server.run(); }};
   std::shared_ptr<const depot::curve::key_ring> clients;
   if (o.transport.curve) clients = o.transport.curve->clients;
-  int sig = 0;
-  while (sigwait(&stop_signals, &sig) != 0 || sig == SIGHUP)
-    if (sig == SIGHUP) reload_clients(o, server, clients);
-  spdlog::info("signal {}: stopping", sig);
+  {
+    depotd::liveness alive{sys, server};
+    systemd.ready(serving_status(endpoints, server));
+    // With WatchdogSec, WATCHDOG=1 at half its interval while depotd is
+    // alive; STATUS= every 10 s either way.
+    auto watchdog = systemd.watchdog_interval();
+    auto tick = std::chrono::microseconds{std::chrono::seconds{10}};
+    if (watchdog.count() > 0) {
+      tick = std::min(tick, watchdog / 2);
+      systemd.watchdog();
+    }
+    auto probe_limit = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::min<std::chrono::microseconds>(std::chrono::seconds{1}, tick / 2));
+    int sig = 0;
+    for (;;) {
+      timespec wait = timespec_of(tick);
+      sig = sigtimedwait(&stop_signals, nullptr, &wait);
+      if (sig == SIGHUP) {
+        systemd.reloading();
+        reload(args, config, server, clients);
+        spdlog::info("SIGHUP: reload done");
+        systemd.ready(serving_status(endpoints, server));
+      } else if (sig > 0) {
+        break;
+      } else if (errno == EAGAIN && systemd.listening()) {
+        if (watchdog.count() > 0) {
+          std::string stuck = alive.check(probe_limit);
+          if (stuck.empty())
+            systemd.watchdog();
+          else
+            spdlog::error(
+                "watchdog: {} did not answer within {} ms; WATCHDOG=1 "
+                "withheld",
+                stuck, probe_limit.count());
+        }
+        systemd.status(serving_status(endpoints, server));
+      }
+    }
+    spdlog::info("signal {}: stopping", sig);
+    systemd.stopping("stopping (signal " + std::to_string(sig) +
+                     "): sending the replies under way");
+  }
   server.stop();
   io.join();
   pipe.shutdown();

@@ -162,6 +162,7 @@ bool depotd_process::launch() {
   so.death_signal = options_.death_signal;
   so.nofile = options_.nofile;
   so.nofile_hard = options_.nofile_hard;
+  so.env = options_.env;
   so.search_path = true;
   pid_ = spawn_child(args, so);
   if (pid_ < 0)

@@ -40,9 +40,10 @@ struct depotd_options {
   std::string log;     ///< stdout and stderr, appended; empty: DIR/depotd.log
   std::chrono::milliseconds ready_limit{10'000};  ///< to answer ping
   std::chrono::milliseconds stop_grace{10'000};   ///< SIGTERM to SIGKILL
-  int death_signal = 0;      ///< sent to depotd if the starting thread ends
-  uint64_t nofile = 0;       ///< if set, depotd's soft RLIMIT_NOFILE
-  uint64_t nofile_hard = 0;  ///< its hard one; 0: as `nofile`
+  int death_signal = 0;          ///< sent to depotd if the starting thread ends
+  uint64_t nofile = 0;           ///< if set, depotd's soft RLIMIT_NOFILE
+  uint64_t nofile_hard = 0;      ///< its hard one; 0: as `nofile`
+  std::vector<std::string> env;  ///< "KEY=value" added to depotd's environment
   /// If set, asked while waiting for depotd to start; true abandons the
   /// start (depotd is killed, and std::runtime_error thrown).
   std::function<bool()> interrupted;

@@ -61,13 +61,14 @@ class test_depotd : public depotd_process {
   test_depotd& operator=(const test_depotd&) = delete;
 };
 
-/// Sends SIGHUP to `d` and waits (up to 2 s) until its log shows a reload
-/// line ("SIGHUP: ..."); fails the running test otherwise.
+/// Sends SIGHUP to `d` and waits (up to 2 s) until its log shows the reload
+/// done ("SIGHUP: reload done"); fails the running test otherwise.
 inline void reload(depotd_process& d) {
   size_t before = d.log().size();
   ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
   for (int i = 0; i < 200; ++i) {
-    if (d.log().find("SIGHUP: ", before) != std::string::npos) return;
+    if (d.log().find("SIGHUP: reload done", before) != std::string::npos)
+      return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   FAIL() << "depotd did not log its reload";

@@ -310,6 +310,7 @@ struct server::impl {
     // Requests may have arrived between bind() and run(): look at once.
     bool backlog = true;
     for (;;) {
+      loop_passes.fetch_add(1, std::memory_order_release);
       try {
         bool stopping = stop_requested.load(std::memory_order_acquire);
         flush(stopping);
@@ -584,6 +585,7 @@ struct server::impl {
   request_handler handler;
   server_stats stats;
   std::atomic<bool> stop_requested{false};
+  std::atomic<uint64_t> loop_passes{0};  ///< turns of the I/O loop
 
   int wake_fd = -1;
   int wake_fd_errno = 0;
@@ -633,6 +635,21 @@ void server::run() { impl_->run(); }
 void server::stop() {
   impl_->stop_requested.store(true, std::memory_order_release);
   if (impl_->wake_fd >= 0) impl_->wake();
+}
+
+bool server::responsive(std::chrono::milliseconds limit) {
+  uint64_t before = impl_->loop_passes.load(std::memory_order_acquire);
+  if (impl_->wake_fd < 0) return false;
+  impl_->wake();
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  // The loop reaching its top again means the turn under way when `before`
+  // was read has ended: it is not stuck in it.
+  while (impl_->loop_passes.load(std::memory_order_acquire) == before) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    impl_->wake();
+  }
+  return true;
 }
 
 void server::send(const peer& to, schema::reply r) {

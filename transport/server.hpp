@@ -103,6 +103,10 @@ class server final : public reply_sink {
   /// Makes run() return soon. Thread safe, async-signal unsafe.
   void stop();
 
+  /// True if the I/O loop, woken now, comes round within `limit`: the
+  /// liveness behind depotd's systemd watchdog. Any thread but the I/O one.
+  bool responsive(std::chrono::milliseconds limit);
+
   /// Queues a reply for the I/O thread; wakes it if the queue was empty.
   /// Payload buffers are handed to ZeroMQ without copying.
   void send(const peer& to, schema::reply r) override;
