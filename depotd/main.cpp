@@ -8,6 +8,7 @@
 
 #include "actors/pipeline.hpp"
 #include "depotd/fsck_main.hpp"
+#include "logging/log.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
@@ -41,9 +42,10 @@ struct options {
   depot::actors::pipeline_options pipeline;
   size_t threads = 0;  ///< 0: CAF's default, max(cores, 4)
   std::string log_level = "info";
-  std::string curve_secret_key;  ///< the server's secret certificate
-  std::string curve_clients;     ///< directory of admitted client keys
-  bool insecure = false;         ///< NULL security on a public address
+  std::string log_format = "text";  ///< text or json (logging/log.hpp)
+  std::string curve_secret_key;     ///< the server's secret certificate
+  std::string curve_clients;        ///< directory of admitted client keys
+  bool insecure = false;            ///< NULL security on a public address
 };
 
 uint64_t seconds_of(std::chrono::milliseconds d) {
@@ -192,6 +194,10 @@ int parse(int argc, char** argv, options& o) {
       ->capture_default_str()
       ->check(CLI::IsMember(
           {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", o.log_format,
+                 "text (readable lines) or json (one object per line)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   try {
     app.parse(argc, argv);
     if (o.store_kind == "rados" && o.rados.pool.empty())
@@ -298,6 +304,7 @@ int main(int argc, char** argv) {
   options o;
   if (int rc = parse(argc, argv, o); rc >= 0) return rc;
   spdlog::set_level(spdlog::level::from_str(o.log_level));
+  depot::log::setup(*depot::log::parse_format(o.log_format));
   auto fds = depot::transport::raise_fd_limit();
   if (fds.error != 0)
     spdlog::warn("cannot raise the fd limit: {} (soft {}, hard {})",
@@ -342,17 +349,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  std::string where;
   depot::schema::expected<std::shared_ptr<depot::storage::store>> store =
       std::shared_ptr<depot::storage::store>{};
   if (o.store_kind == "rados") {
     o.rados.id_bits = o.store.id_bits;
     o.rados.max_candidates = o.store.max_candidates;
-    where = "rados pool " + o.rados.pool +
-            (o.rados.ns.empty() ? "" : " namespace " + o.rados.ns);
     store = depot::storage::open_rados_store(o.rados);
   } else {
-    where = "root " + o.store.root;
     store = depot::storage::open_posix_store(o.store);
   }
   if (!store) {
@@ -386,18 +389,27 @@ int main(int argc, char** argv) {
   std::string endpoints;
   for (auto& e : server.endpoints())
     endpoints += (endpoints.empty() ? "" : " ") + e;
-  spdlog::info(
-      "depotd serving on {} | {} | chunk_max {} window {} max_file_size "
-      "{} idle_timeout {}s memory_budget {} ram_threshold {} per client: "
-      "uploads {} memory {} | unread_cap {} threads {} committers {} readers "
-      "{}{}",
-      endpoints, where, lim.chunk_max, lim.window, lim.max_file_size,
-      seconds_of(lim.idle_timeout), lim.memory_budget, lim.ram_threshold,
-      lim.max_uploads_per_client, lim.memory_per_client, lim.unread_cap,
-      threads, o.pipeline.committers, o.pipeline.readers,
-      o.store.id_bits
-          ? " id_bits " + std::to_string(*o.store.id_bits) + " (TESTING ONLY)"
-          : "");
+  using maybe = std::optional<std::string_view>;
+  bool rados = o.store_kind == "rados";
+  depot::log::info("depotd serving on " + endpoints,
+                   {{"store", o.store_kind},
+                    {"root", rados ? maybe{} : maybe{o.store.root}},
+                    {"pool", rados ? maybe{o.rados.pool} : maybe{}},
+                    {"namespace", rados ? maybe{o.rados.ns} : maybe{}},
+                    {"chunk_max", lim.chunk_max},
+                    {"window", lim.window},
+                    {"max_file_size", lim.max_file_size},
+                    {"idle_timeout_s", seconds_of(lim.idle_timeout)},
+                    {"memory_budget", lim.memory_budget},
+                    {"ram_threshold", lim.ram_threshold},
+                    {"max_uploads", lim.max_uploads},
+                    {"max_uploads_per_client", lim.max_uploads_per_client},
+                    {"memory_per_client", lim.memory_per_client},
+                    {"unread_cap", lim.unread_cap},
+                    {"threads", threads},
+                    {"committers", o.pipeline.committers},
+                    {"readers", o.pipeline.readers},
+                    {"id_bits_testing_only", o.store.id_bits}});
 
   std::thread io{[&server] { server.run(); }};
   std::shared_ptr<const depot::curve::key_ring> clients;
