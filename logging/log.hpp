@@ -1,7 +1,8 @@
 #pragma once
 
 // Structured logging on top of spdlog: a message plus typed fields, written
-// by spdlog's default logger in one of two formats chosen at start-up.
+// by spdlog's default logger (depotd's: standard output) in one of two
+// formats chosen at start-up.
 //
 //   depot::log::info("upload stored", {{"id", id}, {"bytes", n}});
 //
@@ -20,7 +21,9 @@
 // time, and a disabled level costs one atomic load here, nothing formatted.
 //
 // Everything here is thread safe once setup() has run; setup() itself
-// belongs at start-up, before other threads log.
+// belongs at start-up, before other threads log. The json formatter gets a
+// line's fields from the thread that logs: it works with spdlog's
+// synchronous loggers (all depot uses), not with an async one.
 
 #include <spdlog/spdlog.h>
 
@@ -82,6 +85,8 @@ class field {
     boolean
   };
 
+  /// `key` = `value`; which values are taken: see the class comment. A
+  /// type not taken is a compile-time error.
   template <class T>
   field(std::string_view key, const T& value) : key_(key) {
     using U = std::decay_t<T>;
@@ -120,13 +125,20 @@ class field {
     }
   }
 
+  /// The field's name as given.
   std::string_view key() const { return key_; }
+  /// What the value is; only the accessor of that kind below is meaningful.
   kind type() const { return kind_; }
-  std::string_view text() const { return s_; }    ///< string, hex
-  int64_t signed_value() const { return i_; }     ///< signed_int
-  uint64_t unsigned_value() const { return u_; }  ///< unsigned_int
-  double floating_value() const { return d_; }    ///< floating, milliseconds
-  bool boolean_value() const { return b_; }       ///< boolean
+  /// string: the text; hex: the raw bytes.
+  std::string_view text() const { return s_; }
+  /// signed_int.
+  int64_t signed_value() const { return i_; }
+  /// unsigned_int.
+  uint64_t unsigned_value() const { return u_; }
+  /// floating; milliseconds (the duration in ms).
+  double floating_value() const { return d_; }
+  /// boolean.
+  bool boolean_value() const { return b_; }
 
  private:
   template <class T>
