@@ -11,9 +11,9 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace depot::log {
@@ -49,6 +49,18 @@ class captured_log {
   format format_;
   std::ostringstream out_;
 };
+
+// True if `s` has the shape of `pattern`, where each '9' stands for a digit
+// and every other character for itself. (std::regex trips GCC 12's
+// maybe-uninitialized warning under the sanitizers.)
+bool shaped(std::string_view s, std::string_view pattern) {
+  if (s.size() != pattern.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    bool digit = s[i] >= '0' && s[i] <= '9';
+    if (pattern[i] == '9' ? !digit : s[i] != pattern[i]) return false;
+  }
+  return true;
+}
 
 size_t count_lines(const std::string& s) {
   size_t n = 0;
@@ -101,9 +113,7 @@ TEST(LogJson, TheTimeIsUtcWithMicroseconds) {
   gmtime_r(&t, &tm);
   char date[16];
   std::strftime(date, sizeof date, "%Y-%m-%d", &tm);
-  EXPECT_TRUE(std::regex_match(
-      time, std::regex{R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)"}))
-      << time;
+  EXPECT_TRUE(shaped(time, "9999-99-99T99:99:99.999999Z")) << time;
   // Within a second of midnight the date may have turned meanwhile.
   EXPECT_TRUE(time.rfind(date, 0) == 0 || tm.tm_hour == 23) << time;
 }
@@ -244,11 +254,12 @@ TEST(LogText, StringsThatAreNotPlainWordsAreQuotedAndEscaped) {
 TEST(LogText, PlainSpdlogLinesAreUnchanged) {
   captured_log log{format::text};
   spdlog::warn("cannot raise the fd limit: {}", "EPERM");
-  EXPECT_TRUE(std::regex_search(
-      log.text(),
-      std::regex{R"(^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] \[warning\] )"
-                 R"(cannot raise the fd limit: EPERM\n$)"}))
-      << log.text();
+  const std::string text = log.text();
+  const std::string rest = "] [warning] cannot raise the fd limit: EPERM\n";
+  EXPECT_TRUE(text.size() == 24 + rest.size() &&
+              shaped(text.substr(0, 24), "[9999-99-99 99:99:99.999") &&
+              text.substr(24) == rest)
+      << text;
 }
 
 TEST(LogLevels, ADisabledLevelWritesNothingInEitherFormat) {
