@@ -70,14 +70,14 @@ size_t count_lines(const std::string& s) {
 
 // Every byte that could break a line, a string or a decoder.
 const std::string hostile =
-    "quote\" backslash\\ newline\n cr\r tab\t ctrl\x01 del\x7f "
+    "quote\" backslash\\ newline\n cr\r tab\t ctrl\x01 del\x7f braces{} "
     "bad\xff truncated\xe2\x82 overlong\xc0\xaf surrogate\xed\xa0\x80 "
     "e\xc3\xa9 smile\xf0\x9f\x98\x80 end";
 // The same as it must read back: well-formed UTF-8 kept, each stray byte
 // U+FFFD.
 const std::string replacement = "\xef\xbf\xbd";
 const std::string hostile_read =
-    "quote\" backslash\\ newline\n cr\r tab\t ctrl\x01 del\x7f bad" +
+    "quote\" backslash\\ newline\n cr\r tab\t ctrl\x01 del\x7f braces{} bad" +
     replacement + " truncated" + replacement + replacement + " overlong" +
     replacement + replacement + " surrogate" + replacement + replacement +
     replacement + " e\xc3\xa9 smile\xf0\x9f\x98\x80 end";
@@ -238,11 +238,13 @@ TEST(LogText, FieldsFollowTheMessageAsKeyValuePairs) {
 
 TEST(LogText, StringsThatAreNotPlainWordsAreQuotedAndEscaped) {
   captured_log log{format::text};
-  info("refused", {{"name", hostile}, {"empty", ""}, {"eq", "a=b"}});
+  info("refused {}", {{"name", hostile}, {"empty", ""}, {"eq", "a=b"}});
   std::string text = log.text();
   EXPECT_EQ(count_lines(text), 1u) << "a newline in a field cannot split it";
+  EXPECT_NE(text.find("] [info] refused {} name=\""), std::string::npos)
+      << "the message is not a format string: " << text;
   EXPECT_NE(text.find("name=\"quote\\\" backslash\\\\ newline\\n cr\\r tab\\t "
-                      "ctrl\\u0001 del\\u007f bad\\ufffd"),
+                      "ctrl\\u0001 del\\u007f braces{} bad\\ufffd"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find(" e\xc3\xa9 smile\xf0\x9f\x98\x80 end\""),
