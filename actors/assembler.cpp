@@ -2,12 +2,15 @@
 
 #include "actors/context.hpp"
 #include "actors/hasher.hpp"
+#include "logging/log.hpp"
 #include "schema/validate.hpp"
+#include "transport/log_fields.hpp"
 #include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <deque>
 
 namespace depot::actors {
@@ -71,6 +74,8 @@ struct assembler_state {
   caf::actor_clock::time_point last_request;
   bool finish_started = false;
   caf::actor_addr self_addr;
+  transport::peer peer;  // the latest requester, named in log lines
+  std::chrono::steady_clock::time_point started;
 
   // Ending for any reason (shutdown included) gives the budget back and
   // removes the token. The state dies with the actor (CAF destroys it
@@ -100,6 +105,53 @@ void send_reply(self_ptr self, const requester& o, schema::reply_body body) {
 void send_error(self_ptr self, const requester& o, errc code, std::string text,
                 std::optional<uint64_t> next = std::nullopt) {
   send_reply(self, o, schema::error_reply{code, std::move(text), next});
+}
+
+// Log lines name whoever sent the latest request: a resumed upload may come
+// from another connection than the one that began it.
+void note_peer(assembler_state& st, const transport::peer& p) {
+  if (st.peer.routing_id != p.routing_id || st.peer.user != p.user) st.peer = p;
+}
+
+std::chrono::steady_clock::duration elapsed(const assembler_state& st) {
+  return std::chrono::steady_clock::now() - st.started;
+}
+
+// A client's mistake ends its upload at info; the server's own failure
+// (storage, naming, internal) at warn.
+spdlog::level::level_enum failure_level(errc code) {
+  switch (code) {
+    case errc::checksum_mismatch:
+    case errc::size_mismatch:
+    case errc::too_large:
+    case errc::bad_request:
+      return spdlog::level::info;
+    default:
+      return spdlog::level::warn;
+  }
+}
+
+void log_failed(const assembler_state& st, errc code, std::string_view text) {
+  auto level = failure_level(code);
+  if (!log::enabled(level)) return;
+  log::write(level, "upload failed",
+             {{"token", st.token},
+              {"code", schema::to_string(code)},
+              {"error", text},
+              {"bytes", st.received},
+              {"duration_ms", elapsed(st)},
+              transport::peer_field(st.peer),
+              transport::key_field(st.peer)});
+}
+
+// `reason`: client (an abort request) or idle (--idle-timeout).
+void log_aborted(const assembler_state& st, std::string_view reason) {
+  log::info("upload aborted", {{"token", st.token},
+                               {"reason", reason},
+                               {"bytes", st.received},
+                               {"duration_ms", elapsed(st)},
+                               transport::peer_field(st.peer),
+                               transport::key_field(st.peer)});
 }
 
 // Gives the memory back and stops the hasher.
@@ -171,6 +223,7 @@ void complete(self_ptr self, schema::reply_body body) {
 }
 
 void fail_completion(self_ptr self, errc code, std::string text) {
+  log_failed(self->state, code, text);
   complete(self, schema::error_reply{code, std::move(text), std::nullopt});
 }
 
@@ -206,6 +259,13 @@ void commit(self_ptr self, content_digest& content) {
       .then(
           [self](storage::commit_result& r) {
             auto& st = self->state;
+            log::info("upload stored", {{"id", r.file.id},
+                                        {"token", st.token},
+                                        {"bytes", st.received},
+                                        {"dedup", r.dedup},
+                                        {"duration_ms", elapsed(st)},
+                                        transport::peer_field(st.peer),
+                                        transport::key_field(st.peer)});
             complete(self,
                      schema::chunk_done_reply{st.token, st.last_seq,
                                               std::move(r.file), r.dedup});
@@ -282,13 +342,14 @@ void step_done(self_ptr self, uint64_t seq) {
 void step_failed(self_ptr self, const caf::error& err) {
   auto& st = self->state;
   if (st.now == phase::done || st.now == phase::gone) return;
-  spdlog::warn("upload {}: {}", st.token, schema::message_of(err));
   // Nothing of this upload can be stored any more. Once its last chunk is
   // in, the failure is its completion, answered to retries like a success.
-  if (st.now == phase::finishing)
+  if (st.now == phase::finishing) {
     fail_completion(self, schema::code_of(err), schema::message_of(err));
-  else
+  } else {
+    log_failed(st, schema::code_of(err), schema::message_of(err));
     discard(self, schema::code_of(err), schema::message_of(err));
+  }
 }
 
 void write(self_ptr self, const schema::buffer& b,
@@ -321,16 +382,21 @@ void take(self_ptr self, const requester& o, schema::chunk_request& c) {
   }
   if (st.received + n > lim.max_file_size ||
       (st.decl.size && st.received + n > *st.decl.size)) {
-    send_error(self, o, errc::too_large,
-               st.decl.size && st.received + n > *st.decl.size
-                   ? "more bytes than the declared size; upload discarded"
-                   : "over the server's file-size limit; upload discarded");
+    std::string why =
+        st.decl.size && st.received + n > *st.decl.size
+            ? "more bytes than the declared size; upload discarded"
+            : "over the server's file-size limit; upload discarded";
+    log_failed(st, errc::too_large, why);
+    send_error(self, o, errc::too_large, std::move(why));
     discard(self, errc::too_large, "upload discarded");
     return;
   }
   if (st.held + n > st.reservation) {
     transport::log_limited(spdlog::level::info, "busy: window",
-                           "a client sent chunks past its window");
+                           "a client sent chunks past its window",
+                           {{"token", st.token},
+                            transport::peer_field(o.peer),
+                            transport::key_field(o.peer)});
     send_error(
         self, o, errc::busy,
         "too many chunks in flight for this upload; keep within the window");
@@ -388,6 +454,7 @@ void take(self_ptr self, const requester& o, schema::chunk_request& c) {
 void on_chunk(self_ptr self, const requester& o, schema::chunk_request& c) {
   auto& st = self->state;
   st.last_request = self->clock().now();
+  note_peer(st, o.peer);
   if (st.now == phase::gone) {
     send_error(self, o, errc::unknown_upload, "no upload " + st.token);
     return;
@@ -414,11 +481,15 @@ void on_chunk(self_ptr self, const requester& o, schema::chunk_request& c) {
   take(self, o, c);
 }
 
-assembler_impl_actor::behavior_type assembler(
-    self_ptr self, context_ptr ctx, std::string token,
-    schema::upload_request decl, uint64_t reservation,
-    std::shared_ptr<const void> hold) {
+assembler_impl_actor::behavior_type assembler(self_ptr self, context_ptr ctx,
+                                              std::string token,
+                                              schema::upload_request decl,
+                                              uint64_t reservation,
+                                              std::shared_ptr<const void> hold,
+                                              transport::peer began_by) {
   auto& st = self->state;
+  st.peer = std::move(began_by);
+  st.started = std::chrono::steady_clock::now();
   st.client_hold = std::move(hold);
   st.ctx = ctx;
   st.token = std::move(token);
@@ -437,6 +508,7 @@ assembler_impl_actor::behavior_type assembler(
       [self](status_atom, const requester& o) {
         auto& st = self->state;
         st.last_request = self->clock().now();
+        note_peer(st, o.peer);
         if (st.now == phase::gone)
           return send_error(self, o, errc::unknown_upload,
                             "no upload " + st.token);
@@ -454,8 +526,11 @@ assembler_impl_actor::behavior_type assembler(
                             "no upload " + st.token);
         // A commit already under way finishes: the file then stays, as it
         // does for an abort after completion.
-        if (st.now == phase::receiving)
+        if (st.now == phase::receiving) {
+          note_peer(st, o.peer);
+          log_aborted(st, "client");
           discard(self, errc::unknown_upload, "upload aborted");
+        }
         send_reply(self, o, schema::abort_reply{});
       },
       [self](leave_atom) { self->quit(caf::exit_reason::normal); },
@@ -466,7 +541,7 @@ assembler_impl_actor::behavior_type assembler(
         if (st.now != phase::receiving) return;
         if (self->clock().now() - st.last_request < st.ctx->lim.idle_timeout)
           return;
-        spdlog::debug("upload {} idle: aborted", st.token);
+        log_aborted(st, "idle");
         discard(self, errc::unknown_upload, "upload expired");
       },
   };
@@ -477,9 +552,10 @@ assembler_impl_actor::behavior_type assembler(
 assembler_actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
                                 std::string token, schema::upload_request decl,
                                 uint64_t reservation,
-                                std::shared_ptr<const void> client_hold) {
+                                std::shared_ptr<const void> client_hold,
+                                transport::peer began_by) {
   return sys.spawn(assembler, std::move(ctx), std::move(token), std::move(decl),
-                   reservation, std::move(client_hold));
+                   reservation, std::move(client_hold), std::move(began_by));
 }
 
 }  // namespace depot::actors

@@ -42,10 +42,18 @@ using assembler_actor = caf::typed_actor<
 /// `reservation` bytes of the memory budget from now on, and `client_hold`
 /// (server::client_uploads::begin: the upload charged to the client that
 /// began it); it gives both back whenever it ends
-/// (server::upload_reservation says how many bytes).
+/// (server::upload_reservation says how many bytes). `began_by` is the
+/// client that asked for it, named in its log lines until another
+/// connection sends a request naming the upload.
+///
+/// Logged at info: one line as it ends, "upload stored" (id, token, bytes,
+/// dedup, duration_ms, peer), "upload failed" (token, code, error, bytes,
+/// duration_ms, peer; at warn when the server is at fault) or "upload
+/// aborted" (token, reason: client or idle, bytes, duration_ms, peer).
 assembler_actor spawn_assembler(caf::actor_system& sys, context_ptr ctx,
                                 std::string token, schema::upload_request decl,
                                 uint64_t reservation,
-                                std::shared_ptr<const void> client_hold);
+                                std::shared_ptr<const void> client_hold,
+                                transport::peer began_by);
 
 }  // namespace depot::actors

@@ -1,6 +1,8 @@
 #include "actors/deleter.hpp"
 
 #include "actors/context.hpp"
+#include "logging/log.hpp"
+#include "transport/log_fields.hpp"
 #include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
@@ -14,12 +16,25 @@ deleter_actor::behavior_type deleter(deleter_actor::pointer self,
       [ctx](request_atom, const requester& to,
             const schema::delete_request& r) {
         auto left = ctx->store->remove(r.file);
-        if (left)
+        if (left) {
+          log::info("file deleted", {{"id", r.file},
+                                     {"refs", *left},
+                                     transport::peer_field(to.peer),
+                                     transport::key_field(to.peer)});
           send_reply(*ctx, to, schema::delete_reply{*left});
-        else {
-          if (schema::code_of(left.error()) != schema::errc::not_found)
+        } else {
+          auto code = schema::code_of(left.error());
+          if (code != schema::errc::not_found)
             transport::warn_limited("delete failed",
-                                    schema::message_of(left.error()));
+                                    schema::message_of(left.error()),
+                                    {{"id", r.file},
+                                     {"code", schema::to_string(code)},
+                                     transport::peer_field(to.peer),
+                                     transport::key_field(to.peer)});
+          else
+            log::debug("delete: not found", {{"id", r.file},
+                                             transport::peer_field(to.peer),
+                                             transport::key_field(to.peer)});
           send_error(*ctx, to, left.error());
         }
       },

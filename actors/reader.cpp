@@ -1,11 +1,28 @@
 #include "actors/reader.hpp"
 
 #include "actors/context.hpp"
+#include "logging/log.hpp"
+#include "transport/log_fields.hpp"
 #include "transport/rate_limited_log.hpp"
 
 #include <caf/all.hpp>
 
 namespace depot::actors {
+namespace {
+
+// A refused read, at debug: the client hears the error; the log says who.
+void log_refused(std::string_view op, const std::string& id,
+                 const requester& to, const caf::error& err) {
+  if (!log::enabled(spdlog::level::debug)) return;
+  log::write(spdlog::level::debug, op,
+             {{"id", id},
+              {"code", schema::to_string(schema::code_of(err))},
+              {"error", schema::message_of(err)},
+              transport::peer_field(to.peer),
+              transport::key_field(to.peer)});
+}
+
+}  // namespace
 
 reader_actor::behavior_type reader(reader_actor::pointer self,
                                    context_ptr ctx) {
@@ -14,7 +31,10 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
       [ctx](request_atom, const requester& to,
             const schema::download_request& r) {
         auto file = ctx->store->open(r.file);
-        if (!file) return send_error(*ctx, to, file.error());
+        if (!file) {
+          log_refused("download refused", r.file, to, file.error());
+          return send_error(*ctx, to, file.error());
+        }
         uint64_t size = (*file)->size();
         uint64_t want =
             std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
@@ -25,7 +45,8 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
           transport::warn_limited(
               "busy: unread downloads overall",
               "download replies not yet read by their clients passed "
-              "--unread-cap; clients holding the most refused");
+              "--unread-cap; clients holding the most refused",
+              {transport::peer_field(to.peer), transport::key_field(to.peer)});
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -38,7 +59,8 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         if (!charge) {
           transport::log_limited(
               spdlog::level::info, "busy: unread downloads",
-              "a client is not reading its download replies");
+              "a client is not reading its download replies",
+              {transport::peer_field(to.peer), transport::key_field(to.peer)});
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -51,8 +73,18 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         auto payload = want >= reader_mapped_from
                            ? (*file)->view(r.offset, want)
                            : (*file)->copy(r.offset, want);
-        if (!payload) return send_error(*ctx, to, payload.error());
+        if (!payload) {
+          log_refused("download refused", r.file, to, payload.error());
+          return send_error(*ctx, to, payload.error());
+        }
         bool eof = r.offset + payload->size() >= size;
+        log::debug("download", {{"id", r.file},
+                                {"offset", r.offset},
+                                {"bytes", payload->size()},
+                                {"size", size},
+                                {"eof", eof},
+                                transport::peer_field(to.peer),
+                                transport::key_field(to.peer)});
         // The charge is given back when the transport has written the
         // payload out (or dropped it).
         send_reply(*ctx, to,
@@ -61,19 +93,33 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
       },
       [ctx](request_atom, const requester& to, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);
-        if (!meta)
+        if (!meta) {
+          log_refused("stat refused", r.file, to, meta.error());
           send_error(*ctx, to, meta.error());
-        else
+        } else {
+          log::debug("stat", {{"id", r.file},
+                              {"size", meta->size},
+                              {"refs", meta->refs},
+                              transport::peer_field(to.peer),
+                              transport::key_field(to.peer)});
           send_reply(*ctx, to, schema::stat_reply{std::move(*meta)});
+        }
       },
       [ctx](request_atom, const requester& to, const schema::list_request& r) {
         auto page = ctx->store->list(r.after, r.limit);
-        if (!page)
+        if (!page) {
+          log_refused("list refused", r.after.value_or(""), to, page.error());
           send_error(*ctx, to, page.error());
-        else
+        } else {
+          log::debug("list", {{"after", r.after},
+                              {"files", page->files.size()},
+                              {"more", page->next.has_value()},
+                              transport::peer_field(to.peer),
+                              transport::key_field(to.peer)});
           send_reply(*ctx, to,
                      schema::list_reply{std::move(page->files),
                                         std::move(page->next)});
+        }
       },
   };
 }

@@ -20,7 +20,10 @@ inline constexpr size_t reader_mapped_from = 64 * 1024;
 /// gets `busy` instead. Blocks on disk I/O: runs detached.
 ///
 /// Each message gets no response to the sender; the requester gets the
-/// reply (download_reply, stat_reply, list_reply, or an error).
+/// reply (download_reply, stat_reply, list_reply, or an error). Logged at
+/// debug: one line per download range ("download": id, offset, bytes,
+/// size, eof, peer), per stat and per list, and the error code of each
+/// refused one.
 using reader_actor = caf::typed_actor<
     caf::reacts_to<request_atom, requester, schema::download_request>,
     caf::reacts_to<request_atom, requester, schema::stat_request>,

@@ -82,7 +82,7 @@ struct router {
     }
     auto token = new_token();
     auto a = spawn_assembler(self->home_system(), ctx, token, std::move(r),
-                             reservation, std::move(charged.hold));
+                             reservation, std::move(charged.hold), o.peer);
     if (!ctx->uploads->insert(token, a)) {
       // The assembler owns the reservation now and gives it back as it dies.
       anon_send_exit(a, caf::exit_reason::user_shutdown);

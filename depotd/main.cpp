@@ -9,6 +9,7 @@
 #include "depotd/fsck_main.hpp"
 #include "depotd/liveness.hpp"
 #include "depotd/systemd.hpp"
+#include "logging/log.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
@@ -185,6 +186,7 @@ int main(int argc, char** argv) {
   }
   options& o = config.o;
   spdlog::set_level(spdlog::level::from_str(o.log_level));
+  depot::log::setup(*depot::log::parse_format(o.log_format));
   if (!config.file.empty()) spdlog::info("configuration: {}", config.file);
   depotd::service_manager systemd;
   auto fds = depot::transport::raise_fd_limit();
@@ -231,7 +233,6 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  std::string where;
   depot::schema::expected<std::shared_ptr<depot::storage::store>> store =
       std::shared_ptr<depot::storage::store>{};
   {
@@ -239,11 +240,8 @@ int main(int argc, char** argv) {
     if (o.store_kind == "rados") {
       o.rados.id_bits = o.store.id_bits;
       o.rados.max_candidates = o.store.max_candidates;
-      where = "rados pool " + o.rados.pool +
-              (o.rados.ns.empty() ? "" : " namespace " + o.rados.ns);
       store = depot::storage::open_rados_store(o.rados);
     } else {
-      where = "root " + o.store.root;
       store = depot::storage::open_posix_store(o.store);
     }
   }
@@ -278,18 +276,27 @@ int main(int argc, char** argv) {
   std::string endpoints;
   for (auto& e : server.endpoints())
     endpoints += (endpoints.empty() ? "" : " ") + e;
-  spdlog::info(
-      "depotd serving on {} | {} | chunk_max {} window {} max_file_size "
-      "{} idle_timeout {}s memory_budget {} ram_threshold {} per client: "
-      "uploads {} memory {} | unread_cap {} threads {} committers {} readers "
-      "{}{}",
-      endpoints, where, lim.chunk_max, lim.window, lim.max_file_size,
-      seconds_of(lim.idle_timeout), lim.memory_budget, lim.ram_threshold,
-      lim.max_uploads_per_client, lim.memory_per_client, lim.unread_cap,
-      threads, o.pipeline.committers, o.pipeline.readers,
-      o.store.id_bits
-          ? " id_bits " + std::to_string(*o.store.id_bits) + " (TESTING ONLY)"
-          : "");
+  using maybe = std::optional<std::string_view>;
+  bool rados = o.store_kind == "rados";
+  depot::log::info("depotd serving on " + endpoints,
+                   {{"store", o.store_kind},
+                    {"root", rados ? maybe{} : maybe{o.store.root}},
+                    {"pool", rados ? maybe{o.rados.pool} : maybe{}},
+                    {"namespace", rados ? maybe{o.rados.ns} : maybe{}},
+                    {"chunk_max", lim.chunk_max},
+                    {"window", lim.window},
+                    {"max_file_size", lim.max_file_size},
+                    {"idle_timeout_s", seconds_of(lim.idle_timeout)},
+                    {"memory_budget", lim.memory_budget},
+                    {"ram_threshold", lim.ram_threshold},
+                    {"max_uploads", lim.max_uploads},
+                    {"max_uploads_per_client", lim.max_uploads_per_client},
+                    {"memory_per_client", lim.memory_per_client},
+                    {"unread_cap", lim.unread_cap},
+                    {"threads", threads},
+                    {"committers", o.pipeline.committers},
+                    {"readers", o.pipeline.readers},
+                    {"id_bits_testing_only", o.store.id_bits}});
 
   std::thread io{[&server] { server.run(); }};
   std::shared_ptr<const depot::curve::key_ring> clients;

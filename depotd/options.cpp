@@ -144,6 +144,10 @@ void add_flags(CLI::App& app, options& o) {
       ->capture_default_str()
       ->check(CLI::IsMember(
           {"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", o.log_format,
+                 "text (readable lines) or json (one object per line)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
 }
 
 void check_flags(const CLI::App& app, options& o) {

@@ -32,6 +32,8 @@ struct options {
   depot::actors::pipeline_options pipeline;
   size_t threads = 0;  ///< 0: CAF's default, max(cores, 4)
   std::string log_level = "info";
+  /// text or json (logging/log.hpp)
+  std::string log_format = "text";
   std::string curve_secret_key;  ///< the server's secret certificate
   std::string curve_clients;     ///< directory of admitted client keys
   bool insecure = false;         ///< NULL security on a public address

@@ -1,9 +1,8 @@
 #include "storage/journal.hpp"
 
+#include "logging/log.hpp"
 #include "schema/validate.hpp"
 #include "storage/io_error.hpp"
-
-#include <spdlog/spdlog.h>
 
 #include <sstream>
 
@@ -51,7 +50,7 @@ uint64_t journal::begin(const std::string& id, const std::string& ref) {
   std::string line = "B " + std::to_string(op) + " " + id + " " +
                      (ref.empty() ? "-" : ref) + "\n";
   if (file_ && file_->append(line.data(), line.size()) != 0)
-    spdlog::warn("store: cannot append to the journal of {}", dir_);
+    log::warn("store: cannot append to the journal", {{"path", dir_}});
   bytes_ += line.size();
   open_ops_.emplace(op, std::move(line));
   return op;
@@ -69,8 +68,8 @@ caf::error journal::end(uint64_t op) {
   bytes_ += line.size();
   if (bytes_ > rotate_bytes) {
     if (auto err = rotate())
-      spdlog::warn("store: journal rotation failed: {}",
-                   schema::message_of(err));
+      log::warn("store: journal rotation failed",
+                {{"path", dir_}, {"error", schema::message_of(err)}});
   }
   return {};
 }

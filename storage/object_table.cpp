@@ -1,9 +1,8 @@
 #include "storage/object_table.hpp"
 
+#include "logging/log.hpp"
 #include "storage/file_digest.hpp"
 #include "storage/io_error.hpp"
-
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -122,10 +121,10 @@ int object_table::settle_bytes(const object_paths& p, posix_staging& data,
   if (err == ENOENT) return data.replace(p.content());  // gone meanwhile
   if (err) return err;
   if (size == m.size && to_hex(d) == m.sha256) return 0;
-  spdlog::warn(
-      "depot store: {} held bytes without metadata ({} bytes, sha256 {}); "
-      "replaced by the upload that claimed the id",
-      p.content(), size, to_hex(d));
+  log::warn(
+      "store: bytes without metadata replaced by the upload that claimed "
+      "the id",
+      {{"path", p.content()}, {"bytes", size}, {"sha256", to_hex(d)}});
   return data.replace(p.content());
 }
 

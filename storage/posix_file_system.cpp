@@ -1,6 +1,5 @@
+#include "logging/log.hpp"
 #include "storage/file_system.hpp"
-
-#include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -401,9 +400,8 @@ class posix_fs final : public file_system {
   // Logs a refusal to follow a symlink or leave the root; returns `err`.
   int refused(int err, const std::string& path) const {
     if (!root_.empty() && (err == ELOOP || err == EXDEV))
-      spdlog::error(
-          "store: {} crosses a symlink or leaves the root {}; refused", path,
-          root_);
+      log::error("store: a path crosses a symlink or leaves the root; refused",
+                 {{"path", path}, {"root", root_}});
     return err;
   }
 

@@ -1,5 +1,6 @@
 #include "storage/posix_store.hpp"
 
+#include "logging/log.hpp"
 #include "schema/validate.hpp"
 #include "storage/group_commit.hpp"
 #include "storage/io_error.hpp"
@@ -12,11 +13,10 @@
 #include "storage/staging_area.hpp"
 #include "storage/temp_file.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -162,7 +162,8 @@ caf::error posix_store::refuse_linked_bytes(const std::string& id) {
   file_status st;
   if (int err = fs_->stat(path, &st)) return io_failure(err, "stat", path);
   if (!st.is_symlink) return {};
-  spdlog::error("store: {} is a symlink; refused", path);
+  log::error("store: a file's bytes are a symlink; refused",
+             {{"id", id}, {"path", path}});
   return make_error(errc::io_error, path + " is a symlink; refused");
 }
 
@@ -234,10 +235,13 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
         return io_failure(err, what, p.dir);
       }
       // Gone for good: answered as done, the rest left to collection.
-      spdlog::warn(
-          "store: delete of {}: {} {} failed and the reference could "
-          "not be restored",
-          id, what, p.dir);
+      log::warn(
+          "store: delete done, but the reference could not be restored "
+          "after a failure",
+          {{"id", id},
+           {"op", what},
+           {"path", p.dir},
+           {"error", std::strerror(err)}});
       defer_collect(id, op);
       if (fs_->list_dir(p.dir, &names) != 0) return 0;
       return count_prefixed(names, p.ref_prefix(live->meta.gen));
@@ -246,9 +250,8 @@ expected<uint64_t> posix_store::remove(const std::string& id) {
     if (left == 0) {
       if (auto e = instance_->objects().collect(id, "")) {
         // The delete happened; only the space is not reclaimed yet.
-        spdlog::warn(
-            "store: delete of {} done, its space not reclaimed yet: {}", id,
-            schema::message_of(e));
+        log::warn("store: delete done, its space not reclaimed yet",
+                  {{"id", id}, {"error", schema::message_of(e)}});
         defer_collect(id, op);
         return left;
       }
@@ -276,7 +279,7 @@ void posix_store::collect_deferred() {
       continue;
     }
     instance_->log().end(op);
-    spdlog::info("store: space of deleted {} reclaimed", id);
+    log::info("store: space of a deleted file reclaimed", {{"id", id}});
   }
 }
 

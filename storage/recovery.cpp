@@ -1,9 +1,8 @@
 #include "storage/recovery.hpp"
 
+#include "logging/log.hpp"
 #include "storage/journal.hpp"
 #include "storage/layout.hpp"
-
-#include <spdlog/spdlog.h>
 
 #include <cerrno>
 
@@ -47,7 +46,8 @@ bool recovery::recover_forming(const std::string& name) {
     if (f != "lock") fs_->unlink(dir + "/" + f);
   fs_->unlink(dir + "/lock");
   if (fs_->rmdir(dir) != 0) return false;
-  spdlog::warn("store: removed half-formed instance directory {}", name);
+  log::warn("store: removed a half-formed instance directory",
+            {{"instance", name}});
   return true;
 }
 
@@ -72,16 +72,17 @@ bool recovery::recover_instance(const std::string& name) {
       if (err && err != ENOENT) done = false;
     }
     if (auto err = objects_->collect(id, name)) {
-      spdlog::warn("store: recovery of {} for dead instance {}: {}", id, name,
-                   schema::message_of(err));
+      log::warn(
+          "store: recovery for a dead instance failed",
+          {{"instance", name}, {"id", id}, {"error", schema::message_of(err)}});
       done = false;
     }
     if (done && log_->end(op)) done = false;
     clean = clean && done;
   }
   if (!clean) {
-    spdlog::warn("store: recovery of dead instance {} incomplete; will retry",
-                 name);
+    log::warn("store: recovery of a dead instance incomplete; will retry",
+              {{"instance", name}});
     return false;
   }
   size_t removed = 0;
@@ -91,10 +92,10 @@ bool recovery::recover_instance(const std::string& name) {
   }
   fs_->unlink(dir + "/lock");
   fs_->rmdir(dir);
-  spdlog::warn(
-      "store: recovered dead instance {}: rolled back {} unfinished "
-      "operation(s), removed {} staging file(s)",
-      name, open.size(), removed);
+  log::warn("store: recovered dead instance",
+            {{"instance", name},
+             {"rolled_back", open.size()},
+             {"staging_files_removed", removed}});
   return true;
 }
 

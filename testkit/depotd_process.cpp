@@ -23,6 +23,7 @@ namespace {
 
 // The first endpoint of the first complete "serving on" line at or after
 // `from` in `log`: depotd lists the endpoints it bound in --listen order.
+// With --log-format json the message ends in a quote.
 std::optional<std::string> served_endpoint(const std::string& log,
                                            size_t from) {
   static const std::string marker = "depotd serving on ";
@@ -31,7 +32,7 @@ std::optional<std::string> served_endpoint(const std::string& log,
   auto line_end = log.find('\n', at);
   if (line_end == std::string::npos) return std::nullopt;  // still written
   auto begin = at + marker.size();
-  auto end = log.find_first_of(" |\n", begin);
+  auto end = log.find_first_of(" |\n\"", begin);
   return log.substr(begin, end - begin);
 }
 

@@ -1,12 +1,15 @@
 #include "transport/connections.hpp"
 
+#include "logging/log.hpp"
 #include "schema/codec.hpp"
 #include "transport/rate_limited_log.hpp"
 #include "transport/resources.hpp"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <netinet/in.h>
 #include <string>
 #include <sys/socket.h>
 #include <utility>
@@ -63,6 +66,24 @@ bool same_peer(int fd, const sockaddr_storage& addr, socklen_t len) {
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&now), &now_len) != 0)
     return false;
   return now_len == len && std::memcmp(&now, &addr, len) == 0;
+}
+
+// The remote end of a connection for log lines: "ADDRESS:PORT" ("[V6]:PORT"),
+// "local" for a unix socket (ipc://), "unknown" when it was not recorded.
+std::string address_of(const sockaddr_storage& a, socklen_t len) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (len > 0 && a.ss_family == AF_INET) {
+    const auto& v4 = reinterpret_cast<const sockaddr_in&>(a);
+    ::inet_ntop(AF_INET, &v4.sin_addr, host, sizeof host);
+    return std::string{host} + ":" + std::to_string(ntohs(v4.sin_port));
+  }
+  if (len > 0 && a.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(a);
+    ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof host);
+    return "[" + std::string{host} + "]:" + std::to_string(ntohs(v6.sin6_port));
+  }
+  if (len > 0 && a.ss_family == AF_UNIX) return "local";
+  return "unknown";
 }
 
 }  // namespace
@@ -130,7 +151,7 @@ void connection_guard::disconnected(int fd) {
 void connection_guard::accept_failed(int error) {
   if (error != EMFILE && error != ENFILE) {
     log_limited(spdlog::level::info, "connections: accept failed",
-                std::strerror(error));
+                std::strerror(error), {{"errno", error}});
     return;
   }
   warn_limited("connections: out of file descriptors",
@@ -183,7 +204,11 @@ void connection_guard::drop(int fd, conn& c, const char* cause,
   } else {
     c.dropping = true;
     stats_.connections_dropped.fetch_add(1, std::memory_order_relaxed);
-    warn_limited(cause, why);
+    warn_limited(cause, why,
+                 {{"addr", address_of(c.addr, c.addr_len)},
+                  {"fd", fd},
+                  {"bytes", c.held},
+                  {"idle_ms", clock::now() - c.active}});
     // Twice: libzmq frees the pipe once the ROUTER has processed the
     // termination, which takes a turn or two of the I/O loop. A burst of
     // drops does not postpone the first release.
@@ -256,9 +281,8 @@ void connection_guard::scan(clock::time_point now) {
     total += c.held;
     if (c.holding) holders.push_back(static_cast<int>(fd));
   }
-  spdlog::debug(
-      "depot transport: unfinished requests hold {} bytes in {} connections",
-      total, holders.size());
+  log::debug("depot transport: unfinished requests over a limit",
+             {{"bytes", total}, {"connections", holders.size()}});
   if (cap == 0 || total <= cap) return;
   std::sort(holders.begin(), holders.end(), [this](int a, int b) {
     return table_[a].holding_since < table_[b].holding_since;

@@ -1,5 +1,7 @@
 #include "transport/rate_limited_log.hpp"
 
+#include <spdlog/fmt/fmt.h>
+
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -26,7 +28,7 @@ std::unordered_map<std::string, cause_state>& causes() {
 }  // namespace
 
 void log_limited(spdlog::level::level_enum level, std::string_view cause,
-                 std::string_view text) {
+                 std::string_view text, log::fields fields) {
   try {
     uint64_t count;
     {
@@ -40,8 +42,17 @@ void log_limited(spdlog::level::level_enum level, std::string_view cause,
       count = st.count;
       st.count = 0;
     }
-    spdlog::log(level, "{}: {} ({} since the previous line of this cause)",
-                cause, text, count);
+    if (!log::enabled(level)) return;
+    if (log::current_format() == log::format::json) {
+      log::write(level, fmt::format("{}: {}", cause, text),
+                 {{"cause", cause}, {"occurrences", count}}, fields);
+    } else {
+      log::write(
+          level,
+          fmt::format("{}: {} ({} since the previous line of this cause)",
+                      cause, text, count),
+          fields);
+    }
   } catch (const std::exception&) {
     // Out of memory for the key, or a formatting failure: logging is
     // best effort and must not turn a refusal into a crash.

@@ -1,7 +1,9 @@
 #include "transport/server.hpp"
 
+#include "logging/log.hpp"
 #include "schema/codec.hpp"
 #include "transport/connections.hpp"
+#include "transport/log_fields.hpp"
 #include "transport/rate_limited_log.hpp"
 #include "transport/zap_handler.hpp"
 
@@ -266,8 +268,8 @@ struct server::impl {
         else if (event == ZMQ_EVENT_ACCEPT_FAILED)
           guard->accept_failed(v);
         else
-          spdlog::debug("depot transport: handshake failed (event {:#x}, {})",
-                        event, v);
+          log::debug("depot transport: handshake failed",
+                     {{"event", event}, {"fd", v}});
       }
       while (more && monitor->recv(event_msg, zmq::recv_flags::dontwait))
         more = event_msg.more();
@@ -329,7 +331,8 @@ struct server::impl {
       } catch (const std::exception& e) {
         // zmq_poll's EINTR, or worse: log and keep serving, without
         // spinning on an error that persists.
-        spdlog::error("depot transport: I/O loop: {}", e.what());
+        log::error("depot transport: I/O loop failed; going on",
+                   {{"error", e.what()}});
         discard_partial_message();
         backlog = true;
         std::this_thread::sleep_for(std::chrono::milliseconds{10});
@@ -395,7 +398,8 @@ struct server::impl {
       if (!socket->send(id, more)) {
         parts.clear();
         stats.unroutable.fetch_add(1, std::memory_order_relaxed);
-        spdlog::debug("depot transport: reply dropped, peer's queue is full");
+        log::debug("depot transport: reply dropped, peer's queue is full",
+                   {peer_field(to), key_field(to)});
         return false;
       }
       if (to.req) socket->send(zmq::message_t{}, more);
@@ -409,9 +413,11 @@ struct server::impl {
       stats.unroutable.fetch_add(1, std::memory_order_relaxed);
       auto* z = dynamic_cast<const zmq::error_t*>(&e);
       if (z && z->num() == EHOSTUNREACH)
-        spdlog::debug("depot transport: reply dropped, peer is gone");
+        log::debug("depot transport: reply dropped, peer is gone",
+                   {peer_field(to), key_field(to)});
       else
-        spdlog::warn("depot transport: reply dropped: {}", e.what());
+        log::warn("depot transport: reply dropped",
+                  {{"error", e.what()}, peer_field(to), key_field(to)});
       return false;
     }
   }
@@ -508,7 +514,8 @@ struct server::impl {
       stats.unauthorized.fetch_add(1, std::memory_order_relaxed);
       warn_limited(
           "curve: removed key",
-          "a request of a key no longer in --curve-clients: " + from.user);
+          "a request of a key no longer in --curve-clients: " + from.user,
+          {peer_field(from), key_field(from)});
       reply_now(from, error_of(schema::errc::unauthorized,
                                failure ? failure->rid
                                        : std::get<schema::request>(decoded).rid,
@@ -518,6 +525,11 @@ struct server::impl {
     }
     if (failure) {
       stats.malformed.fetch_add(1, std::memory_order_relaxed);
+      log::debug("depot transport: request refused",
+                 {{"code", schema::to_string(failure->code)},
+                  {"error", failure->message},
+                  peer_field(from),
+                  key_field(from)});
       reply_now(from, schema::failure_reply(*failure));
       return;
     }
@@ -525,6 +537,11 @@ struct server::impl {
     std::optional<uint64_t> rid = req.rid;
     if (key && key->role == curve::role::read && !read_only(req.body)) {
       stats.forbidden.fetch_add(1, std::memory_order_relaxed);
+      log::debug("depot transport: forbidden to a read-only key",
+                 {{"op", schema::op_name(req.body)},
+                  {"client", key->name},
+                  peer_field(from),
+                  key_field(from)});
       reply_now(from, error_of(schema::errc::forbidden, rid,
                                "this client's key has the role read: " +
                                    std::string{schema::op_name(req.body)} +
@@ -534,11 +551,13 @@ struct server::impl {
     try {
       handler(from, std::move(req));
     } catch (const std::exception& e) {
-      spdlog::error("depot transport: request handler threw: {}", e.what());
+      log::error("depot transport: request handler threw",
+                 {{"error", e.what()}, peer_field(from), key_field(from)});
       reply_now(from,
                 internal_error(rid, "the server failed to handle the request"));
     } catch (...) {
-      spdlog::error("depot transport: request handler threw");
+      log::error("depot transport: request handler threw",
+                 {peer_field(from), key_field(from)});
       reply_now(from,
                 internal_error(rid, "the server failed to handle the request"));
     }
@@ -658,7 +677,8 @@ void server::send(const peer& to, schema::reply r) {
   try {
     frames = schema::encode_reply(r);
   } catch (const std::exception& e) {
-    spdlog::error("depot transport: cannot encode a reply: {}", e.what());
+    log::error("depot transport: cannot encode a reply",
+               {{"error", e.what()}, peer_field(to), key_field(to)});
     try {
       frames = schema::encode_reply(
           internal_error(r.rid, "the server could not encode its reply"));
@@ -670,7 +690,8 @@ void server::send(const peer& to, schema::reply r) {
   try {
     impl_->enqueue(to, std::move(frames));
   } catch (const std::exception& e) {  // out of memory for the queue
-    spdlog::error("depot transport: cannot queue a reply: {}", e.what());
+    log::error("depot transport: cannot queue a reply",
+               {{"error", e.what()}, peer_field(to), key_field(to)});
     impl_->stats.unroutable.fetch_add(1, std::memory_order_relaxed);
   }
 }

@@ -1,5 +1,6 @@
 #include "transport/zap_handler.hpp"
 
+#include "logging/log.hpp"
 #include "transport/rate_limited_log.hpp"
 
 #include <spdlog/spdlog.h>
@@ -66,16 +67,19 @@ void zap_handler::answer_pending(const curve::key_ring& clients) {
         status = "200";
         text = "OK";
         user = z85;
-        spdlog::debug(
-            "depot transport: CURVE client {} ({}, {}) admitted from {}",
-            c->name, user, curve::to_string(c->role), address);
+        log::debug("depot transport: CURVE client admitted",
+                   {{"client", c->name},
+                    {"key", user},
+                    {"role", curve::to_string(c->role)},
+                    {"addr", address}});
       } else {
         status = "400";
         text = "unknown key";
         warn_limited("curve: unknown key",
                      "refused a CURVE client whose key is not in "
                      "--curve-clients: " +
-                         std::string{z85} + " from " + std::string{address});
+                         std::string{z85} + " from " + std::string{address},
+                     {{"key", std::string_view{z85}}, {"addr", address}});
       }
     }
     // Reply: version, request id, status code, status text, user id,
@@ -92,8 +96,8 @@ void zap_handler::answer_pending(const curve::key_ring& clients) {
       socket_.send(zmq::buffer(user), more_flag);
       socket_.send(zmq::message_t{}, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
-      spdlog::error("depot transport: cannot answer a ZAP request: {}",
-                    e.what());
+      log::error("depot transport: cannot answer a ZAP request",
+                 {{"error", e.what()}});
       return;
     }
   }

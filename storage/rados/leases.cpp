@@ -1,5 +1,7 @@
 #include "storage/rados/leases.hpp"
 
+#include "logging/log.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -139,16 +141,19 @@ bool lease_keeper::renew() {
     return true;
   }
   if (r == -ECANCELED || r == -ENOENT) {
-    spdlog::error(
-        "RADOS lease {} was taken over by another depotd (this one stalled "
-        "longer than {} ms): what it had staged is gone; taking a new lease",
-        instance, duration_.count());
+    log::error(
+        "RADOS lease taken over by another depotd (this one stalled longer "
+        "than the lease): what it had staged is gone; taking a new lease",
+        {{"lease", instance}, {"lease_ms", duration_}});
     if (auto err = take_new_lease())
-      spdlog::error("{}", schema::message_of(err));
+      log::error("RADOS: cannot take a new lease",
+                 {{"error", schema::message_of(err)}});
     return false;
   }
-  spdlog::warn("cannot renew RADOS lease {}: {}", instance,
-               schema::message_of(rados_failure(r, "renew", instance)));
+  log::warn(
+      "cannot renew RADOS lease",
+      {{"lease", instance},
+       {"error", schema::message_of(rados_failure(r, "renew", instance))}});
   return false;
 }
 
@@ -227,14 +232,14 @@ size_t lease_keeper::recover_expired() {
       take.setxattr("owner", owner);
       take.setxattr("expires", std::to_string(now_ms() + duration_.count()));
       if (take.operate(io, object) < 0) continue;
-      spdlog::info("reclaiming what depotd instance {} left in RADOS",
-                   instance);
+      log::info("reclaiming what a dead depotd instance left in RADOS",
+                {{"lease", instance}});
       if (reclaim_lease(object, instance, owner)) {
         ++finished;
-        spdlog::info("reclaimed RADOS lease {}", instance);
+        log::info("reclaimed RADOS lease", {{"lease", instance}});
       } else {
-        spdlog::warn("RADOS lease {} not fully reclaimed yet; retrying later",
-                     instance);
+        log::warn("RADOS lease not fully reclaimed yet; retrying later",
+                  {{"lease", instance}});
       }
     }
     if (!page.more) break;
@@ -264,8 +269,8 @@ lease_keeper::~lease_keeper() {
   // A clean close leaves nothing: this instance's own tokens are reclaimed
   // as a recoverer would, and its lease dropped.
   if (!reclaim_lease(lease_object(instance_), instance_, instance_))
-    spdlog::warn("RADOS lease {} left for another depotd to reclaim",
-                 instance_);
+    log::warn("RADOS lease left for another depotd to reclaim",
+              {{"lease", instance_}});
 }
 
 }  // namespace depot::storage::rados

@@ -1,13 +1,12 @@
 #include "storage/rados/rados_store.hpp"
 
+#include "logging/log.hpp"
 #include "schema/validate.hpp"
 #include "storage/naming.hpp"
 #include "storage/rados/index.hpp"
 #include "storage/rados/leases.hpp"
 #include "storage/rados/rados_io.hpp"
 #include "storage/rados/striped.hpp"
-
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -60,7 +59,8 @@ bool reclaim_token(rados_ioctx_t io, const std::string& key,
       value.data(), value.data() + std::min(space, value.size()), parts);
   if (space == std::string::npos || ec != std::errc{} ||
       end != value.data() + space) {
-    spdlog::warn("RADOS lease entry {} is malformed ({}); dropped", key, value);
+    log::warn("RADOS lease entry malformed; dropped",
+              {{"key", key}, {"value", value}});
     return true;
   }
   std::string id = value.substr(space + 1);
@@ -175,7 +175,9 @@ class rados_batch final : public staged_batch {
       results.emplace_back(std::move(*u.result));
     }
     if (auto err = b_->leases->forget(committed))
-      spdlog::warn("{} (left for recovery)", schema::message_of(err));
+      log::warn(
+          "RADOS: committed uploads' lease entries left for recovery",
+          {{"uploads", committed.size()}, {"error", schema::message_of(err)}});
     uploads_.clear();
     return results;
   }
@@ -309,9 +311,10 @@ class rados_store final : public store {
         return rados_failure(r, "remove", id);
       }
       if (int rr = remove_data(io, d.meta.gen, d.parts()); rr < 0)
-        spdlog::warn(
-            "{} (its data is left for recovery)",
-            schema::message_of(rados_failure(rr, "remove data of", id)));
+        log::warn("RADOS: a deleted file's data is left for recovery",
+                  {{"id", id},
+                   {"error", schema::message_of(
+                                 rados_failure(rr, "remove data of", id))}});
       else
         b_->leases->forget({key});
       return uint64_t{0};
@@ -342,8 +345,9 @@ class rados_store final : public store {
           from = id;
           entry e;
           if (!decode_entry(value, &e)) {
-            spdlog::warn("{}; left out of list",
-                         schema::message_of(corrupt_entry(id)));
+            log::warn(
+                "RADOS: an index entry does not decode; left out of list",
+                {{"id", id}, {"error", schema::message_of(corrupt_entry(id))}});
             continue;
           }
           found.emplace_back(id, std::move(e));
@@ -403,8 +407,9 @@ expected<std::shared_ptr<store>> open_rados_store(rados_store_options o) {
       });
   if (!keeper) return keeper.error();
   b->leases = std::move(*keeper);
-  spdlog::info("RADOS store on {} (stripe {} bytes, lease {} ms)",
-               b->objects->where(), b->stripe, o.lease.count());
+  log::info("RADOS store opened", {{"where", b->objects->where()},
+                                   {"stripe", b->stripe},
+                                   {"lease_ms", o.lease}});
   return std::shared_ptr<store>{
       std::make_shared<rados_store>(std::move(b), std::move(o))};
 }

@@ -152,7 +152,7 @@ TEST(Lanes, AnyNumberOfCommittersCommitsSmallAndStreamedUploads) {
   for (const char* lanes : {"1", "3"}) {
     test_depotd d({"--namers", lanes, "--threads", "2", "--chunk-max", "65536",
                    "--ram-threshold", "131072"});
-    EXPECT_NE(d.log().find(std::string("threads 2 committers ") + lanes),
+    EXPECT_NE(d.log().find(std::string("threads=2 committers=") + lanes),
               std::string::npos)
         << d.log();
     wire_client c(d.endpoint());
