@@ -217,7 +217,7 @@ class download_stream {
 
   /// Stops delivering data and asking for more ranges until resume() (ranges
   /// already asked for are still received and held, within the bound above).
-  /// Timeouts do not run while paused. Callable from on_data.
+  /// Callable from on_data.
   virtual void pause() = 0;
 
   /// Delivers what is held and asks for more, from the next process() on.
@@ -243,7 +243,8 @@ class download_stream {
 
 namespace detail {
 class channel;
-}
+class engine;
+}  // namespace detail
 
 /// A connection to one depot server, or to several servers of one store
 /// (options::endpoints): one ZeroMQ DEALER socket per server, every request
@@ -364,6 +365,7 @@ class async_connection {
   struct impl;
 
  private:
+  friend detail::engine& detail_engine(async_connection& c);
   explicit async_connection(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };

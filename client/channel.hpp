@@ -101,6 +101,20 @@ result<std::unique_ptr<channel>> make_zmq_channel(const options& opts);
 result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
     const options& opts);
 
+/// What a ZeroMQ socket (a channel's zmq_socket()) is ready for now:
+/// ZMQ_EVENTS, as the bits below. Asking also lets ZeroMQ process the
+/// socket's pending commands, which resets its ZMQ_FD signal: a caller that
+/// polls socket_fd() must ask this until it says nothing is to be received.
+/// 0 for a null socket.
+inline constexpr unsigned socket_in = 1;   ///< a message can be received
+inline constexpr unsigned socket_out = 2;  ///< a message can be sent
+unsigned socket_events(void* zmq_socket);
+
+/// ZMQ_FD of a ZeroMQ socket (or of a monitor socket): readable when the
+/// socket's state may have changed (edge-like, see socket_events); -1 for a
+/// null socket or on failure.
+int socket_fd(void* zmq_socket);
+
 /// The servers `opts` names: options::endpoints if not empty, else
 /// {options::endpoint}.
 std::vector<std::string> endpoint_list(const options& opts);

@@ -403,6 +403,23 @@ result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
   }
 }
 
+unsigned socket_events(void* zmq_socket) {
+  if (!zmq_socket) return 0;
+  int events = 0;
+  size_t size = sizeof events;
+  if (zmq_getsockopt(zmq_socket, ZMQ_EVENTS, &events, &size) != 0) return 0;
+  return ((events & ZMQ_POLLIN) ? socket_in : 0u) |
+         ((events & ZMQ_POLLOUT) ? socket_out : 0u);
+}
+
+int socket_fd(void* zmq_socket) {
+  if (!zmq_socket) return -1;
+  int fd = -1;
+  size_t size = sizeof fd;
+  if (zmq_getsockopt(zmq_socket, ZMQ_FD, &fd, &size) != 0) return -1;
+  return fd;
+}
+
 std::vector<std::string> endpoint_list(const options& opts) {
   if (!opts.endpoints.empty()) return opts.endpoints;
   return {opts.endpoint};
