@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -99,9 +100,9 @@ dc::result<dc::upload_result> upload_all(dc::async_connection& c,
 // Streams `contents[i]` into one upload each, all at once, writing as much
 // as room() allows whenever step() is called (from the loop).
 struct pusher {
-  pusher(dc::async_connection& c, const std::vector<std::string>& contents,
+  pusher(dc::async_connection& c, std::vector<std::string> contents_,
          const std::string& prefix, bool declare_size)
-      : contents(contents),
+      : contents(std::move(contents_)),
         results(contents.size()),
         written(contents.size(), 0) {
     for (size_t i = 0; i < contents.size(); ++i) {
@@ -133,7 +134,7 @@ struct pusher {
     return all_done;
   }
 
-  const std::vector<std::string>& contents;
+  const std::vector<std::string> contents;
   std::vector<std::optional<dc::result<dc::upload_result>>> results;
   std::vector<size_t> written;
   std::vector<std::shared_ptr<dc::upload_stream>> ups;
@@ -796,6 +797,67 @@ TEST_F(AsyncConnection, APausedDownloadHoldsAtMostItsDepthAndResumes) {
   ASSERT_TRUE(drive(c, [&] { return done.has_value(); }));
   ASSERT_OK(*done);
   EXPECT_TRUE(got == bytes);
+}
+
+TEST(AsyncSeveralServers, KeepsServingWhenOneOfThemStopsAnswering) {
+  temp_dir root;
+  std::array<std::optional<test_depotd>, 2> servers;
+  std::vector<std::string> endpoints;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    depotd_options o;
+    o.flags = small_chunks;
+    o.root = root / "store";
+    o.log = root / ("depotd-" + std::to_string(i) + ".log");
+    servers[i].emplace(o);
+    endpoints.push_back(servers[i]->endpoint());
+  }
+  dc::options o;
+  o.endpoints = endpoints;
+  o.timeout = 500ms;
+  auto opened = dc::async_connection::open(o);
+  ASSERT_OK(opened);
+  auto& c = **opened;
+  std::string bytes = random_bytes(1 << 20, 12);
+  auto stored = upload_all(c, "shared.bin", bytes);
+  ASSERT_OK(stored);
+
+  // Both answer: pings go round-robin over them.
+  std::set<std::string> answered;
+  for (int i = 0; i < 4; ++i)
+    c.ping([&](dc::result<dc::server_info> r) {
+      ASSERT_OK(r);
+      answered.insert(r->endpoint);
+    });
+  ASSERT_TRUE(drive(c, [&] { return c.pending() == 0; }));
+  EXPECT_EQ(answered.size(), 2u);
+
+  // One stops (its connections stay up; it just does not answer): stateless
+  // requests and ranges go to the other, and so does a new upload.
+  ASSERT_EQ(::kill(servers[0]->pid(), SIGSTOP), 0);
+  int stats = 0;
+  for (int i = 0; i < 6; ++i)
+    c.stat(stored->file.id, [&](dc::result<dc::file_meta> r) {
+      EXPECT_OK(r);
+      ++stats;
+    });
+  std::string got;
+  std::optional<dc::result<dc::file_meta>> fetched;
+  dc::download_handlers d;
+  d.on_data = [&](uint64_t, dc::shared_bytes b) { got.append(b.view()); };
+  d.on_done = [&](dc::result<dc::file_meta> r) { fetched.emplace(r); };
+  (void)c.download(stored->file.id, std::move(d));
+  std::string fresh = random_bytes(300000, 13);
+  pusher up{c, {fresh}, "fresh-", true};
+  bool finished = drive(
+      c, [&] { return up.step() && c.pending() == 0; }, 20s);
+  ::kill(servers[0]->pid(), SIGCONT);
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(stats, 6);
+  ASSERT_TRUE(fetched.has_value());
+  ASSERT_OK(*fetched);
+  EXPECT_TRUE(got == bytes);
+  ASSERT_OK(*up.results[0]);
+  EXPECT_EQ((*up.results[0])->file.id, candidate_id(fresh, 0));
 }
 
 }  // namespace
