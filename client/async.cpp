@@ -1,7 +1,7 @@
 #include "client/async.hpp"
 
 #include "client/async_engine.hpp"
-#include "client/requester.hpp"
+#include "client/reply_errors.hpp"
 #include "schema/codec.hpp"
 #include "schema/validate.hpp"
 #include "storage/sha256.hpp"

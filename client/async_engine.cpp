@@ -1,7 +1,6 @@
 #include "client/async_engine.hpp"
 
 #include "client/local_io.hpp"
-#include "client/requester.hpp"
 #include "schema/codec.hpp"
 
 #include <algorithm>
@@ -312,14 +311,7 @@ void engine::watch_handshakes() {
     // ZeroMQ gives up on a connection whose handshake failed: the next
     // request to it gets a new socket (its operator may have fixed the keys).
     servers_[s].reopen = true;
-    if (n > 1) {
-      server& srv = servers_[s];
-      srv.failures = std::min(srv.failures + 1, 16u);
-      unsigned factor = 1u << std::min(srv.failures - 1, 3u);
-      srv.dead_until =
-          clock::now() +
-          opts_.timeout * std::min(factor, requester::max_back_off_timeouts);
-    }
+    if (n > 1) back_off(s);
   }
   for (const request_ptr& r : again) enqueue(r);
   for (auto& [r, e] : failed) finish(r, std::move(e), r->server);
@@ -408,6 +400,14 @@ bool engine::flush() {
   queue_.swap(left);
   for (auto& [r, e] : failed) finish(r, std::move(e), r->server);
   return sent_any || !failed.empty();
+}
+
+void engine::back_off(size_t s) {
+  server& srv = servers_[s];
+  srv.failures = std::min(srv.failures + 1, 16u);
+  unsigned factor = 1u << std::min(srv.failures - 1, 3u);
+  srv.dead_until =
+      clock::now() + opts_.timeout * std::min(factor, max_back_off_timeouts);
 }
 
 void engine::heard(size_t s) {
@@ -501,14 +501,7 @@ void engine::timed_out(const request_ptr& r, bool check_silence) {
 }
 
 void engine::stall(size_t s) {
-  if (servers_.size() > 1) {
-    server& srv = servers_[s];
-    srv.failures = std::min(srv.failures + 1, 16u);
-    unsigned factor = 1u << std::min(srv.failures - 1, 3u);
-    srv.dead_until =
-        clock::now() +
-        opts_.timeout * std::min(factor, requester::max_back_off_timeouts);
-  }
+  if (servers_.size() > 1) back_off(s);
   // The socket may be stuck (lost replies, a half-dead connection): a new
   // one, and whatever else it awaited is lost with the old one.
   servers_[s].reopen = false;

@@ -100,6 +100,10 @@ class engine {
   size_t pending() const;
 
   const options& opts() const { return opts_; }
+
+  /// The longest back-off, in timeouts: a server that keeps stalling is
+  /// tried again at least this often (if others are live; else at once).
+  static constexpr unsigned max_back_off_timeouts = 8;
   const std::string& endpoint(size_t s) const { return servers_[s].endpoint; }
   size_t servers() const { return servers_.size(); }
 
@@ -154,6 +158,9 @@ class engine {
   void watch(size_t s);
   void unwatch(size_t s);
   void heard(size_t s);
+  // Skips `s` for options::timeout, doubling with each stall in a row, at
+  // most max_back_off_timeouts times it.
+  void back_off(size_t s);
   error no_reply(size_t s) const;
   error no_connection(const request_state& r) const;
 

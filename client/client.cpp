@@ -4,7 +4,6 @@
 #include "client/async_engine.hpp"
 #include "client/channel.hpp"
 #include "client/local_io.hpp"
-#include "client/transfers.hpp"
 #include "schema/validate.hpp"
 
 #include <algorithm>
@@ -15,9 +14,23 @@
 
 namespace depot::client {
 
-using detail::callback_failure;
-
 namespace {
+
+// Carries an exception thrown by a user's progress callback past the
+// catch-all of guarded(), to be rethrown unchanged at the API boundary.
+struct callback_failure {
+  std::exception_ptr thrown;
+};
+
+// Calls `fn` (if set) with `p`; its exceptions leave as callback_failure.
+void report(const progress_fn& fn, progress p) {
+  if (!fn) return;
+  try {
+    fn(p);
+  } catch (...) {
+    throw callback_failure{std::current_exception()};
+  }
+}
 
 // Runs `body`; no exception leaves except a progress callback's own. The
 // rest (bad_alloc, a library's bug) becomes an internal error.
@@ -96,7 +109,7 @@ struct connection::impl {
     std::optional<result<upload_result>> out;
     upload_handlers h;
     h.on_progress = [&](uint64_t acked) {
-      detail::report(opts.on_progress, {acked, src.size});
+      report(opts.on_progress, {acked, src.size});
     };
     h.on_done = [&](result<upload_result> r) { out.emplace(std::move(r)); };
     upload_spec spec{opts.name, src.size, src.sha256, opts.mime};
@@ -150,7 +163,7 @@ struct connection::impl {
   result<upload_result> upload(detail::source& src,
                                const upload_options& opts) {
     upload_result stats;
-    detail::report(opts.on_progress, {0, src.size});
+    report(opts.on_progress, {0, src.size});
     unsigned moves = 0;  // start-overs on another server
     const size_t servers = detail::endpoint_list(ac->settings()).size();
     while (true) {
@@ -159,7 +172,7 @@ struct connection::impl {
       if (r) {
         r->restarts = stats.restarts;
         r->resumes += stats.resumes;
-        detail::report(opts.on_progress, {r->file.size, r->file.size});
+        report(opts.on_progress, {r->file.size, r->file.size});
         return r;
       }
       if (r.error().source == error_source::timeout && began && servers > 1 &&
@@ -168,7 +181,7 @@ struct connection::impl {
         // back-off now): start over on another one.
         ++moves;
         ++stats.restarts;
-        detail::report(opts.on_progress, {0, src.size});
+        report(opts.on_progress, {0, src.size});
         continue;
       }
       if (r.error().code != errc::unknown_upload ||
@@ -185,7 +198,7 @@ struct connection::impl {
         return e;
       }
       ++stats.restarts;
-      detail::report(opts.on_progress, {0, src.size});
+      report(opts.on_progress, {0, src.size});
     }
   }
 
@@ -209,14 +222,14 @@ struct connection::impl {
         file = std::move(*opened);
         out = file.get();
       }
-      detail::report(opts.on_progress, {0, size});
+      report(opts.on_progress, {0, size});
     };
     h.on_data = [&](uint64_t offset, shared_bytes bytes) {
       if (auto w = out->write(bytes.data(), bytes.size()); !w) {
         local = std::move(w).error();
         return d->cancel();
       }
-      detail::report(opts.on_progress, {offset + bytes.size(), size});
+      report(opts.on_progress, {offset + bytes.size(), size});
     };
     h.on_done = [&](result<file_meta> r) { done.emplace(std::move(r)); };
     d = ac->download(id, std::move(h));
@@ -231,7 +244,7 @@ struct connection::impl {
     if (!*done) return std::move(*done);
     if (auto committed = out->commit(); !committed)
       return std::move(committed).error();
-    detail::report(opts.on_progress, {size, size});
+    report(opts.on_progress, {size, size});
     return std::move(*done);
   }
 
