@@ -409,9 +409,11 @@ class upload_impl final : public upload_stream, public detail::transfer {
     held_bytes_ = 0;
     auto keep = shared_from_this();
     if (eng_) eng_->retire(this);
+    // Only on_done is taken: another handler may be running right now (one
+    // that called abort() or cancel()); done_ keeps them from being called.
     if (h_.on_done) {
       auto fn = std::move(h_.on_done);
-      h_ = {};
+      h_.on_done = nullptr;
       fn(std::move(r));
     }
   }
@@ -665,9 +667,11 @@ class download_impl final : public download_stream, public detail::transfer {
     in_flight_.clear();
     auto keep = shared_from_this();
     if (eng_) eng_->retire(this);
+    // Only on_done is taken: another handler may be running right now (one
+    // that called abort() or cancel()); done_ keeps them from being called.
     if (h_.on_done) {
       auto fn = std::move(h_.on_done);
-      h_ = {};
+      h_.on_done = nullptr;
       fn(std::move(r));
     }
   }

@@ -799,6 +799,59 @@ TEST_F(AsyncConnection, APausedDownloadHoldsAtMostItsDepthAndResumes) {
   EXPECT_TRUE(got == bytes);
 }
 
+TEST_F(AsyncConnection, CancelFromOnDataAndClosingMidTransferCallNothingMore) {
+  start();
+  std::string bytes = random_bytes(1 << 20, 14);
+  auto c = open_async(endpoint());
+  ASSERT_TRUE(c);
+  auto up = upload_all(*c, "c.bin", bytes);
+  ASSERT_OK(up);
+
+  // Cancelled from its own on_data: on_done at once, no more data.
+  int data_calls = 0;
+  std::optional<dc::result<dc::file_meta>> done;
+  std::shared_ptr<dc::download_stream> d;
+  dc::download_handlers h;
+  h.on_data = [&](uint64_t, dc::shared_bytes) {
+    ++data_calls;
+    d->cancel();
+  };
+  h.on_done = [&](dc::result<dc::file_meta> r) { done.emplace(r); };
+  d = c->download(up->file.id, std::move(h));
+  ASSERT_TRUE(drive(*c, [&] { return done.has_value(); }));
+  ASSERT_FALSE(*done);
+  EXPECT_EQ(done->error().code, dc::errc::bad_request);
+  EXPECT_EQ(data_calls, 1);
+  EXPECT_TRUE(d->done());
+  EXPECT_EQ(d->held_bytes(), 0u);
+  // The replies still coming are dropped; the connection goes on.
+  std::optional<dc::result<dc::server_info>> pong;
+  c->ping([&](dc::result<dc::server_info> r) { pong.emplace(r); });
+  ASSERT_TRUE(drive(*c, [&] { return pong.has_value() && c->pending() == 0; }));
+  EXPECT_OK(*pong);
+
+  // Closed with an upload and a download in flight: their handles go
+  // inert and no callback runs.
+  bool called = false;
+  dc::upload_handlers uh;
+  uh.on_done = [&](dc::result<dc::upload_result>) { called = true; };
+  auto open_up = c->begin_upload({"never.bin", {}, {}, {}}, std::move(uh));
+  dc::download_handlers dh;
+  dh.on_done = [&](dc::result<dc::file_meta>) { called = true; };
+  auto open_down = c->download(up->file.id, std::move(dh));
+  c->run_once(20ms);
+  c.reset();
+  EXPECT_FALSE(called);
+  EXPECT_FALSE(open_up->write(dc::shared_bytes::copy_of("x")));
+  EXPECT_EQ(open_up->room(), 0u);
+  open_up->finish();
+  open_up->abort();
+  open_down->pause();
+  open_down->resume();
+  open_down->cancel();
+  EXPECT_FALSE(called);
+}
+
 TEST(AsyncSeveralServers, KeepsServingWhenOneOfThemStopsAnswering) {
   temp_dir root;
   std::array<std::optional<test_depotd>, 2> servers;
