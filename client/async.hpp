@@ -25,7 +25,8 @@
 // Thread safety: an async_connection and every handle it gives out are used
 // by one thread at a time (the one that calls process()). Callbacks may call
 // any method of the connection and its handles, including starting new
-// requests; they must not destroy the connection. An exception thrown by a
+// requests, except process() and run_once(); they must not destroy the
+// connection. An exception thrown by a
 // callback propagates out of process() / run_once() unchanged; the library's
 // own state is updated before each callback runs, so the connection stays
 // usable.

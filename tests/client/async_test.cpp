@@ -852,6 +852,88 @@ TEST_F(AsyncConnection, CancelFromOnDataAndClosingMidTransferCallNothingMore) {
   EXPECT_FALSE(called);
 }
 
+// A ZeroMQ channel that, after `keep` replies, loses every reply until its
+// socket is replaced: a connection that died silently.
+class losing_channel final : public channel {
+ public:
+  losing_channel(std::unique_ptr<channel> inner, int keep,
+                 std::shared_ptr<int> opens)
+      : inner_(std::move(inner)), keep_(keep), opens_(std::move(opens)) {}
+
+  dc::result<void> open() override {
+    ++*opens_;
+    return inner_->open();
+  }
+  dc::result<void> send(const frames& message,
+                        clock::time_point deadline) override {
+    return inner_->send(message, deadline);
+  }
+  dc::result<std::optional<frames>> receive(
+      clock::time_point deadline) override {
+    while (true) {
+      auto got = inner_->receive(deadline);
+      if (!got || !got->has_value()) return got;
+      if (*opens_ > 1 || received_ < keep_) {
+        ++received_;
+        return got;
+      }
+    }
+  }
+  void* zmq_socket() override { return inner_->zmq_socket(); }
+  void* monitor_socket() override { return inner_->monitor_socket(); }
+  std::optional<dc::error> handshake_failure() override {
+    return inner_->handshake_failure();
+  }
+
+ private:
+  std::unique_ptr<channel> inner_;
+  int keep_;
+  std::shared_ptr<int> opens_;
+  int received_ = 0;
+};
+
+TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
+  start();
+  std::string stored = random_bytes(1 << 20, 15);
+  std::string id;
+  {
+    auto plain = open_async(endpoint());
+    auto up = upload_all(*plain, "stored.bin", stored);
+    ASSERT_OK(up);
+    id = up->file.id;
+  }
+  dc::options o;
+  o.endpoint = endpoint();
+  o.timeout = 400ms;
+  auto inner = dc::detail::make_zmq_channel(o);
+  ASSERT_OK(inner);
+  auto opens = std::make_shared<int>(0);
+  std::vector<std::unique_ptr<channel>> chs;
+  chs.push_back(std::make_unique<losing_channel>(std::move(*inner), 12, opens));
+  auto c = dc::async_connection::open(o, std::move(chs));
+  ASSERT_OK(c);
+  auto& conn = **c;
+
+  // An upload (64 KiB chunks, window 4) and a download at once; replies
+  // stop after the twelfth until the socket is replaced.
+  std::string bytes = random_bytes(1 << 20, 16);
+  pusher up{conn, {bytes}, "resumed-", false};
+  std::string got;
+  std::optional<dc::result<dc::file_meta>> fetched;
+  dc::download_handlers d;
+  d.on_data = [&](uint64_t, dc::shared_bytes b) { got.append(b.view()); };
+  d.on_done = [&](dc::result<dc::file_meta> r) { fetched.emplace(r); };
+  (void)conn.download(id, std::move(d));
+  ASSERT_TRUE(drive(conn, [&] { return up.step() && conn.pending() == 0; }));
+  EXPECT_EQ(*opens, 2);  // one stall: one new socket
+  ASSERT_OK(*up.results[0]);
+  EXPECT_GE((*up.results[0])->resumes, 1u);
+  EXPECT_EQ((*up.results[0])->file.id, candidate_id(bytes, 0));
+  ASSERT_TRUE(fetched.has_value());
+  ASSERT_OK(*fetched);
+  EXPECT_TRUE(got == stored);
+}
+
 TEST(AsyncSeveralServers, KeepsServingWhenOneOfThemStopsAnswering) {
   temp_dir root;
   std::array<std::optional<test_depotd>, 2> servers;
