@@ -248,8 +248,17 @@ bool engine::pump_transfers() {
   if (dirty_.empty()) return false;
   std::vector<std::weak_ptr<transfer>> now;
   now.swap(dirty_);
-  for (auto& w : now)
-    if (auto t = w.lock()) t->pump();
+  size_t i = 0;
+  try {
+    for (; i < now.size(); ++i)
+      if (auto t = now[i].lock()) t->pump();
+  } catch (...) {
+    // A callback threw (it leaves process()): the transfers not pumped yet
+    // stay due, and so does the one that threw (it may hold more data).
+    dirty_.insert(dirty_.end(), now.begin() + static_cast<ptrdiff_t>(i),
+                  now.end());
+    throw;
+  }
   return true;
 }
 

@@ -24,6 +24,7 @@
 #include <optional>
 #include <poll.h>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -932,6 +933,46 @@ TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
   ASSERT_TRUE(fetched.has_value());
   ASSERT_OK(*fetched);
   EXPECT_TRUE(got == stored);
+}
+
+TEST_F(AsyncConnection, ACallbacksExceptionLeavesProcessAndTheOthersGoOn) {
+  start();
+  std::string bytes = random_bytes(300000, 17);
+  auto c = open_async(endpoint());
+  ASSERT_TRUE(c);
+  auto up = upload_all(*c, "t.bin", bytes);
+  ASSERT_OK(up);
+  std::vector<std::string> got(3);
+  std::vector<std::optional<dc::result<dc::file_meta>>> done(3);
+  bool thrown = false;
+  for (size_t i = 0; i < 3; ++i) {
+    dc::download_handlers h;
+    h.on_data = [&, i](uint64_t, dc::shared_bytes b) {
+      got[i].append(b.view());
+      if (i == 0 && !thrown) {
+        thrown = true;
+        throw std::runtime_error("receiver failed");
+      }
+    };
+    h.on_done = [&, i](dc::result<dc::file_meta> r) { done[i].emplace(r); };
+    (void)c->download(up->file.id, std::move(h));
+  }
+  int caught = 0;
+  auto end = clock::now() + 30s;
+  while (c->pending() > 0 && clock::now() < end) {
+    try {
+      c->run_once(100ms);
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "receiver failed");
+      ++caught;
+    }
+  }
+  EXPECT_EQ(caught, 1);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(done[i].has_value()) << i;
+    ASSERT_OK(*done[i]);
+    EXPECT_TRUE(got[i] == bytes) << i;
+  }
 }
 
 TEST(AsyncSeveralServers, KeepsServingWhenOneOfThemStopsAnswering) {
