@@ -40,13 +40,13 @@ class channel {
   virtual result<std::optional<frames>> receive(clock::time_point deadline) = 0;
 
   /// The ZeroMQ socket underneath (a `void*` as zmq_poll takes it), so that
-  /// wait_ready() can wait on several channels at once; nullptr while the
+  /// the engine can poll it (socket_fd, socket_events); nullptr while the
   /// channel is not open. A wrapping channel returns its inner one's.
   virtual void* zmq_socket() = 0;
 
   /// The socket on which ZeroMQ's monitor reports the handshakes of
   /// zmq_socket() (a `void*` for zmq_poll; readable when an event waits), so
-  /// that wait_ready() wakes on a failed handshake; nullptr if none. A
+  /// that the engine wakes on a failed handshake; nullptr if none. A
   /// wrapping channel returns its inner one's.
   virtual void* monitor_socket() { return nullptr; }
 
@@ -71,21 +71,6 @@ struct curve_keys {
 /// read (the message names the file).
 result<std::optional<curve_keys>> read_curve_keys(const options& opts);
 
-/// Which readiness wait_ready() waits for.
-enum class ready_for : uint8_t {
-  sending,    ///< the socket is connected and takes a message (POLLOUT)
-  receiving,  ///< a message is waiting (POLLIN)
-};
-
-/// Waits until at least one of `chs` is ready `for_what`, or `deadline`.
-/// Returns the indexes into `chs` of the ready ones, ascending; empty at the
-/// deadline. A channel that is not open is never ready. Also returns early
-/// (empty) when the handshake of a channel fails during the wait, and at once
-/// when waiting for `sending` while every open channel's handshake has
-/// failed (channel::handshake_failure): the caller asks which.
-std::vector<size_t> wait_ready(const std::vector<channel*>& chs,
-                               ready_for for_what, clock::time_point deadline);
-
 /// A channel over a ZeroMQ DEALER socket with its own context: ZMQ_LINGER 0,
 /// ZMQ_IMMEDIATE (nothing is queued for a server that is not connected),
 /// ZMQ_MAXMSGSIZE from options::max_frame_bytes, the CURVE keys of
@@ -100,6 +85,20 @@ result<std::unique_ptr<channel>> make_zmq_channel(const options& opts);
 /// Errors: as above.
 result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
     const options& opts);
+
+/// What a ZeroMQ socket (a channel's zmq_socket()) is ready for now:
+/// ZMQ_EVENTS, as the bits below. Asking also lets ZeroMQ process the
+/// socket's pending commands, which resets its ZMQ_FD signal: a caller that
+/// polls socket_fd() must ask this until it says nothing is to be received.
+/// 0 for a null socket.
+inline constexpr unsigned socket_in = 1;   ///< a message can be received
+inline constexpr unsigned socket_out = 2;  ///< a message can be sent
+unsigned socket_events(void* zmq_socket);
+
+/// ZMQ_FD of a ZeroMQ socket (or of a monitor socket): readable when the
+/// socket's state may have changed (edge-like, see socket_events); -1 for a
+/// null socket or on failure.
+int socket_fd(void* zmq_socket);
 
 /// The servers `opts` names: options::endpoints if not empty, else
 /// {options::endpoint}.

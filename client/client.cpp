@@ -1,9 +1,9 @@
 #include "client/client.hpp"
 
+#include "client/async.hpp"
+#include "client/async_engine.hpp"
 #include "client/channel.hpp"
 #include "client/local_io.hpp"
-#include "client/requester.hpp"
-#include "client/transfers.hpp"
 #include "schema/validate.hpp"
 
 #include <algorithm>
@@ -14,10 +14,23 @@
 
 namespace depot::client {
 
-using detail::callback_failure;
-using detail::requester;
-
 namespace {
+
+// Carries an exception thrown by a user's progress callback past the
+// catch-all of guarded(), to be rethrown unchanged at the API boundary.
+struct callback_failure {
+  std::exception_ptr thrown;
+};
+
+// Calls `fn` (if set) with `p`; its exceptions leave as callback_failure.
+void report(const progress_fn& fn, progress p) {
+  if (!fn) return;
+  try {
+    fn(p);
+  } catch (...) {
+    throw callback_failure{std::current_exception()};
+  }
+}
 
 // Runs `body`; no exception leaves except a progress callback's own. The
 // rest (bad_alloc, a library's bug) becomes an internal error.
@@ -34,22 +47,6 @@ auto guarded(F&& body) -> decltype(body()) {
     return error{errc::internal, "client failure: unknown exception",
                  error_source::local};
   }
-}
-
-result<void> check_id(std::string_view id) {
-  if (schema::is_file_id(id)) return {};
-  return error{errc::bad_request,
-               "'" + std::string{id.substr(0, 64)} +
-                   "' is not a file id: 12 characters of [0-9A-Za-z]",
-               error_source::local};
-}
-
-result<void> check_limit(uint64_t limit) {
-  if (limit >= 1 && limit <= schema::max_list_limit) return {};
-  return error{
-      errc::bad_request,
-      "list limit " + std::to_string(limit) + " is not between 1 and 1000",
-      error_source::local};
 }
 
 std::string last_part(const std::string& path) {
@@ -79,51 +76,183 @@ std::string to_string(const error& e) {
 }
 
 // --- connection --------------------------------------------------------------
+//
+// Every call runs on the asynchronous engine (async.hpp): it queues its
+// request or transfer there and drives run_once() until the completion
+// callback has run. A progress callback that throws leaves through
+// run_once(); the transfer it belonged to is given up on the way out.
+
+namespace {
+
+// Long enough not to spin, short enough to notice nothing: run_once returns
+// as soon as anything arrives or a timeout falls due.
+constexpr std::chrono::milliseconds max_idle_wait{1000};
+
+// Queues a request with `start` and waits for its callback's result.
+template <class T, class Start>
+result<T> await(async_connection& ac, Start start) {
+  std::optional<result<T>> out;
+  start([&out](result<T> r) { out.emplace(std::move(r)); });
+  while (!out) ac.run_once(max_idle_wait);
+  return std::move(*out);
+}
+
+}  // namespace
 
 struct connection::impl {
-  impl(options o, std::vector<std::unique_ptr<detail::channel>> chs)
-      : rq(std::move(o), std::move(chs)) {}
+  explicit impl(std::unique_ptr<async_connection> a) : ac(std::move(a)) {}
 
-  // The server's chunk_max, asked once (ping) for sizing download ranges.
-  result<uint64_t> range() {
-    if (chunk_max == 0) {
-      auto r = rq.call(schema::ping_request{});
-      if (!r) return std::move(r).error();
-      auto* p = std::get_if<schema::ping_reply>(&*r);
-      if (!p) return detail::unexpected_reply("ping");
-      chunk_max = p->chunk_max;
+  // One attempt: one token, from `upload` to the stored file. `began` tells
+  // whether the server issued a token.
+  result<upload_result> upload_once(detail::source& src,
+                                    const upload_options& opts, bool& began) {
+    std::optional<result<upload_result>> out;
+    upload_handlers h;
+    h.on_progress = [&](uint64_t acked) {
+      report(opts.on_progress, {acked, src.size});
+    };
+    h.on_done = [&](result<upload_result> r) { out.emplace(std::move(r)); };
+    upload_spec spec{opts.name, src.size, src.sha256, opts.mime};
+    auto up = ac->begin_upload(std::move(spec), std::move(h));
+    // Left by an exception (a progress callback's): give the upload up.
+    struct abort_at_exit {
+      upload_stream& up;
+      ~abort_at_exit() {
+        if (!up.done()) up.abort();
+      }
+    } guard{*up};
+    std::optional<schema::buffer> ahead;
+    bool finished = false;
+    auto read_piece = [&](uint64_t n) -> result<schema::buffer> {
+      std::vector<std::byte> bytes(n);
+      auto got = src.read(bytes.data(), bytes.size());
+      if (!got) return std::move(got).error();
+      bytes.resize(*got);
+      return schema::buffer::from_vector(std::move(bytes));
+    };
+    while (!out) {
+      // Reads one piece ahead, so that the last piece goes as the last
+      // chunk (no empty chunk after it).
+      while (!finished && !out && up->chunk_max() > 0 &&
+             up->room() >= up->chunk_max()) {
+        if (!ahead) {
+          auto first = read_piece(up->chunk_max());
+          if (!first) return std::move(first).error();
+          ahead = std::move(*first);
+        }
+        auto following = read_piece(up->chunk_max());
+        if (!following) return std::move(following).error();
+        const schema::buffer& b = *ahead;
+        (void)up->write(shared_bytes{std::make_shared<schema::buffer>(b),
+                                     b.data(), b.size()});
+        if (following->empty()) {
+          up->finish();
+          finished = true;
+          ahead.reset();
+        } else {
+          ahead = std::move(*following);
+        }
+      }
+      if (out) break;
+      ac->run_once(max_idle_wait);
     }
-    return std::clamp<uint64_t>(chunk_max, 1, rq.opts().max_frame_bytes);
+    began = up->chunk_max() > 0;
+    return std::move(*out);
   }
 
-  result<file_meta> stat(std::string_view id) {
-    if (auto ok = check_id(id); !ok) return std::move(ok).error();
-    auto r = rq.call(schema::stat_request{std::string{id}});
-    if (!r) return std::move(r).error();
-    auto* s = std::get_if<schema::stat_reply>(&*r);
-    if (!s) return detail::unexpected_reply("stat");
-    return std::move(s->file);
+  result<upload_result> upload(detail::source& src,
+                               const upload_options& opts) {
+    upload_result stats;
+    report(opts.on_progress, {0, src.size});
+    unsigned moves = 0;  // start-overs on another server
+    const size_t servers = detail::endpoint_list(ac->settings()).size();
+    while (true) {
+      bool began = false;
+      auto r = upload_once(src, opts, began);
+      if (r) {
+        r->restarts = stats.restarts;
+        r->resumes += stats.resumes;
+        report(opts.on_progress, {r->file.size, r->file.size});
+        return r;
+      }
+      if (r.error().source == error_source::timeout && began && servers > 1 &&
+          moves + 1 < servers && src.rewind()) {
+        // The server that held the upload stopped answering (it is in
+        // back-off now): start over on another one.
+        ++moves;
+        ++stats.restarts;
+        report(opts.on_progress, {0, src.size});
+        continue;
+      }
+      if (r.error().code != errc::unknown_upload ||
+          r.error().source != error_source::server)
+        return r;
+      // The server lost the upload (it restarted, or the token idled out):
+      // start over from the first byte if the source can be read again.
+      if (stats.restarts >= max_restarts || !src.rewind()) {
+        error e = std::move(r).error();
+        e.message += stats.restarts >= max_restarts
+                         ? " (the upload was started over " +
+                               std::to_string(stats.restarts) + " times)"
+                         : " (the input cannot be read again to start over)";
+        return e;
+      }
+      ++stats.restarts;
+      report(opts.on_progress, {0, src.size});
+    }
   }
 
   result<file_meta> download(std::string_view id, detail::sink* out,
                              const std::string* path,
                              const download_options& opts) {
-    auto meta = stat(id);
-    if (!meta) return std::move(meta).error();
-    auto range_bytes = range();
-    if (!range_bytes) return std::move(range_bytes).error();
+    std::optional<result<file_meta>> done;
+    std::optional<error> local;  // the sink's failure, which ends it
     std::unique_ptr<detail::sink> file;
-    if (path) {
-      auto opened = detail::open_file_sink(*path, opts.overwrite);
-      if (!opened) return std::move(opened).error();
-      file = std::move(*opened);
-      out = file.get();
-    }
-    return detail::run_download(rq, *meta, *range_bytes, *out, opts);
+    std::shared_ptr<download_stream> d;
+    uint64_t size = 0;
+    download_handlers h;
+    h.on_meta = [&](const file_meta& meta) {
+      size = meta.size;
+      if (path) {
+        auto opened = detail::open_file_sink(*path, opts.overwrite);
+        if (!opened) {
+          local = std::move(opened).error();
+          return d->cancel();
+        }
+        file = std::move(*opened);
+        out = file.get();
+      }
+      report(opts.on_progress, {0, size});
+    };
+    h.on_data = [&](uint64_t offset, shared_bytes bytes) {
+      if (auto w = out->write(bytes.data(), bytes.size()); !w) {
+        local = std::move(w).error();
+        return d->cancel();
+      }
+      report(opts.on_progress, {offset + bytes.size(), size});
+    };
+    h.on_done = [&](result<file_meta> r) { done.emplace(std::move(r)); };
+    d = ac->download(id, std::move(h));
+    struct cancel_at_exit {
+      download_stream& d;
+      ~cancel_at_exit() {
+        if (!d.done()) d.cancel();
+      }
+    } guard{*d};
+    while (!done) ac->run_once(max_idle_wait);
+    if (local) return std::move(*local);
+    if (!*done) return std::move(*done);
+    if (auto committed = out->commit(); !committed)
+      return std::move(committed).error();
+    report(opts.on_progress, {size, size});
+    return std::move(*done);
   }
 
-  requester rq;
-  uint64_t chunk_max = 0;
+  // docs/protocol.md: a server restart loses uploads in progress. Starting
+  // over more often than this means something else is wrong.
+  static constexpr unsigned max_restarts = 2;
+
+  std::unique_ptr<async_connection> ac;
 };
 
 connection::connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
@@ -149,75 +278,45 @@ result<connection> connection::open(options opts,
 result<connection> connection::open(
     options opts, std::vector<std::unique_ptr<detail::channel>> chs) {
   return guarded([&]() -> result<connection> {
-    if (opts.timeout.count() <= 0)
-      return error{errc::bad_request, "the timeout must be positive",
-                   error_source::local};
-    if (chs.empty())
-      return error{errc::bad_request, "no server endpoint given",
-                   error_source::local};
-    for (const std::string& e : detail::endpoint_list(opts))
-      if (e.empty())
-        return error{errc::bad_request, "an empty server endpoint",
-                     error_source::local};
-    if (opts.curve_server_key.empty() != opts.curve_key.empty()) {
-      auto keys = detail::read_curve_keys(opts);  // says which is missing
-      if (!keys) return std::move(keys).error();
-    }
-    auto p = std::make_unique<impl>(std::move(opts), std::move(chs));
-    if (auto opened = p->rq.open(); !opened) return std::move(opened).error();
-    return connection{std::move(p)};
+    auto ac = async_connection::open(std::move(opts), std::move(chs));
+    if (!ac) return std::move(ac).error();
+    return connection{std::make_unique<impl>(std::move(*ac))};
   });
 }
 
-const options& connection::settings() const { return impl_->rq.opts(); }
+const options& connection::settings() const { return impl_->ac->settings(); }
 
 result<void> connection::reconnect() {
-  return guarded([&] { return impl_->rq.open(); });
+  return guarded([&] { return detail_engine(*impl_->ac).open_all(); });
 }
 
 result<server_info> connection::ping() {
-  return guarded([&]() -> result<server_info> {
-    auto start = detail::clock::now();
-    auto r = impl_->rq.call(schema::ping_request{});
-    if (!r) return std::move(r).error();
-    auto* p = std::get_if<schema::ping_reply>(&*r);
-    if (!p) return detail::unexpected_reply("ping");
-    impl_->chunk_max = p->chunk_max;
-    return server_info{p->version, std::move(p->server), p->chunk_max,
-                       std::chrono::duration_cast<std::chrono::microseconds>(
-                           detail::clock::now() - start),
-                       impl_->rq.endpoint(impl_->rq.last_server())};
+  return guarded([&] {
+    return await<server_info>(*impl_->ac,
+                              [&](auto done) { impl_->ac->ping(done); });
   });
 }
 
 result<file_meta> connection::stat(std::string_view id) {
-  return guarded([&] { return impl_->stat(id); });
+  return guarded([&] {
+    return await<file_meta>(*impl_->ac,
+                            [&](auto done) { impl_->ac->stat(id, done); });
+  });
 }
 
 result<uint64_t> connection::remove(std::string_view id) {
-  return guarded([&]() -> result<uint64_t> {
-    if (auto ok = check_id(id); !ok) return std::move(ok).error();
-    auto r = impl_->rq.call(schema::delete_request{std::string{id}},
-                            detail::on_timeout::report);
-    if (!r) return std::move(r).error();
-    auto* d = std::get_if<schema::delete_reply>(&*r);
-    if (!d) return detail::unexpected_reply("delete");
-    return d->refs;
+  return guarded([&] {
+    return await<uint64_t>(*impl_->ac,
+                           [&](auto done) { impl_->ac->remove(id, done); });
   });
 }
 
 result<page> connection::list_page(std::optional<std::string> after,
                                    uint64_t limit) {
-  return guarded([&]() -> result<page> {
-    if (auto ok = check_limit(limit); !ok) return std::move(ok).error();
-    if (after) {
-      if (auto ok = check_id(*after); !ok) return std::move(ok).error();
-    }
-    auto r = impl_->rq.call(schema::list_request{std::move(after), limit});
-    if (!r) return std::move(r).error();
-    auto* l = std::get_if<schema::list_reply>(&*r);
-    if (!l) return detail::unexpected_reply("list");
-    return page{std::move(l->files), std::move(l->next)};
+  return guarded([&] {
+    return await<page>(*impl_->ac, [&](auto done) {
+      impl_->ac->list_page(std::move(after), limit, done);
+    });
   });
 }
 
@@ -234,7 +333,7 @@ result<upload_result> connection::upload_file(const std::string& path,
                    error_source::local};
     auto src = detail::open_file_source(path);
     if (!src) return std::move(src).error();
-    return detail::run_upload(impl_->rq, **src, opts);
+    return impl_->upload(**src, opts);
   });
 }
 
@@ -246,7 +345,7 @@ result<upload_result> connection::upload(std::istream& in,
                    error_source::local};
     auto src = detail::open_stream_source(in);
     if (!src) return std::move(src).error();
-    return detail::run_upload(impl_->rq, **src, opts);
+    return impl_->upload(**src, opts);
   });
 }
 

@@ -297,14 +297,16 @@ class channel;
 /// A connection to one depot server, or to several servers of one store:
 /// one ZeroMQ DEALER socket per server. Requests carry increasing `rid`s; a
 /// reply whose rid is not awaited (one that came after its timeout) is
-/// dropped. Not thread safe (see the top of this file).
+/// dropped. Not thread safe (see the top of this file). Every call runs on
+/// an async_connection (async.hpp) and waits for its completion.
 ///
 /// Several servers (options::endpoints; zguide's Freelance pattern): each
 /// request goes to the next live server in turn whose socket is connected,
 /// so a server that is down (not connected) costs no wait. A server that
-/// lets a request time out is put in back-off (options::timeout) and its
-/// socket replaced; any message from it ends the back-off. With every
-/// server in back-off, all are tried. Per operation:
+/// lets a request time out without sending anything else meanwhile is put
+/// in back-off (options::timeout) and its socket replaced; any message from
+/// it ends the back-off. With every server in back-off, all are tried. Per
+/// operation:
 ///  - ping, stat, list_page: a timeout sends the request again to the next
 ///    live server (one try per server) before the call fails;
 ///  - downloads: ranges are spread over the live servers, each matched by

@@ -403,68 +403,26 @@ result<std::vector<std::unique_ptr<channel>>> make_zmq_channels(
   }
 }
 
+unsigned socket_events(void* zmq_socket) {
+  if (!zmq_socket) return 0;
+  int events = 0;
+  size_t size = sizeof events;
+  if (zmq_getsockopt(zmq_socket, ZMQ_EVENTS, &events, &size) != 0) return 0;
+  return ((events & ZMQ_POLLIN) ? socket_in : 0u) |
+         ((events & ZMQ_POLLOUT) ? socket_out : 0u);
+}
+
+int socket_fd(void* zmq_socket) {
+  if (!zmq_socket) return -1;
+  int fd = -1;
+  size_t size = sizeof fd;
+  if (zmq_getsockopt(zmq_socket, ZMQ_FD, &fd, &size) != 0) return -1;
+  return fd;
+}
+
 std::vector<std::string> endpoint_list(const options& opts) {
   if (!opts.endpoints.empty()) return opts.endpoints;
   return {opts.endpoint};
-}
-
-std::vector<size_t> wait_ready(const std::vector<channel*>& chs,
-                               ready_for for_what, clock::time_point deadline) {
-  short events = for_what == ready_for::sending ? ZMQ_POLLOUT : ZMQ_POLLIN;
-  // items[k] polls chs[index[k]]: first the sockets, then their monitors.
-  std::vector<zmq::pollitem_t> items;
-  std::vector<size_t> index;
-  for (size_t i = 0; i < chs.size(); ++i) {
-    if (void* s = chs[i]->zmq_socket()) {
-      items.push_back({s, 0, events, 0});
-      index.push_back(i);
-    }
-  }
-  const size_t sockets = items.size();
-  std::vector<bool> refused(chs.size(), false);
-  size_t refused_count = 0;
-  for (size_t k = 0; k < sockets; ++k) {
-    channel* ch = chs[index[k]];
-    if (void* m = ch->monitor_socket()) {
-      items.push_back({m, 0, ZMQ_POLLIN, 0});
-      index.push_back(index[k]);
-    }
-    if (ch->handshake_failure()) {
-      refused[index[k]] = true;
-      ++refused_count;
-    }
-  }
-  // Sending to channels whose handshakes all failed: nothing will connect
-  // unless a reconnect succeeds, which is not worth the wait.
-  const bool hopeless =
-      for_what == ready_for::sending && sockets > 0 && refused_count == sockets;
-  std::vector<size_t> ready;
-  while (true) {
-    long wait = hopeless ? 0 : remaining_ms(deadline);
-    if (items.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(wait));
-      return ready;
-    }
-    int rc = zmq_poll(items.data(), static_cast<int>(items.size()), wait);
-    if (rc > 0) {
-      for (size_t k = 0; k < sockets; ++k)
-        if (items[k].revents & events) ready.push_back(index[k]);
-      if (!ready.empty()) return ready;
-    }
-    if (hopeless) return ready;
-    if (rc > 0) {
-      // A monitor spoke: a handshake that failed now ends the wait.
-      bool newly_refused = false;
-      for (size_t k = sockets; k < items.size(); ++k) {
-        if (!(items[k].revents & ZMQ_POLLIN)) continue;
-        size_t i = index[k];
-        if (chs[i]->handshake_failure() && !refused[i]) newly_refused = true;
-      }
-      if (newly_refused) return ready;
-    }
-    if (rc < 0 && zmq_errno() != EINTR) return ready;
-    if (clock::now() >= deadline) return ready;
-  }
 }
 
 }  // namespace depot::client::detail

@@ -33,7 +33,8 @@ prefix=$tmp/prefix
 config=$(ls "$prefix"/lib*/cmake/depot/depotConfig.cmake)
 
 echo "== the installed headers are the public API, standard library only"
-want='depot/client/client.hpp
+want='depot/client/async.hpp
+depot/client/client.hpp
 depot/client/schema/errc.hpp
 depot/client/schema/file_meta.hpp'
 got=$(cd "$prefix/include" && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
