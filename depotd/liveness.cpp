@@ -7,14 +7,17 @@ namespace {
 
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
-caf::behavior probe() {
-  return {[](probe_atom) { return probe_atom::value; }};
+// Answers probe_atom with its own `answer`. The argument is not idle: CAF
+// 0.17 spawns a function given no arguments through a null argument tuple
+// that it dereferences (UBSan: reference binding to null pointer).
+caf::behavior probe(probe_atom answer) {
+  return {[answer](probe_atom) { return answer; }};
 }
 
 }  // namespace
 
 liveness::liveness(caf::actor_system& sys, depot::transport::server& server)
-    : sys_{sys}, server_{server}, probe_{sys.spawn(probe)} {}
+    : sys_{sys}, server_{server}, probe_{sys.spawn(probe, probe_atom::value)} {}
 
 liveness::~liveness() {
   caf::anon_send_exit(probe_, caf::exit_reason::user_shutdown);
