@@ -331,6 +331,7 @@ void take(self_ptr self, const requester& o, schema::chunk_request& c) {
   if (st.held + n > st.reservation) {
     transport::log_limited(spdlog::level::info, "busy: window",
                            "a client sent chunks past its window");
+    count_busy(*st.ctx, metrics::busy_cause::window);
     send_error(
         self, o, errc::busy,
         "too many chunks in flight for this upload; keep within the window");

@@ -14,7 +14,10 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
       [ctx](request_atom, const requester& to,
             const schema::download_request& r) {
         auto file = ctx->store->open(r.file);
-        if (!file) return send_error(*ctx, to, file.error());
+        if (!file) {
+          count_storage_error(*ctx, metrics::storage_op::read, file.error());
+          return send_error(*ctx, to, file.error());
+        }
         uint64_t size = (*file)->size();
         uint64_t want =
             std::min(r.length.value_or(ctx->lim.chunk_max), ctx->lim.chunk_max);
@@ -26,6 +29,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
               "busy: unread downloads overall",
               "download replies not yet read by their clients passed "
               "--unread-cap; clients holding the most refused");
+          count_busy(*ctx, metrics::busy_cause::unread_cap);
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -39,6 +43,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
           transport::log_limited(
               spdlog::level::info, "busy: unread downloads",
               "a client is not reading its download replies");
+          count_busy(*ctx, metrics::busy_cause::client_unread);
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -51,7 +56,11 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         auto payload = want >= reader_mapped_from
                            ? (*file)->view(r.offset, want)
                            : (*file)->copy(r.offset, want);
-        if (!payload) return send_error(*ctx, to, payload.error());
+        if (!payload) {
+          count_storage_error(*ctx, metrics::storage_op::read,
+                              payload.error());
+          return send_error(*ctx, to, payload.error());
+        }
         bool eof = r.offset + payload->size() >= size;
         // The charge is given back when the transport has written the
         // payload out (or dropped it).
@@ -61,15 +70,19 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
       },
       [ctx](request_atom, const requester& to, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);
-        if (!meta)
+        if (!meta) {
+          count_storage_error(*ctx, metrics::storage_op::read, meta.error());
           send_error(*ctx, to, meta.error());
+        }
         else
           send_reply(*ctx, to, schema::stat_reply{std::move(*meta)});
       },
       [ctx](request_atom, const requester& to, const schema::list_request& r) {
         auto page = ctx->store->list(r.after, r.limit);
-        if (!page)
+        if (!page) {
+          count_storage_error(*ctx, metrics::storage_op::read, page.error());
           send_error(*ctx, to, page.error());
+        }
         else
           send_reply(*ctx, to,
                      schema::list_reply{std::move(page->files),

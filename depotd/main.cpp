@@ -8,6 +8,7 @@
 
 #include "actors/pipeline.hpp"
 #include "depotd/fsck_main.hpp"
+#include "metrics/http/service.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
@@ -44,6 +45,7 @@ struct options {
   std::string curve_secret_key;  ///< the server's secret certificate
   std::string curve_clients;     ///< directory of admitted client keys
   bool insecure = false;         ///< NULL security on a public address
+  std::string metrics;           ///< --metrics ADDR:PORT; empty: off
 };
 
 uint64_t seconds_of(std::chrono::milliseconds d) {
@@ -188,6 +190,13 @@ int parse(int argc, char** argv, options& o) {
                "listen on addresses other than loopback without CURVE: "
                "anyone who reaches them can read, replace and delete every "
                "file");
+  app.add_option("--metrics", o.metrics,
+                 "serve /metrics (Prometheus), /healthz and /readyz over HTTP "
+                 "on ADDR:PORT (port 0 picks one, logged); off by default")
+      ->check([](const std::string& s) {
+        std::string error;
+        return depot::metrics::parse_listen_address(s, &error) ? "" : error;
+      });
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember(
@@ -342,6 +351,19 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Serving before the store opens: /readyz says "recovering" meanwhile.
+  depot::metrics::service metrics;
+  if (!o.metrics.empty()) {
+    auto where = depot::metrics::parse_listen_address(o.metrics, nullptr);
+    if (auto err = metrics.start(*where); !err.empty()) {
+      spdlog::error("--metrics: {}", err);
+      return 1;
+    }
+    spdlog::info("metrics on {}", metrics.url());
+  }
+  metrics.ready.set(depot::metrics::phase::recovering);
+  o.transport.metrics = o.pipeline.metrics = metrics.server();
+
   std::string where;
   depot::schema::expected<std::shared_ptr<depot::storage::store>> store =
       std::shared_ptr<depot::storage::store>{};
@@ -383,6 +405,10 @@ int main(int argc, char** argv) {
     pipe.shutdown();
     return 1;
   }
+  if (o.store_kind == "posix")
+    metrics.ready.set_storage_check(
+        depot::metrics::directory_writable_check(o.store.root));
+  metrics.ready.set(depot::metrics::phase::ready);
   std::string endpoints;
   for (auto& e : server.endpoints())
     endpoints += (endpoints.empty() ? "" : " ") + e;
@@ -405,6 +431,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   while (sigwait(&stop_signals, &sig) != 0 || sig == SIGHUP)
     if (sig == SIGHUP) reload_clients(o, server, clients);
+  metrics.ready.set(depot::metrics::phase::stopping);
   spdlog::info("signal {}: stopping", sig);
   server.stop();
   io.join();
