@@ -13,6 +13,7 @@
 // scrape, never per request.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,9 +25,13 @@
 
 namespace depot::metrics {
 
+/// The cache line size metrics are aligned to, so that two metrics updated
+/// by different threads never share a line (false sharing).
+inline constexpr size_t cache_line = 64;
+
 /// A count that only grows. Relaxed atomics: updates from many threads are
 /// never lost, and a scrape sees each counter at some recent value.
-class counter {
+class alignas(cache_line) counter {
  public:
   /// Adds `n`.
   void inc(uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
@@ -38,7 +43,7 @@ class counter {
 };
 
 /// A value that goes up and down.
-class gauge {
+class alignas(cache_line) gauge {
  public:
   /// Adds `n` (negative: subtracts).
   void add(int64_t n) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
@@ -55,7 +60,7 @@ class gauge {
 /// fixed buckets. It is exposed divided by `divisor` (1e9 turns nanoseconds
 /// into the seconds Prometheus names want), so that observing is integer
 /// arithmetic only.
-class histogram {
+class alignas(cache_line) histogram {
  public:
   /// Buckets with these upper bounds (inclusive, strictly increasing, in
   /// observation units), and one more for everything above (+Inf).
@@ -91,7 +96,7 @@ class histogram {
   std::vector<uint64_t> bounds_;
   uint64_t divisor_;
   std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // bounds_.size() + 1
-  std::atomic<uint64_t> sum_{0};
+  alignas(cache_line) std::atomic<uint64_t> sum_{0};
 };
 
 /// The kinds of the text format's `# TYPE` line.
