@@ -20,8 +20,7 @@ deleter_actor::behavior_type deleter(deleter_actor::pointer self,
           if (schema::code_of(left.error()) != schema::errc::not_found)
             transport::warn_limited("delete failed",
                                     schema::message_of(left.error()));
-          count_storage_error(*ctx, metrics::storage_op::remove,
-                              left.error());
+          count_storage_error(*ctx, metrics::storage_op::remove, left.error());
           send_error(*ctx, to, left.error());
         }
       },

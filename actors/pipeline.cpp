@@ -80,27 +80,23 @@ void pipeline::register_metrics(metrics::registry& reg) {
   registered_.add_callback(
       "depot_upload_memory_reserved_bytes",
       "Bytes of --memory-budget reserved by uploads in progress.",
-      metric_type::gauge, {}, [b = ctx_->budget, value](sample_sink& out) {
-        value(out, b->used());
-      });
+      metric_type::gauge, {},
+      [b = ctx_->budget, value](sample_sink& out) { value(out, b->used()); });
   registered_.add_callback(
       "depot_upload_memory_budget_bytes", "--memory-budget.",
-      metric_type::gauge, {}, [b = ctx_->budget, value](sample_sink& out) {
-        value(out, b->limit());
-      });
+      metric_type::gauge, {},
+      [b = ctx_->budget, value](sample_sink& out) { value(out, b->limit()); });
   registered_.add_callback(
       "depot_downloads_in_flight",
       "Download replies handed to the transport and not yet written to "
       "their clients.",
-      metric_type::gauge, {}, [q = ctx_->unread, value](sample_sink& out) {
-        value(out, q->ranges());
-      });
+      metric_type::gauge, {},
+      [q = ctx_->unread, value](sample_sink& out) { value(out, q->ranges()); });
   registered_.add_callback(
       "depot_download_unread_bytes",
       "Bytes of those replies (bounded by --unread-cap).", metric_type::gauge,
-      {}, [q = ctx_->unread, value](sample_sink& out) {
-        value(out, q->total());
-      });
+      {},
+      [q = ctx_->unread, value](sample_sink& out) { value(out, q->total()); });
 }
 
 void pipeline::handle(const transport::peer& p, schema::request req) {

@@ -57,8 +57,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
                            ? (*file)->view(r.offset, want)
                            : (*file)->copy(r.offset, want);
         if (!payload) {
-          count_storage_error(*ctx, metrics::storage_op::read,
-                              payload.error());
+          count_storage_error(*ctx, metrics::storage_op::read, payload.error());
           return send_error(*ctx, to, payload.error());
         }
         bool eof = r.offset + payload->size() >= size;
@@ -73,8 +72,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         if (!meta) {
           count_storage_error(*ctx, metrics::storage_op::read, meta.error());
           send_error(*ctx, to, meta.error());
-        }
-        else
+        } else
           send_reply(*ctx, to, schema::stat_reply{std::move(*meta)});
       },
       [ctx](request_atom, const requester& to, const schema::list_request& r) {
@@ -82,8 +80,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         if (!page) {
           count_storage_error(*ctx, metrics::storage_op::read, page.error());
           send_error(*ctx, to, page.error());
-        }
-        else
+        } else
           send_reply(*ctx, to,
                      schema::list_reply{std::move(page->files),
                                         std::move(page->next)});

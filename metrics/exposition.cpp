@@ -84,9 +84,10 @@ std::string format_value(double v) {
   // "5e-04"); both are valid, the first is what people expect to see.
   char buf[64];
   double a = std::fabs(v);
-  auto r = a == 0 || (a >= 1e-9 && a < 1e17)
-               ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
-               : std::to_chars(buf, buf + sizeof buf, v);
+  auto r =
+      a == 0 || (a >= 1e-9 && a < 1e17)
+          ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+          : std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, r.ptr);
 }
 

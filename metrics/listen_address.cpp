@@ -23,7 +23,8 @@ std::optional<listen_address> parse_listen_address(std::string_view text,
   std::string_view host = text.substr(0, colon);
   std::string_view port = text.substr(colon + 1);
   unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  auto [end, ec] =
+      std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc{} || end != port.data() + port.size() ||
       value > 65535)
     return fail("bad port \"" + std::string{port} + "\" in \"" +

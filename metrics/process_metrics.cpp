@@ -99,7 +99,8 @@ void add_process_metrics(registry& reg) {
                    "User and system CPU time spent, in seconds.",
                    metric_type::counter, {}, [](sample_sink& out) {
                      proc_stat s;
-                     if (read_stat(s)) out.value({}, (s.utime + s.stime) / ticks);
+                     if (read_stat(s))
+                       out.value({}, (s.utime + s.stime) / ticks);
                    });
   // Fixed for the process' life: computed once.
   proc_stat s;

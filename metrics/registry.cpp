@@ -10,8 +10,8 @@ bool valid_name(std::string_view n, bool colons) {
   if (n.empty()) return false;
   for (size_t i = 0; i < n.size(); ++i) {
     char c = n[i];
-    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                  (colons && c == ':');
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  c == '_' || (colons && c == ':');
     bool digit = c >= '0' && c <= '9';
     if (!letter && !(digit && i > 0)) return false;
   }
@@ -60,11 +60,10 @@ std::vector<uint64_t> histogram::powers_of_two(uint64_t max) {
 
 std::vector<uint64_t> histogram::latency_ns() {
   constexpr uint64_t us = 1000;
-  return {50 * us,      100 * us,     250 * us,     500 * us,
-          1000 * us,    2500 * us,    5000 * us,    10000 * us,
-          25000 * us,   50000 * us,   100000 * us,  250000 * us,
-          500000 * us,  1000000 * us, 2500000 * us, 5000000 * us,
-          10000000 * us};
+  return {50 * us,      100 * us,     250 * us,    500 * us,     1000 * us,
+          2500 * us,    5000 * us,    10000 * us,  25000 * us,   50000 * us,
+          100000 * us,  250000 * us,  500000 * us, 1000000 * us, 2500000 * us,
+          5000000 * us, 10000000 * us};
 }
 
 std::string_view to_string(metric_type t) {
@@ -90,8 +89,7 @@ family::family(std::string name, std::string help, metric_type type,
   for (const std::string& l : labels_)
     if (!valid_name(l, false) || l.rfind("__", 0) == 0 ||
         (type_ == metric_type::histogram && l == "le"))
-      throw std::invalid_argument("invalid label name for " + name_ + ": " +
-                                  l);
+      throw std::invalid_argument("invalid label name for " + name_ + ": " + l);
 }
 
 void family::check_arity(const std::vector<std::string>& values) const {
@@ -138,9 +136,8 @@ F& registry::add(std::unique_ptr<F> f) {
   return ref;
 }
 
-metric_family<counter>& registry::add_counters(std::string name,
-                                               std::string help,
-                                               std::vector<std::string> labels) {
+metric_family<counter>& registry::add_counters(
+    std::string name, std::string help, std::vector<std::string> labels) {
   return add(std::make_unique<metric_family<counter>>(
       std::move(name), std::move(help), metric_type::counter,
       std::move(labels)));

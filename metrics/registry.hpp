@@ -34,7 +34,9 @@ inline constexpr size_t cache_line = 64;
 class alignas(cache_line) counter {
  public:
   /// Adds `n`.
-  void inc(uint64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+  void inc(uint64_t n = 1) noexcept {
+    v_.fetch_add(n, std::memory_order_relaxed);
+  }
   /// The count now.
   uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
 

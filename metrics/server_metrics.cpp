@@ -16,8 +16,8 @@ std::array<std::string_view, op_count> op_names(std::index_sequence<I...>) {
 }
 
 const std::array<std::string_view, op_count>& op_labels() {
-  static const auto names =
-      op_names(std::make_index_sequence<std::variant_size_v<schema::request_body>>{});
+  static const auto names = op_names(
+      std::make_index_sequence<std::variant_size_v<schema::request_body>>{});
   return names;
 }
 
@@ -68,12 +68,12 @@ std::string_view to_string(storage_op o) {
 
 server_metrics::server_metrics(registry& reg)
     : reg_(reg),
-      received_bytes_(reg.add_counters(
-                             "depot_received_bytes_total",
-                             "Bytes of requests received, as on the wire "
-                             "(frames and ZMTP framing, CURVE's overhead "
-                             "included).")
-                          .add({})),
+      received_bytes_(
+          reg.add_counters("depot_received_bytes_total",
+                           "Bytes of requests received, as on the wire "
+                           "(frames and ZMTP framing, CURVE's overhead "
+                           "included).")
+              .add({})),
       sent_bytes_(reg.add_counters("depot_sent_bytes_total",
                                    "Bytes of replies queued for clients (their "
                                    "frames: headers and payloads).")
@@ -86,16 +86,16 @@ server_metrics::server_metrics(registry& reg)
                                    "Naming candidates passed over because "
                                    "other content held the id.")
                       .add({})),
-      batch_files_(reg.add_histograms(
-                          "depot_commit_batch_files",
-                          "Uploads per commit batch (one group commit); the "
-                          "count is the number of batches.")
-                       .add({}, histogram::powers_of_two(256))),
-      flush_seconds_(reg.add_histograms(
-                            "depot_commit_flush_seconds",
-                            "Time of each durability barrier a commit batch "
-                            "waits for (syncfs on the POSIX store).")
-                         .add({}, histogram::latency_ns(), 1000000000)) {
+      batch_files_(
+          reg.add_histograms("depot_commit_batch_files",
+                             "Uploads per commit batch (one group commit); the "
+                             "count is the number of batches.")
+              .add({}, histogram::powers_of_two(256))),
+      flush_seconds_(
+          reg.add_histograms("depot_commit_flush_seconds",
+                             "Time of each durability barrier a commit batch "
+                             "waits for (syncfs on the POSIX store).")
+              .add({}, histogram::latency_ns(), 1000000000)) {
   auto& requests = reg.add_counters(
       "depot_requests_total",
       "Requests answered, by operation and result code (ok, or the error "

@@ -142,9 +142,8 @@ commit_results posix_batch::settle(const caf::error& barrier_failure) {
     }
     auto file = settle_item(*it.placed, failure);
     if (file) {
-      out.emplace_back(commit_result{std::move(*file),
-                                     it.placed->how == placed::dedup,
-                                     it.collisions});
+      out.emplace_back(commit_result{
+          std::move(*file), it.placed->how == placed::dedup, it.collisions});
     } else {
       parts_.objects.roll_back(*it.placed);
       out.emplace_back(file.error());

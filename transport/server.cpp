@@ -544,8 +544,8 @@ struct server::impl {
     if (frames.capacity() > frames_capacity_kept) frames.shrink_to_fit();
     auto* failure = std::get_if<schema::decode_failure>(&decoded);
     if (!failure)
-      from.op = static_cast<uint8_t>(
-          std::get<schema::request>(decoded).body.index());
+      from.op =
+          static_cast<uint8_t>(std::get<schema::request>(decoded).body.index());
     const curve::client_key* key = nullptr;
     if (options.curve && !(key = current_clients().find(from.user))) {
       // Admitted at its handshake, removed since (docs/protocol.md, check 0).

@@ -5,8 +5,8 @@
 // (schema/codec.hpp), answers undecodable ones itself, hands decoded ones to
 // a handler, and sends the replies that any thread queued with send().
 
-#include "schema/error.hpp"
 #include "metrics/server_metrics.hpp"
+#include "schema/error.hpp"
 #include "schema/messages.hpp"
 #include "transport/curve/key_ring.hpp"
 #include "transport/reply_sink.hpp"

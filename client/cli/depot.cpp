@@ -22,12 +22,12 @@
 #include "transport/curve/certificate.hpp"
 
 #include <CLI/CLI.hpp>
-#include <httplib.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <httplib.h>
 #include <iostream>
 #include <malloc.h>
 #include <map>
@@ -351,7 +351,8 @@ int cmd_stats(const globals& g, std::string url, double interval_s) {
     auto body = http_get(url, path, g.timeout_s, error);
     if (!body) return std::nullopt;
     auto parsed = depot::cli::parse_metrics(*body, &error);
-    if (!parsed) error = url + path + ": not the Prometheus text format: " + error;
+    if (!parsed)
+      error = url + path + ": not the Prometheus text format: " + error;
     return parsed;
   };
   std::optional<std::vector<depot::cli::metric_sample>> before;

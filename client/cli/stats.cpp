@@ -92,8 +92,8 @@ std::optional<std::vector<metric_sample>> parse_metrics(std::string_view text,
   while (!text.empty()) {
     size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{}
-                                        : text.substr(nl + 1);
+    text =
+        nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
     ++line_no;
     if (line.empty() || line[0] == '#') continue;
     auto bad = [&](const char* why) {
@@ -225,14 +225,16 @@ std::string render_stats(const sample_list& now, const sample_list* before,
   for (const std::string& code : label_values(now, req, "code")) {
     if (code == "ok") continue;
     double n = sum(now, req, {{"code", code}});
-    if (n > 0) errors += (errors.empty() ? "" : ", ") + code + " " + fmt("%.0f", n);
+    if (n > 0)
+      errors += (errors.empty() ? "" : ", ") + code + " " + fmt("%.0f", n);
   }
   out += "errors by code: " + (errors.empty() ? "none" : errors) + "\n";
   std::string busy;
   for (const std::string& cause :
        label_values(now, "depot_busy_total", "cause")) {
     double n = sum(now, "depot_busy_total", {{"cause", cause}});
-    if (n > 0) busy += (busy.empty() ? "" : ", ") + cause + " " + fmt("%.0f", n);
+    if (n > 0)
+      busy += (busy.empty() ? "" : ", ") + cause + " " + fmt("%.0f", n);
   }
   out += "busy by cause: " + (busy.empty() ? "none" : busy) + "\n";
 
@@ -253,24 +255,25 @@ std::string render_stats(const sample_list& now, const sample_list* before,
   double batches = sum(now, "depot_commit_batch_files_count");
   out += "commits: " + fmt("%.0f", sum(now, "depot_commit_batch_files_sum")) +
          " files in " + fmt("%.0f", batches) + " batches" +
-         (batches > 0
-              ? fmt(" (%.1f per batch)",
-                    sum(now, "depot_commit_batch_files_sum") / batches)
-              : "") +
-         ", " + fmt("%.0f", sum(now, "depot_dedup_hits_total")) + " dedup hits, " +
+         (batches > 0 ? fmt(" (%.1f per batch)",
+                            sum(now, "depot_commit_batch_files_sum") / batches)
+                      : "") +
+         ", " + fmt("%.0f", sum(now, "depot_dedup_hits_total")) +
+         " dedup hits, " +
          fmt("%.0f", sum(now, "depot_naming_collisions_total")) +
          " naming collisions; flush p50 " +
-         human_seconds(
-             histogram_quantile(window, "depot_commit_flush_seconds", {}, 0.5)) +
+         human_seconds(histogram_quantile(window, "depot_commit_flush_seconds",
+                                          {}, 0.5)) +
          " p99 " +
-         human_seconds(
-             histogram_quantile(window, "depot_commit_flush_seconds", {}, 0.99)) +
+         human_seconds(histogram_quantile(window, "depot_commit_flush_seconds",
+                                          {}, 0.99)) +
          "\n";
   std::string storage;
   for (const std::string& op :
        label_values(now, "depot_storage_errors_total", "op")) {
     double n = sum(now, "depot_storage_errors_total", {{"op", op}});
-    if (n > 0) storage += (storage.empty() ? "" : ", ") + op + " " + fmt("%.0f", n);
+    if (n > 0)
+      storage += (storage.empty() ? "" : ", ") + op + " " + fmt("%.0f", n);
   }
   out += "storage errors: " + (storage.empty() ? "none" : storage) + "\n";
   out += "connections: " + fmt("%.0f", sum(now, "depot_connections")) +

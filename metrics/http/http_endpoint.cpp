@@ -2,12 +2,11 @@
 
 #include "metrics/exposition.hpp"
 
-#include <httplib.h>
-
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <httplib.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <thread>

@@ -2,6 +2,7 @@
 // histogram_quantile), and the command against a real depotd --metrics.
 
 #include "client/cli/stats.hpp"
+
 #include "tests/client/support.hpp"
 
 #include <gtest/gtest.h>
@@ -35,8 +36,8 @@ TEST(StatsParse, ReadsNamesLabelsWithEscapesAndValues) {
 }
 
 TEST(StatsParse, RefusesWhatIsNotTheTextFormat) {
-  for (const char* bad : {"x{op=\"a\" 1\n", "x nope\n", "{a=\"b\"} 1\n",
-                          "x{op=\"a} 1\n"}) {
+  for (const char* bad :
+       {"x{op=\"a\" 1\n", "x nope\n", "{a=\"b\"} 1\n", "x{op=\"a} 1\n"}) {
     std::string err;
     EXPECT_FALSE(parse_metrics(bad, &err)) << bad;
     EXPECT_NE(err.find("line 1"), std::string::npos) << err;
@@ -80,7 +81,8 @@ TEST(StatsCommand, SumsUpARunningServer) {
   ASSERT_EQ(run_cli(dir, d.endpoint(), {"upload", dir / "a.txt"}).status, 0);
   ASSERT_EQ(run_cli(dir, d.endpoint(), {"stat", "AAAAAAAAAAAA"}).status, 1);
 
-  cli_run r = run_cli(dir, {}, {"stats", "--metrics-url", url, "--interval", "0"});
+  cli_run r =
+      run_cli(dir, {}, {"stats", "--metrics-url", url, "--interval", "0"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("depotd at " + url + ": up "), std::string::npos)
       << r.out;
@@ -98,7 +100,8 @@ TEST(StatsCommand, SumsUpARunningServer) {
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("storage errors: none\n"), std::string::npos) << r.out;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex{R"(process: RSS \d.* \d+ fds of \d+)"}))
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex{R"(process: RSS \d.* \d+ fds of \d+)"}))
       << r.out;
 
   // Two scrapes: rates over the interval; the URL from the environment.
@@ -113,15 +116,17 @@ TEST(StatsCommand, SumsUpARunningServer) {
 TEST(StatsCommand, SaysWhenNothingAnswers) {
   temp_dir dir;
   int port = free_tcp_port();
-  cli_run r = run_cli(dir, {}, {"stats", "--metrics-url",
-                                "http://127.0.0.1:" + std::to_string(port),
-                                "--interval", "0"});
+  cli_run r =
+      run_cli(dir, {},
+              {"stats", "--metrics-url",
+               "http://127.0.0.1:" + std::to_string(port), "--interval", "0"});
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.err.find("cannot reach http://127.0.0.1:" +
-                       std::to_string(port) + "/metrics"),
+  EXPECT_NE(r.err.find("cannot reach http://127.0.0.1:" + std::to_string(port) +
+                       "/metrics"),
             std::string::npos)
       << r.err;
-  r = run_cli(dir, {}, {"stats", "--metrics-url", "ftp://x", "--interval", "0"});
+  r = run_cli(dir, {},
+              {"stats", "--metrics-url", "ftp://x", "--interval", "0"});
   EXPECT_EQ(r.status, 2) << r.err;
 }
 

@@ -9,7 +9,6 @@
 #include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <httplib.h>
 #include <map>
 #include <optional>
 #include <regex>
@@ -159,10 +159,9 @@ TEST(Metrics, CountsKnownOperationsExactlyAndParsesAsPrometheusText) {
   EXPECT_EQ(delta(before, after, requests("abort", "ok")), 1);
   EXPECT_EQ(delta(before, after, requests("invalid", "bad_request")), 1);
   EXPECT_EQ(delta(before, after, requests("ping", "ok")), 0);
-  EXPECT_EQ(
-      delta(before, after,
-            "depot_request_duration_seconds_count{op=\"upload\"}"),
-      5);
+  EXPECT_EQ(delta(before, after,
+                  "depot_request_duration_seconds_count{op=\"upload\"}"),
+            5);
   EXPECT_EQ(delta(before, after,
                   "depot_request_duration_seconds_bucket{op=\"upload\","
                   "le=\"+Inf\"}"),
@@ -248,8 +247,9 @@ TEST(Metrics, APortInUseFailsTheStart) {
 }
 
 bool have_strace() {
-  return std::system("strace -V >/dev/null 2>&1 && setpriv --help "
-                     ">/dev/null 2>&1") == 0;
+  return std::system(
+             "strace -V >/dev/null 2>&1 && setpriv --help "
+             ">/dev/null 2>&1") == 0;
 }
 
 // A script that runs depotd under strace with every call of `syscall`
@@ -333,8 +333,7 @@ TEST(Readyz, SaysShuttingDownFromSigtermToTheExit) {
   depotd_options o;
   o.root = root.path();
   o.flags = {"--metrics", "127.0.0.1:0"};
-  o.binary =
-      delayed(scripts, "unlinkat", root / ".staging", 1500000);
+  o.binary = delayed(scripts, "unlinkat", root / ".staging", 1500000);
   test_depotd d(o);
   int port = metrics_port(d.log());
   ASSERT_NE(port, 0);

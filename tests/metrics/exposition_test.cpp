@@ -1,4 +1,5 @@
 #include "metrics/exposition.hpp"
+
 #include "metrics/registry.hpp"
 
 #include <gtest/gtest.h>
@@ -20,10 +21,10 @@ TEST(Exposition, WritesAKnownStateExactly) {
   reg.add_gauges("depot_uploads", "Uploads now.").add({}).set(-2);
   auto& h = reg.add_histograms("depot_flush_seconds", "Flushes.")
                 .add({}, std::vector<uint64_t>{1000000, 5000000}, 1000000000);
-  h.observe(500000);    // 0.0005 s: first bucket
-  h.observe(1000000);   // exactly the bound: first bucket (le is inclusive)
-  h.observe(3000000);   // second
-  h.observe(9000000);   // +Inf only
+  h.observe(500000);   // 0.0005 s: first bucket
+  h.observe(1000000);  // exactly the bound: first bucket (le is inclusive)
+  h.observe(3000000);  // second
+  h.observe(9000000);  // +Inf only
   EXPECT_EQ(expose(reg),
             "# HELP depot_requests_total Requests answered.\n"
             "# TYPE depot_requests_total counter\n"

@@ -1,8 +1,8 @@
 #include "metrics/http/http_endpoint.hpp"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
+#include <httplib.h>
 #include <string>
 
 namespace depot::metrics {

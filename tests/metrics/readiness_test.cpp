@@ -1,5 +1,6 @@
-#include "metrics/listen_address.hpp"
 #include "metrics/readiness.hpp"
+
+#include "metrics/listen_address.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,7 +22,8 @@ TEST(Readiness, IsReadyOnlyInTheReadyPhaseWithWritableStorage) {
   EXPECT_TRUE(r.check().ready);
   why = "/data: read-only file system";
   EXPECT_FALSE(r.check().ready);
-  EXPECT_EQ(r.check().reason, "storage not writable: /data: read-only file system");
+  EXPECT_EQ(r.check().reason,
+            "storage not writable: /data: read-only file system");
 }
 
 TEST(Readiness, StoppingIsFinal) {
@@ -56,9 +58,9 @@ TEST(ListenAddress, ParsesIpv4Ipv6AndLocalhost) {
 }
 
 TEST(ListenAddress, RefusesWhatIsNotAddrPort) {
-  for (const char* bad : {"9570", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x",
-                          "127.0.0.1:65536", "300.1.1.1:1", "example.com:80",
-                          "[::zz]:1", ":9570"}) {
+  for (const char* bad :
+       {"9570", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:65536",
+        "300.1.1.1:1", "example.com:80", "[::zz]:1", ":9570"}) {
     std::string err;
     EXPECT_FALSE(parse_listen_address(bad, &err)) << bad;
     EXPECT_FALSE(err.empty()) << bad;
