@@ -20,7 +20,6 @@
 #include <httplib.h>
 #include <map>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
@@ -34,9 +33,10 @@ namespace fs = std::filesystem;
 
 // The port of "metrics on http://127.0.0.1:PORT" in a depotd log, or 0.
 int metrics_port(const std::string& log) {
-  static const std::regex line{R"(metrics on http://127\.0\.0\.1:(\d+))"};
-  std::smatch m;
-  return std::regex_search(log, m, line) ? std::stoi(m[1]) : 0;
+  const std::string line = "metrics on http://127.0.0.1:";
+  size_t at = log.find(line);
+  if (at == std::string::npos) return 0;
+  return std::atoi(log.c_str() + at + line.size());
 }
 
 // GET `path`: status and body; status 0 when nothing answered.
