@@ -102,7 +102,7 @@ for k in small_upload_cpu_per_unit small_download_cpu_per_unit; do
   row "depotd CPU, $k (us/file)" "$(median off $k)" "$(median on $k)"
 done
 echo
-for k in small_upload_per_s small_download_per_s; do
+for k in small_upload_per_s small_download_per_s small_upload_cpu_per_unit small_download_cpu_per_unit; do
   echo "$k every run: off $(all off $k)| on $(all on $k)"
 done
 exit 0
