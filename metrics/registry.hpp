@@ -125,13 +125,19 @@ class sample_sink {
 /// combination of label values.
 class family {
  public:
+  /// Throws std::invalid_argument on an invalid name or label name (see
+  /// registry::add_counters).
   family(std::string name, std::string help, metric_type type,
          std::vector<std::string> label_names);
   virtual ~family() = default;
 
+  /// The metric name (with _total for counters).
   const std::string& name() const { return name_; }
+  /// The `# HELP` text, unescaped.
   const std::string& help() const { return help_; }
+  /// The `# TYPE`.
   metric_type type() const { return type_; }
+  /// The label names, in the order children give their values.
   const std::vector<std::string>& label_names() const { return labels_; }
 
   /// Writes every child's sample(s) to `out`.
@@ -153,6 +159,7 @@ class family {
 template <class Metric>
 class metric_family final : public family {
  public:
+  /// As family's constructor.
   using family::family;
 
   /// A new child with these label values (one per label name, unique: not
@@ -166,6 +173,7 @@ class metric_family final : public family {
     return *children_.back().metric;
   }
 
+  /// Writes every child's value (or histogram).
   void collect(sample_sink& out) const override;
 
  private:
@@ -189,9 +197,12 @@ void metric_family<histogram>::collect(sample_sink& out) const;
 /// against the code that owns what it reads.
 class callback_family final : public family {
  public:
+  /// Emits the family's samples into the sink it is given.
   using reader = std::function<void(sample_sink&)>;
+  /// A family whose samples `read` emits at each scrape.
   callback_family(std::string name, std::string help, metric_type type,
                   std::vector<std::string> label_names, reader read);
+  /// Runs the reader.
   void collect(sample_sink& out) const override;
 
  private:
@@ -237,11 +248,16 @@ class registry {
 /// so that no scrape reads an owner that is gone. Movable.
 class registration {
  public:
+  /// Registers nothing (get() is null; add_callback does nothing).
   registration() = default;
+  /// Adds families to `reg`, which outlives this.
   explicit registration(registry* reg) : reg_(reg) {}
+  /// Takes over `o`'s families.
   registration(registration&& o) noexcept
       : reg_(std::exchange(o.reg_, nullptr)), names_(std::move(o.names_)) {}
+  /// Removes this one's families, then takes over `o`'s.
   registration& operator=(registration&& o) noexcept;
+  /// Removes its families.
   ~registration() { clear(); }
 
   /// The registry (null when default constructed).
