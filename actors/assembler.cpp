@@ -397,6 +397,7 @@ void take(self_ptr self, const requester& o, schema::chunk_request& c) {
                            {{"token", st.token},
                             transport::peer_field(o.peer),
                             transport::key_field(o.peer)});
+    count_busy(*st.ctx, metrics::busy_cause::window);
     send_error(
         self, o, errc::busy,
         "too many chunks in flight for this upload; keep within the window");

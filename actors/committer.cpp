@@ -44,12 +44,27 @@ void settle(self_ptr self, const caf::error& barrier) {
   auto placed = std::move(*st.placed);
   st.placed.reset();
   auto results = placed.group->settle(barrier);
+  auto* m = st.ctx->metrics;
   for (size_t i = 0; i < results.size(); ++i) {
-    if (results[i])
+    if (results[i]) {
+      if (m) m->committed(results[i]->dedup, results[i]->collisions);
       placed.promises[i].deliver(std::move(*results[i]));
-    else
+    } else {
+      count_storage_error(*st.ctx, metrics::storage_op::commit,
+                          results[i].error());
       placed.promises[i].deliver(results[i].error());
+    }
   }
+}
+
+// The store's durability barrier, timed and its failure counted.
+caf::error timed_barrier(const context& ctx) {
+  if (!ctx.metrics) return ctx.store->barrier();
+  int64_t begun = metrics::server_metrics::now_ns();
+  caf::error err = ctx.store->barrier();
+  ctx.metrics->flushed(metrics::server_metrics::now_ns() - begun);
+  count_storage_error(ctx, metrics::storage_op::flush, err);
+  return err;
 }
 
 // Answers the placed batch after a barrier of its own (no batch follows it
@@ -57,9 +72,8 @@ void settle(self_ptr self, const caf::error& barrier) {
 void settle_alone(self_ptr self) {
   auto& st = self->state;
   if (!st.placed) return;
-  auto& store = *st.ctx->store;
-  settle(self,
-         st.placed->group->needs_barrier() ? store.barrier() : caf::error{});
+  settle(self, st.placed->group->needs_barrier() ? timed_barrier(*st.ctx)
+                                                 : caf::error{});
 }
 
 // Group commit, pipelined: everything queued since the last flush is
@@ -83,6 +97,7 @@ void flush(self_ptr self) {
       if (!err) err = slot.file->append(part.data(), part.size());
     o.ram.parts.clear();
     if (err) {
+      count_storage_error(*st.ctx, metrics::storage_op::commit, err);
       w.promise.deliver(err);
       continue;
     }
@@ -90,10 +105,11 @@ void flush(self_ptr self) {
     promises.push_back(std::move(w.promise));
   }
   auto& store = *st.ctx->store;
+  if (st.ctx->metrics) st.ctx->metrics->batch(requests.size());
   auto group = store.stage(std::move(requests));
   bool barrier_needed = group->needs_barrier() ||
                         (st.placed && st.placed->group->needs_barrier());
-  caf::error barrier = barrier_needed ? store.barrier() : caf::error{};
+  caf::error barrier = barrier_needed ? timed_barrier(*st.ctx) : caf::error{};
   settle(self, barrier);
   group->place(barrier);
   st.placed = placed_batch{std::move(group), std::move(promises)};

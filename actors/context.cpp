@@ -1,5 +1,7 @@
 #include "actors/context.hpp"
 
+#include "schema/error.hpp"
+
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,14 @@ void send_reply(const context& ctx, const requester& to,
 void send_error(const context& ctx, const requester& to,
                 const caf::error& err) {
   ctx.sink->send(to.peer, schema::error_from(to.rid, err));
+}
+
+void count_storage_error(const context& ctx, metrics::storage_op op,
+                         const caf::error& err) {
+  if (!ctx.metrics || !err) return;
+  auto code = schema::code_of(err);
+  if (code == schema::errc::io_error || code == schema::errc::internal)
+    ctx.metrics->storage_error(op);
 }
 
 caf::scheduled_actor::default_handler unexpected_message_handler(

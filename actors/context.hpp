@@ -12,6 +12,7 @@
 #include "actors/janitor.hpp"
 #include "actors/messages.hpp"
 #include "actors/reader.hpp"
+#include "metrics/server_metrics.hpp"
 #include "server/client_uploads.hpp"
 #include "server/limits.hpp"
 #include "server/memory_budget.hpp"
@@ -47,6 +48,9 @@ struct context {
   std::vector<reader_actor> readers;        ///< downloads, stat, list
   deleter_actor deleter;                    ///< deletes
   janitor_actor janitor;                    ///< expires idle uploads
+  /// Where busy replies, storage errors and commits are counted; null
+  /// without metrics. Outlives every actor.
+  metrics::server_metrics* metrics = nullptr;
   /// Messages an actor got that it does not take (see
   /// unexpected_message_handler). Thread safe; only ever grows.
   mutable std::atomic<uint64_t> unexpected_messages{0};
@@ -59,6 +63,16 @@ void send_reply(const context& ctx, const requester& to,
 
 /// Sends `to` the error reply for `err` (schema::error_from).
 void send_error(const context& ctx, const requester& to, const caf::error& err);
+
+/// Counts a busy reply for `cause`, if metrics are on.
+inline void count_busy(const context& ctx, metrics::busy_cause cause) {
+  if (ctx.metrics) ctx.metrics->busy(cause);
+}
+
+/// Counts a failed store operation `op` if `err` is a storage failure
+/// (io_error or internal; not not_found and the like) and metrics are on.
+void count_storage_error(const context& ctx, metrics::storage_op op,
+                         const caf::error& err);
 
 /// The default handler every actor of the pipeline installs: a message it
 /// does not take (which its typed interface lets through only from a

@@ -24,17 +24,20 @@ deleter_actor::behavior_type deleter(deleter_actor::pointer self,
           send_reply(*ctx, to, schema::delete_reply{*left});
         } else {
           auto code = schema::code_of(left.error());
-          if (code != schema::errc::not_found)
+          if (code != schema::errc::not_found) {
             transport::warn_limited("delete failed",
                                     schema::message_of(left.error()),
                                     {{"id", r.file},
                                      {"code", schema::to_string(code)},
                                      transport::peer_field(to.peer),
                                      transport::key_field(to.peer)});
-          else
+            count_storage_error(*ctx, metrics::storage_op::remove,
+                                left.error());
+          } else {
             log::debug("delete: not found", {{"id", r.file},
                                              transport::peer_field(to.peer),
                                              transport::key_field(to.peer)});
+          }
           send_error(*ctx, to, left.error());
         }
       },

@@ -28,6 +28,7 @@ pipeline::pipeline(caf::actor_system& sys, server::limits lim,
   ctx_->lim = std::move(lim);
   ctx_->store = std::move(store);
   ctx_->sink = sink;
+  ctx_->metrics = opts.metrics;
   ctx_->budget =
       std::make_shared<server::memory_budget>(ctx_->lim.memory_budget);
   const auto& l = ctx_->lim;
@@ -50,6 +51,52 @@ pipeline::pipeline(caf::actor_system& sys, server::limits lim,
   ctx_->deleter = spawn_pool(sys, 1, opts.detached, deleter, ctx).front();
   ctx_->janitor = spawn_janitor(sys, ctx);
   last_sweep_ = std::chrono::steady_clock::now();
+  if (opts.metrics) register_metrics(opts.metrics->reg());
+}
+
+pipeline::~pipeline() = default;
+
+// Read at each scrape, from the tables and budgets themselves (which take
+// their own locks or are atomics): nothing is counted twice.
+void pipeline::register_metrics(metrics::registry& reg) {
+  using metrics::metric_type;
+  using metrics::sample_sink;
+  registered_ = metrics::registration{&reg};
+  auto value = [](sample_sink& out, uint64_t v) {
+    out.value({}, static_cast<double>(v));
+  };
+  registered_.add_callback(
+      "depot_uploads_in_progress", "Uploads begun and not yet finished.",
+      metric_type::gauge, {}, [u = ctx_->uploads, value](sample_sink& out) {
+        value(out, u->active());
+      });
+  registered_.add_callback(
+      "depot_upload_records",
+      "Records of finished uploads kept so that their tokens answer "
+      "retries and upload_status (--max-finished).",
+      metric_type::gauge, {}, [u = ctx_->uploads, value](sample_sink& out) {
+        value(out, u->finished());
+      });
+  registered_.add_callback(
+      "depot_upload_memory_reserved_bytes",
+      "Bytes of --memory-budget reserved by uploads in progress.",
+      metric_type::gauge, {},
+      [b = ctx_->budget, value](sample_sink& out) { value(out, b->used()); });
+  registered_.add_callback(
+      "depot_upload_memory_budget_bytes", "--memory-budget.",
+      metric_type::gauge, {},
+      [b = ctx_->budget, value](sample_sink& out) { value(out, b->limit()); });
+  registered_.add_callback(
+      "depot_downloads_in_flight",
+      "Download replies handed to the transport and not yet written to "
+      "their clients.",
+      metric_type::gauge, {},
+      [q = ctx_->unread, value](sample_sink& out) { value(out, q->ranges()); });
+  registered_.add_callback(
+      "depot_download_unread_bytes",
+      "Bytes of those replies (bounded by --unread-cap).", metric_type::gauge,
+      {},
+      [q = ctx_->unread, value](sample_sink& out) { value(out, q->total()); });
 }
 
 void pipeline::handle(const transport::peer& p, schema::request req) {

@@ -9,6 +9,8 @@
 
 #include "actors/context.hpp"
 #include "actors/session.hpp"
+#include "metrics/registry.hpp"
+#include "metrics/server_metrics.hpp"
 #include "server/limits.hpp"
 
 #include <caf/actor_system.hpp>
@@ -28,6 +30,11 @@ struct pipeline_options {
   /// Blocking actors run detached (own threads). Tests under CAF's
   /// deterministic scheduler turn this off.
   bool detached = true;
+  /// Set: the actors count busy replies, storage errors, commits and
+  /// flushes there, and the pipeline exposes its tables and budgets in its
+  /// registry while it lives (depot_uploads_in_progress, ...). Outlives the
+  /// pipeline. Null: no metrics.
+  metrics::server_metrics* metrics = nullptr;
 };
 
 /// Owns the actors. Construct after the actor system; call shutdown()
@@ -37,6 +44,8 @@ class pipeline {
   pipeline(caf::actor_system& sys, server::limits lim,
            std::shared_ptr<storage::store> store, transport::reply_sink* sink,
            pipeline_options opts = {});
+  /// Removes its metrics from the registry (call shutdown() before).
+  ~pipeline();
 
   /// Routes one request: a read to the next reader, a chunk, status or
   /// abort to its upload's assembler, anything else to its client's
@@ -58,12 +67,14 @@ class pipeline {
     std::chrono::steady_clock::time_point last_seen;
   };
   void sweep(std::chrono::steady_clock::time_point now);
+  void register_metrics(metrics::registry& reg);
 
   caf::actor_system& sys_;
   std::shared_ptr<context> ctx_;
   std::unordered_map<std::string, client> clients_;
   std::chrono::steady_clock::time_point last_sweep_;
   size_t next_reader_ = 0;
+  metrics::registration registered_;  // last: its readers use ctx_
 };
 
 }  // namespace depot::actors

@@ -33,6 +33,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         auto file = ctx->store->open(r.file);
         if (!file) {
           log_refused("download refused", r.file, to, file.error());
+          count_storage_error(*ctx, metrics::storage_op::read, file.error());
           return send_error(*ctx, to, file.error());
         }
         uint64_t size = (*file)->size();
@@ -47,6 +48,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
               "download replies not yet read by their clients passed "
               "--unread-cap; clients holding the most refused",
               {transport::peer_field(to.peer), transport::key_field(to.peer)});
+          count_busy(*ctx, metrics::busy_cause::unread_cap);
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -61,6 +63,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
               spdlog::level::info, "busy: unread downloads",
               "a client is not reading its download replies",
               {transport::peer_field(to.peer), transport::key_field(to.peer)});
+          count_busy(*ctx, metrics::busy_cause::client_unread);
           return send_reply(
               *ctx, to,
               schema::error_reply{
@@ -75,6 +78,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
                            : (*file)->copy(r.offset, want);
         if (!payload) {
           log_refused("download refused", r.file, to, payload.error());
+          count_storage_error(*ctx, metrics::storage_op::read, payload.error());
           return send_error(*ctx, to, payload.error());
         }
         bool eof = r.offset + payload->size() >= size;
@@ -95,6 +99,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         auto meta = ctx->store->stat(r.file);
         if (!meta) {
           log_refused("stat refused", r.file, to, meta.error());
+          count_storage_error(*ctx, metrics::storage_op::read, meta.error());
           send_error(*ctx, to, meta.error());
         } else {
           log::debug("stat", {{"id", r.file},
@@ -109,6 +114,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         auto page = ctx->store->list(r.after, r.limit);
         if (!page) {
           log_refused("list refused", r.after.value_or(""), to, page.error());
+          count_storage_error(*ctx, metrics::storage_op::read, page.error());
           send_error(*ctx, to, page.error());
         } else {
           log::debug("list", {{"after", r.after},

@@ -41,6 +41,7 @@ struct router {
       transport::warn_limited(
           "busy: uploads per client",
           "a client reached --max-uploads-per-client; its new uploads refused");
+      count_busy(*ctx, metrics::busy_cause::client_uploads);
       fail(o, errc::busy,
            "this client has " + std::to_string(cu.max_uploads()) +
                " uploads in progress, its limit (--max-uploads-per-client); "
@@ -49,6 +50,7 @@ struct router {
       transport::warn_limited("busy: upload memory per client",
                               "a client reached --memory-per-client; its new "
                               "uploads refused");
+      count_busy(*ctx, metrics::busy_cause::client_memory);
       fail(o, errc::busy,
            "this client's uploads in progress reserve its share of upload "
            "memory (--memory-per-client, " +
@@ -77,6 +79,7 @@ struct router {
     if (!ctx->budget->try_reserve(reservation)) {
       transport::warn_limited("busy: upload memory",
                               "--memory-budget is in use; new uploads refused");
+      count_busy(*ctx, metrics::busy_cause::memory_budget);
       fail(o, errc::busy, "the server's upload memory is in use; retry later");
       return;
     }
@@ -89,6 +92,7 @@ struct router {
       transport::warn_limited(
           "busy: uploads",
           "--max-uploads or --max-finished reached; new uploads refused");
+      count_busy(*ctx, metrics::busy_cause::max_uploads);
       fail(o, errc::busy,
            "too many uploads in progress or just finished; retry later");
       return;

@@ -10,6 +10,7 @@
 #include "depotd/liveness.hpp"
 #include "depotd/systemd.hpp"
 #include "logging/log.hpp"
+#include "metrics/http/service.hpp"
 #include "server/limits.hpp"
 #include "storage/posix_store.hpp"
 #include "storage/rados/rados_store.hpp"
@@ -233,6 +234,19 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Serving before the store opens: /readyz says "recovering" meanwhile.
+  depot::metrics::service metrics;
+  if (!o.metrics.empty()) {
+    auto where = depot::metrics::parse_listen_address(o.metrics, nullptr);
+    if (auto err = metrics.start(*where); !err.empty()) {
+      spdlog::error("--metrics: {}", err);
+      return 1;
+    }
+    spdlog::info("metrics on {}", metrics.url());
+  }
+  metrics.ready.set(depot::metrics::phase::recovering);
+  o.transport.metrics = o.pipeline.metrics = metrics.server();
+
   depot::schema::expected<std::shared_ptr<depot::storage::store>> store =
       std::shared_ptr<depot::storage::store>{};
   {
@@ -273,6 +287,10 @@ int main(int argc, char** argv) {
     pipe.shutdown();
     return 1;
   }
+  if (o.store_kind == "posix")
+    metrics.ready.set_storage_check(
+        depot::metrics::directory_writable_check(o.store.root));
+  metrics.ready.set(depot::metrics::phase::ready);
   std::string endpoints;
   for (auto& e : server.endpoints())
     endpoints += (endpoints.empty() ? "" : " ") + e;
@@ -339,6 +357,7 @@ int main(int argc, char** argv) {
         systemd.status(serving_status(endpoints, server));
       }
     }
+    metrics.ready.set(depot::metrics::phase::stopping);
     spdlog::info("signal {}: stopping", sig);
     systemd.stopping("stopping (signal " + std::to_string(sig) +
                      "): sending the replies under way");

@@ -1,5 +1,7 @@
 #include "depotd/options.hpp"
 
+#include "metrics/listen_address.hpp"
+
 namespace depotd {
 
 uint64_t seconds_of(std::chrono::milliseconds d) {
@@ -140,6 +142,13 @@ void add_flags(CLI::App& app, options& o) {
                "listen on addresses other than loopback without CURVE: "
                "anyone who reaches them can read, replace and delete every "
                "file");
+  app.add_option("--metrics", o.metrics,
+                 "serve /metrics (Prometheus), /healthz and /readyz over HTTP "
+                 "on ADDR:PORT (port 0 picks one, logged); off by default")
+      ->check([](const std::string& s) {
+        std::string error;
+        return depot::metrics::parse_listen_address(s, &error) ? "" : error;
+      });
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->capture_default_str()
       ->check(CLI::IsMember(

@@ -37,6 +37,7 @@ struct options {
   std::string curve_secret_key;  ///< the server's secret certificate
   std::string curve_clients;     ///< directory of admitted client keys
   bool insecure = false;         ///< NULL security on a public address
+  std::string metrics;           ///< --metrics ADDR:PORT; empty: off
 };
 
 /// Whole seconds of `d`, for flags given in seconds.

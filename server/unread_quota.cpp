@@ -16,6 +16,7 @@ struct unread_quota::charged {
     if (n > 0 && acct->bytes.fetch_sub(n, std::memory_order_relaxed) == n)
       acct->shared->holding.fetch_sub(1, std::memory_order_relaxed);
     acct->shared->total.fetch_sub(n, std::memory_order_relaxed);
+    acct->shared->ranges.fetch_sub(1, std::memory_order_relaxed);
   }
   std::shared_ptr<account> acct;
   uint64_t n;
@@ -54,6 +55,7 @@ std::shared_ptr<const void> unread_quota::charge(const std::string& client,
   if (acct->bytes.fetch_add(n, std::memory_order_relaxed) == 0 && n > 0)
     shared_->holding.fetch_add(1, std::memory_order_relaxed);
   shared_->total.fetch_add(n, std::memory_order_relaxed);
+  shared_->ranges.fetch_add(1, std::memory_order_relaxed);
   // An account lives as long as its charges; forget the ones gone by.
   if (accounts_.size() > swept_at_) {
     for (auto i = accounts_.begin(); i != accounts_.end();)

@@ -54,6 +54,12 @@ class unread_quota {
   /// Bytes charged to all clients and not given back yet.
   uint64_t total() const { return shared_->total.load(); }
 
+  /// Charges not given back yet: download replies handed to the transport
+  /// and not yet written to their clients (or dropped).
+  uint64_t ranges() const {
+    return shared_->ranges.load(std::memory_order_relaxed);
+  }
+
   /// Clients with bytes charged.
   size_t clients() const;
 
@@ -69,6 +75,7 @@ class unread_quota {
   struct totals {
     std::atomic<uint64_t> total{0};
     std::atomic<uint64_t> holding{0};  // accounts with bytes > 0
+    std::atomic<uint64_t> ranges{0};   // charges alive
   };
   struct account {
     std::shared_ptr<totals> shared;

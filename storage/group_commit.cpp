@@ -25,6 +25,7 @@ struct batch_item {
   std::optional<temp_file> meta_temp;
   caf::error err;
   std::optional<placement> placed;
+  uint32_t collisions = 0;  // candidates held by other content
 };
 
 class posix_batch final : public staged_batch {
@@ -118,6 +119,7 @@ void posix_batch::place_item(batch_item& it) {
       it.placed = std::move(*r);
       return;
     }
+    ++it.collisions;
   }
   it.err = make_error(errc::name_exhausted,
                       "all " + std::to_string(parts_.max_candidates) +
@@ -140,8 +142,8 @@ commit_results posix_batch::settle(const caf::error& barrier_failure) {
     }
     auto file = settle_item(*it.placed, failure);
     if (file) {
-      out.emplace_back(
-          commit_result{std::move(*file), it.placed->how == placed::dedup});
+      out.emplace_back(commit_result{
+          std::move(*file), it.placed->how == placed::dedup, it.collisions});
     } else {
       parts_.objects.roll_back(*it.placed);
       out.emplace_back(file.error());

@@ -43,6 +43,8 @@ struct commit_info {
 struct commit_result {
   schema::file_meta file;  ///< the stored file as `stat` would answer now
   bool dedup = false;      ///< the content was already stored
+  /// Naming candidates passed over because other content held them.
+  uint32_t collisions = 0;
 };
 
 /// One upload of a batch commit.

@@ -5,6 +5,7 @@
 
 #include "schema/messages.hpp"
 
+#include <cstdint>
 #include <string>
 
 namespace depot::transport {
@@ -17,6 +18,12 @@ struct peer {
   bool req = false;
   /// With CURVE: the client's public key (Z85, ZAP's User-Id); else empty.
   std::string user{};
+  /// The request this peer came with, for the metrics of its reply: which
+  /// operation (its index in schema::request_body; no_op when it did not
+  /// decode) and when it arrived (steady-clock ns; 0 when metrics are off).
+  static constexpr uint8_t no_op = 0xff;
+  uint8_t op = no_op;
+  int64_t arrived_ns = 0;
 
   /// Who this peer's use of per-client limits (uploads, reserved memory,
   /// unread downloads) is charged to: its key with CURVE, so that one key

@@ -151,6 +151,43 @@ struct server::impl {
       : options(std::move(o)), handler(std::move(h)) {
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd < 0) wake_fd_errno = errno;
+    if (options.metrics) register_metrics();
+  }
+
+  // The transport's own counters, read at each scrape. Requests refused
+  // here (unauthorized, forbidden, malformed) need no family of their own:
+  // their replies are counted in depot_requests_total under their code.
+  void register_metrics() {
+    using metrics::metric_type;
+    registered = metrics::registration{&options.metrics->reg()};
+    auto read = [this](const std::atomic<uint64_t>& c) {
+      return [&c](metrics::sample_sink& out) {
+        out.value({}, static_cast<double>(c.load(std::memory_order_relaxed)));
+      };
+    };
+    registered.add_callback("depot_connections", "Client connections open.",
+                            metric_type::gauge, {}, read(stats.connections));
+    registered.add_callback(
+        "depot_connections_dropped_total",
+        "Connections dropped by the limits (--max-connections, "
+        "--peer-memory-limit, --peer-memory-cap).",
+        metric_type::counter, {}, read(stats.connections_dropped));
+    registered.add_callback(
+        "depot_replies_unroutable_total",
+        "Replies dropped: their client was gone or did not read.",
+        metric_type::counter, {}, read(stats.unroutable));
+  }
+
+  // A reply queued (or sent from the I/O thread) for `to`'s request.
+  void count_reply(const peer& to, const schema::reply& r,
+                   const std::vector<schema::buffer>& frames) {
+    if (!options.metrics) return;
+    size_t code = 0;
+    if (auto* e = std::get_if<schema::error_reply>(&r.body))
+      code = static_cast<size_t>(e->code);
+    uint64_t bytes = 0;
+    for (const schema::buffer& b : frames) bytes += b.size();
+    options.metrics->reply_queued(to.op, code, to.arrived_ns, bytes);
   }
 
   ~impl() {
@@ -425,7 +462,9 @@ struct server::impl {
   // Replies from the I/O thread itself (decode failures, handler crashes) go
   // out at once, without the queue.
   void reply_now(const peer& to, const schema::reply& r) {
-    if (send_frames(to, schema::encode_reply(r)))
+    auto frames = schema::encode_reply(r);
+    count_reply(to, r, frames);
+    if (send_frames(to, frames))
       stats.replies.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -446,6 +485,8 @@ struct server::impl {
     from.routing_id.assign(id_msg.data<char>(), id_msg.size());
     from.req = false;
     from.user.clear();
+    from.op = peer::no_op;
+    from.arrived_ns = options.metrics ? metrics::server_metrics::now_ns() : 0;
     frames.clear();
     bool more = id_msg.more();
     bool first = true;
@@ -491,6 +532,7 @@ struct server::impl {
                           size);
     }
     if (fd >= 0) guard->received(fd, wire);
+    if (options.metrics) options.metrics->request_received(wire);
     if (more) {
       // Cannot happen: ZeroMQ delivers all parts of a message at once.
       spdlog::error("depot transport: message truncated; dropped");
@@ -508,6 +550,9 @@ struct server::impl {
     frames.clear();
     if (frames.capacity() > frames_capacity_kept) frames.shrink_to_fit();
     auto* failure = std::get_if<schema::decode_failure>(&decoded);
+    if (!failure)
+      from.op =
+          static_cast<uint8_t>(std::get<schema::request>(decoded).body.index());
     const curve::client_key* key = nullptr;
     if (options.curve && !(key = current_clients().find(from.user))) {
       // Admitted at its handshake, removed since (docs/protocol.md, check 0).
@@ -638,6 +683,9 @@ struct server::impl {
   std::mutex mutex;
   std::vector<outgoing> queue;
   bool closed = false;
+
+  // Last: its families read `stats`, so they go first.
+  metrics::registration registered;
 };
 
 server::server(server_options options, request_handler handler)
@@ -687,6 +735,7 @@ void server::send(const peer& to, schema::reply r) {
       return;
     }
   }
+  impl_->count_reply(to, r, frames);
   try {
     impl_->enqueue(to, std::move(frames));
   } catch (const std::exception& e) {  // out of memory for the queue

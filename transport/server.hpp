@@ -5,6 +5,7 @@
 // (schema/codec.hpp), answers undecodable ones itself, hands decoded ones to
 // a handler, and sends the replies that any thread queued with send().
 
+#include "metrics/server_metrics.hpp"
 #include "schema/error.hpp"
 #include "schema/messages.hpp"
 #include "transport/curve/key_ring.hpp"
@@ -57,6 +58,12 @@ struct server_options {
   /// the current keys (a removed key gets `unauthorized`) and their roles (a
   /// `read` key's writes get `forbidden`). Unset: the NULL mechanism.
   std::optional<curve_options> curve{};
+  /// Set: every reply is counted there by operation and code, with its
+  /// request's duration and its bytes, every request's wire bytes too, and
+  /// the counters below are exposed in its registry (depot_connections,
+  /// depot_connections_dropped_total, ...) while the server lives. Outlives
+  /// the server. Null: no metrics.
+  metrics::server_metrics* metrics = nullptr;
 };
 
 /// True when `endpoint` can be reached from this machine only: ipc://,

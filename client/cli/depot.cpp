@@ -9,6 +9,7 @@
 //     ls [--limit N] [--all]                 list stored files
 //     ping                                   check the server
 //     keygen NAME [--role read|write]        write a CURVE key pair
+//     stats [--metrics-url URL]              a running depotd's figures
 //
 // Exit status: 0 success, 1 a failed operation (stderr: "error: CODE:
 // message"; CODE "handshake_failed" for a refused CURVE handshake), 2 a
@@ -16,18 +17,23 @@
 
 #include "client/cli/output.hpp"
 #include "client/cli/progress_bar.hpp"
+#include "client/cli/stats.hpp"
 #include "client/client.hpp"
 #include "transport/curve/certificate.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
+#include <httplib.h>
 #include <iostream>
 #include <malloc.h>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -292,6 +298,84 @@ int cmd_ping(const globals& g) {
 // --- keygen
 // -------------------------------------------------------------------
 
+// --- stats
+// --------------------------------------------------------------------
+
+constexpr const char* default_metrics_url = "http://127.0.0.1:9570";
+
+// GET `path` of `base` (http://HOST:PORT); the body, or an error naming
+// the URL and what went wrong.
+std::optional<std::string> http_get(const std::string& base,
+                                    const std::string& path, double timeout_s,
+                                    std::string& error, int* status = nullptr) {
+  httplib::Client c(base);
+  if (!c.is_valid()) {
+    error = "bad --metrics-url " + base + " (http://HOST:PORT)";
+    return std::nullopt;
+  }
+  auto t = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  c.set_connection_timeout(t);
+  c.set_read_timeout(t);
+  auto r = c.Get(path.c_str());
+  if (!r) {
+    error = "cannot reach " + base + path + " (" +
+            httplib::to_string(r.error()) +
+            " error): is depotd running with --metrics?";
+    return std::nullopt;
+  }
+  if (status) *status = r->status;
+  if (!status && r->status != 200) {
+    error = base + path + " answered HTTP " + std::to_string(r->status);
+    return std::nullopt;
+  }
+  return r->body;
+}
+
+int stats_failure(const std::string& message) {
+  std::cerr << "error: " << display_text(message) << "\n";
+  return exit_failure;
+}
+
+int cmd_stats(const globals& g, std::string url, double interval_s) {
+  // The URL names the server; a path other than /metrics is kept.
+  std::string path = "/metrics";
+  if (size_t scheme = url.find("://"); scheme != std::string::npos)
+    if (size_t slash = url.find('/', scheme + 3); slash != std::string::npos) {
+      path = url.substr(slash);
+      url.resize(slash);
+    }
+  if (url.rfind("http://", 0) != 0)
+    return usage("--metrics-url must start with http:// (got " + url + ")");
+  std::string error;
+  auto scrape = [&]() -> std::optional<std::vector<depot::cli::metric_sample>> {
+    auto body = http_get(url, path, g.timeout_s, error);
+    if (!body) return std::nullopt;
+    auto parsed = depot::cli::parse_metrics(*body, &error);
+    if (!parsed)
+      error = url + path + ": not the Prometheus text format: " + error;
+    return parsed;
+  };
+  std::optional<std::vector<depot::cli::metric_sample>> before;
+  if (interval_s > 0) {
+    before = scrape();
+    if (!before) return stats_failure(error);
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(static_cast<int64_t>(interval_s * 1000)));
+  }
+  auto now = scrape();
+  if (!now) return stats_failure(error);
+  int status = 0;
+  auto ready = http_get(url, "/readyz", g.timeout_s, error, &status);
+  std::string why = !ready ? "no /readyz" : status == 200 ? "ok" : *ready;
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  auto wall = std::chrono::duration<double>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  std::cout << depot::cli::render_stats(*now, before ? &*before : nullptr,
+                                        interval_s, url, why, wall);
+  return 0;
+}
+
 // Why `name` cannot be a certificate's metadata name, or nullopt.
 std::optional<std::string> bad_key_name(const std::string& name) {
   if (name.empty() || name == "." || name == "..")
@@ -448,6 +532,25 @@ int main(int argc, char** argv) {
                    "ls, ping) or write (everything; the default)")
       ->check(CLI::IsMember({"read", "write"}));
 
+  auto* stats = app.add_subcommand(
+      "stats", "show a running depotd's figures, from its --metrics endpoint");
+  const char* env_metrics = std::getenv("DEPOT_METRICS_URL");
+  std::string stats_url =
+      env_metrics && *env_metrics ? env_metrics : default_metrics_url;
+  double stats_interval = 1;
+  stats
+      ->add_option("--metrics-url", stats_url,
+                   "depotd's --metrics address as a URL (default: "
+                   "$DEPOT_METRICS_URL, else " +
+                       std::string{default_metrics_url} + ")")
+      ->capture_default_str();
+  stats
+      ->add_option("--interval", stats_interval,
+                   "seconds between two scrapes, for rates and recent "
+                   "percentiles (0: one scrape; averages since the start)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -465,6 +568,7 @@ int main(int argc, char** argv) {
   g.curve_key = !curve_key.empty() ? curve_key : env_key ? env_key : "";
 
   if (keygen->parsed()) return cmd_keygen(g, keygen_name, keygen_role);
+  if (stats->parsed()) return cmd_stats(g, stats_url, stats_interval);
   if (g.curve_server_key.empty() != g.curve_key.empty())
     return usage(g.curve_key.empty()
                      ? "--curve-server-key (or $DEPOT_CURVE_SERVER_KEY) needs "

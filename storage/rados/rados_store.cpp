@@ -147,7 +147,7 @@ class rados_batch final : public staged_batch {
         auto& u = *pending[i];
         int r = started[i] < 0 ? started[i] : done[i].wait();
         if (r == 0) {
-          u.result = commit_result{to_file_meta(u.id, u.meta, 1), false};
+          u.result = commit_result{to_file_meta(u.id, u.meta, 1), false, u.k};
         } else if (r == -ECANCELED) {
           if (resolve_taken(u)) again.push_back(&u);
         } else {
@@ -220,7 +220,8 @@ class rados_batch final : public staged_batch {
           u.err = rados_failure(r, "add a reference to", u.id);
           return false;
         }
-        u.result = commit_result{to_file_meta(u.id, e.meta, joined.refs), true};
+        u.result =
+            commit_result{to_file_meta(u.id, e.meta, joined.refs), true, u.k};
         return false;
       }
       // A collision: the next candidate, recorded under the lease first.
