@@ -1,5 +1,7 @@
 #include "depotd/config.hpp"
 
+#include "schema/validate.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -100,32 +102,8 @@ std::string toml_value(const std::string& v) {
     number = number && (std::isdigit(static_cast<unsigned char>(v[i])) ||
                         (i == 0 && v[i] == '-' && v.size() > 1));
   if (number || v == "true" || v == "false") return v;
-  std::string out = "\"";
-  for (char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
+  // A JSON string is a TOML basic string: the same quotes and escapes.
+  return depot::schema::json_string(v);
 }
 
 std::string toml_list(const std::vector<std::string>& vs) {

@@ -26,6 +26,14 @@ namespace depot::test {
                   "the tests run on the "                           \
                << ::depot::test::test_store() << " store"
 
+/// Skips, in the RADOS pass, a test that starts its own depotd on a POSIX
+/// root (not through the kit's store choice): that pass would repeat it
+/// unchanged.
+#define DEPOT_ONCE_NOT_PER_STORE()                                      \
+  if (::depot::test::test_store() != "posix")                           \
+  GTEST_SKIP() << "starts its own depotd on a POSIX root; runs in the " \
+                  "posix pass"
+
 /// Whether depotd's RSS figures follow the allocator the tests' RSS bounds
 /// were measured with (tcmalloc, which returns freed memory when told).
 /// Sanitizer builds' allocators pad every block and keep freed memory in

@@ -24,13 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Tests that start depotd themselves on a POSIX root run once, not again
-// for the RADOS pass: that pass would change nothing they look at.
-#define ONCE_NOT_PER_STORE()                                            \
-  if (test_store() != "posix")                                          \
-  GTEST_SKIP() << "starts its own depotd on a POSIX root; runs in the " \
-                  "posix pass"
-
 struct run_result {
   int status = -1;
   std::string out;
@@ -68,7 +61,7 @@ std::string setting_line(const std::string& config, const std::string& key) {
 }
 
 TEST(Config, CommandLineBeatsEnvironmentBeatsFileBeatsDefault) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   temp_dir dir;
   write(dir / "depotd.toml",
         "# depot\n"
@@ -129,7 +122,7 @@ TEST(Config, TheFileSettingsTakeEffectInTheServer) {
 }
 
 TEST(Config, ErrorsNameTheKeyAndTheLineOrTheVariable) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   temp_dir dir;
   struct bad_file {
     std::string text;
@@ -192,7 +185,7 @@ TEST(Config, ErrorsNameTheKeyAndTheLineOrTheVariable) {
 }
 
 TEST(Config, PrintConfigReadsBack) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   temp_dir dir;
   auto first = run_depotd({"--print-config", "--listen", "tcp://127.0.0.1:0",
                            "--root", dir / "a \"quoted\" root", "--window", "9",

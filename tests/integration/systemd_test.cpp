@@ -27,13 +27,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Tests that start depotd themselves on a POSIX root run once, not again
-// for the RADOS pass: that pass would change nothing they look at.
-#define ONCE_NOT_PER_STORE()                                            \
-  if (test_store() != "posix")                                          \
-  GTEST_SKIP() << "starts its own depotd on a POSIX root; runs in the " \
-                  "posix pass"
-
 // The service manager's end: a datagram socket bound at `path`.
 class notify_socket {
  public:
@@ -109,7 +102,7 @@ struct notified_depotd {
 };
 
 TEST(Systemd, ReadyOnlyOnceDepotdAnswersAndStoppingOnSigterm) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   notified_depotd d;
   ASSERT_GT(d.pid, 0);
   std::vector<std::string> before;
@@ -140,7 +133,7 @@ TEST(Systemd, ReadyOnlyOnceDepotdAnswersAndStoppingOnSigterm) {
 }
 
 TEST(Systemd, SighupIsReloadingThenReadyAgain) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   notified_depotd d;
   ASSERT_TRUE(d.sd.until("READY=1", 10s));
   ASSERT_EQ(::kill(d.pid, SIGHUP), 0);
@@ -154,7 +147,7 @@ TEST(Systemd, SighupIsReloadingThenReadyAgain) {
 }
 
 TEST(Systemd, WatchdogPingsWhileAliveAndNoneWhileStopped) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   // WatchdogSec=0.4 s: a ping every 0.2 s.
   notified_depotd d{{"WATCHDOG_USEC=400000"}};
   ASSERT_TRUE(d.sd.until("READY=1", 10s));
@@ -174,7 +167,7 @@ TEST(Systemd, WatchdogPingsWhileAliveAndNoneWhileStopped) {
 }
 
 TEST(Systemd, AWatchdogForAnotherProcessIsNotOurs) {
-  ONCE_NOT_PER_STORE();
+  DEPOT_ONCE_NOT_PER_STORE();
   // WATCHDOG_PID names someone else: systemd asked that process, not us.
   notified_depotd d{{"WATCHDOG_USEC=200000", "WATCHDOG_PID=1"}};
   ASSERT_TRUE(d.sd.until("READY=1", 10s));
