@@ -60,7 +60,8 @@ struct server_options {
 
 // Limits that keep one client from taking the server's memory.
 constexpr size_t max_transfers_per_session = 16;
-constexpr size_t max_waiting_messages = 10000;
+constexpr size_t max_waiting_messages = 1000;
+constexpr size_t max_text = 64 << 10;
 constexpr uint64_t max_fetch_credit = 64;
 
 // A frame that shares `bytes` (no copy): the last reference is dropped by
@@ -141,6 +142,8 @@ class chat_server {
     uint64_t credit_out = 0;             // pieces the client may still send
     bool end_received = false;
     clock_type::time_point last_activity = clock_type::now();
+    // Logged at the end, to show the flow control at work.
+    uint64_t pieces = 0, most_held = 0, window_full = 0;
   };
   // A file going out of depot to a chat client.
   struct fetch {
@@ -151,6 +154,7 @@ class chat_server {
     uint64_t credit = 0;
     bool depot_done = false;
     clock_type::time_point last_activity = clock_type::now();
+    uint64_t ranges = 0, most_held = 0, pauses = 0;  // logged at the end
   };
   using transfer_key = std::pair<std::string, uint64_t>;  // identity, xfer
 
@@ -342,6 +346,10 @@ class chat_server {
             const chat::frames& m) {
     std::string target(chat::field(m, 1));
     if (!check_target(identity, user, "text", target)) return;
+    if (m[2].size() > max_text) {
+      reply_error(identity, "text", target, "longer than 64 KiB");
+      return;
+    }
     deliver_to_target(user, target,
                       {"msg", user, target, std::string(chat::field(m, 2))});
     send_fields(identity, {"ok", "text", target});
@@ -389,11 +397,12 @@ class chat_server {
       if (auto u = weak.lock()) upload_done(u, std::move(r));
     };
     uploads_[{identity, *xfer}] = up;
+    up->stream = depot_->begin_upload(std::move(spec), std::move(h));
+    if (up->stream->done()) return;  // refused locally: on_done replied
     // The first pieces may come at once; they wait here until depot has
     // begun the upload (on_writable).
     up->credit_out = chat::upload_credit;
     send_fields(identity, {"credit", key, std::to_string(chat::upload_credit)});
-    up->stream = depot_->begin_upload(std::move(spec), std::move(h));
   }
 
   std::shared_ptr<upload> find_upload(const std::string& identity,
@@ -421,6 +430,8 @@ class chat_server {
     --up->credit_out;
     up->last_activity = clock_type::now();
     up->queue.push_back(bytes_of(std::move(m[2])));
+    ++up->pieces;
+    up->most_held = std::max<uint64_t>(up->most_held, up->queue.size());
     pump(*up);
   }
 
@@ -438,7 +449,10 @@ class chat_server {
     uint64_t granted = 0;
     while (!up.queue.empty()) {
       uint64_t room = up.stream->room();
-      if (room == 0) break;
+      if (room == 0) {
+        ++up.window_full;  // the sender waits for credit meanwhile
+        break;
+      }
       dc::shared_bytes& front = up.queue.front();
       if (front.size() <= room) {
         if (!up.stream->write(front)) break;
@@ -472,6 +486,11 @@ class chat_server {
       return;
     }
     const dc::file_meta& f = r->file;
+    std::cerr << "chat_server: stored " << f.id << " (" << f.size
+              << " bytes) from " << up->user << ": " << up->pieces
+              << " pieces, at most " << up->most_held
+              << " held, depot's window full " << up->window_full << " times"
+              << std::endl;
     users_[up->user].known_ids.insert(f.id);
     send_fields(up->identity, {"stored", key, f.id, std::to_string(f.size),
                                r->dedup ? "1" : "0"});
@@ -547,9 +566,14 @@ class chat_server {
       auto f = weak.lock();
       if (!f) return;
       f->queue.emplace_back(offset, std::move(bytes));
+      ++f->ranges;
+      f->most_held = std::max<uint64_t>(f->most_held, f->queue.size());
       drain(*f);
       // No credit: stop asking depot for more until the receiver grants.
-      if (!f->queue.empty() && !f->stream->paused()) f->stream->pause();
+      if (!f->queue.empty() && !f->stream->paused()) {
+        f->stream->pause();
+        ++f->pauses;
+      }
     };
     h.on_done = [this, weak](dc::result<dc::file_meta> r) {
       auto f = weak.lock();
@@ -584,6 +608,9 @@ class chat_server {
       --f.credit;
     }
     if (f.queue.empty() && f.depot_done) {
+      std::cerr << "chat_server: fetch of " << f.id << " by " << f.user
+                << " done: " << f.ranges << " ranges, at most " << f.most_held
+                << " held, paused " << f.pauses << " times" << std::endl;
       send_fields(f.identity, {"fetched", std::to_string(f.xfer)});
       fetches_.erase({f.identity, f.xfer});
     }
