@@ -325,17 +325,19 @@ class chat_server {
     send_fields(identity, {"ok", "join", room});
   }
 
-  // Checks TARGET; for a room, that `user` is a member.
+  // Checks TARGET; for a room, that `user` is a member. An error names
+  // `key` (the transfer's number for file_begin, else the target).
   bool check_target(const std::string& identity, const std::string& user,
-                    std::string_view verb, const std::string& target) {
+                    std::string_view verb, const std::string& target,
+                    std::string_view key) {
     if (!chat::valid_target(target)) {
-      reply_error(identity, verb, target, "not a valid user or #room");
+      reply_error(identity, verb, key, "not a valid user or #room");
       return false;
     }
     if (target[0] == '#') {
       auto room = rooms_.find(target.substr(1));
       if (room == rooms_.end() || room->second.count(user) == 0) {
-        reply_error(identity, verb, target, "not a member (join it first)");
+        reply_error(identity, verb, key, "not a member (join it first)");
         return false;
       }
     }
@@ -345,7 +347,7 @@ class chat_server {
   void text(const std::string& identity, const std::string& user,
             const chat::frames& m) {
     std::string target(chat::field(m, 1));
-    if (!check_target(identity, user, "text", target)) return;
+    if (!check_target(identity, user, "text", target, target)) return;
     if (m[2].size() > max_text) {
       reply_error(identity, "text", target, "longer than 64 KiB");
       return;
@@ -364,7 +366,7 @@ class chat_server {
       reply_error(identity, "file_begin", key, "XFER is not a number");
       return;
     }
-    if (!check_target(identity, user, "file_begin", target)) return;
+    if (!check_target(identity, user, "file_begin", target, key)) return;
     if (uploads_.count({identity, *xfer})) {
       reply_error(identity, "file_begin", key, "transfer number in use");
       return;
@@ -503,7 +505,7 @@ class chat_server {
                const chat::frames& m) {
     std::string id(chat::field(m, 1));
     std::string target(chat::field(m, 2));
-    if (!check_target(identity, user, "forward", target)) return;
+    if (!check_target(identity, user, "forward", target, target)) return;
     if (users_[user].known_ids.count(id) == 0) {
       reply_error(identity, "forward", id,
                   "no file with that id was sent "

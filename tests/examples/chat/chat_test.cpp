@@ -442,6 +442,9 @@ TEST_F(ChatRelay, BadInputGetsAnErrorAndTheServerCarriesOn) {
             (fields{"error", "file_chunk", "9", "no such upload"}));
   p.send({"file_begin", "x", "bob", "a.txt", "3", ""});
   EXPECT_EQ(p.receive().at(0), "error");
+  p.send({"file_begin", "3", "bad#name", "a.txt", "3", ""});
+  EXPECT_EQ(p.receive(),
+            (fields{"error", "file_begin", "3", "not a valid user or #room"}));
 
   // Pieces past the credit granted: the upload is dropped, not buffered.
   // depotd is stopped, so that it takes none of them and gives no credit
