@@ -214,10 +214,10 @@ class ChatRelay : public ::testing::Test {
     o.flags = {"--chunk-max", "262144", "--window", "2"};
     depot_.emplace(o);
     chat_endpoint_ = "ipc://" + (dir_ / "chat.sock");
-    server_ = std::make_unique<child>(
-        dir_, "chat_server",
-        std::vector<std::string>{CHAT_SERVER_PATH, "--listen", chat_endpoint_,
-                                 "--depot", depot_->endpoint()});
+    std::vector<std::string> argv{CHAT_SERVER_PATH, "--listen", chat_endpoint_,
+                                  "--depot", depot_->endpoint()};
+    argv.insert(argv.end(), server_flags_.begin(), server_flags_.end());
+    server_ = std::make_unique<child>(dir_, "chat_server", argv);
     ASSERT_TRUE(server_->wait_for(
         [](const fields& f) {
           return f[0].rfind("chat_server listening on", 0) == 0;
@@ -248,6 +248,7 @@ class ChatRelay : public ::testing::Test {
     return m ? *m : dc::file_meta{};
   }
 
+  std::vector<std::string> server_flags_;  // extra chat_server flags
   temp_dir dir_;
   std::optional<test_depotd> depot_;
   std::string chat_endpoint_;
@@ -464,6 +465,40 @@ TEST_F(ChatRelay, BadInputGetsAnErrorAndTheServerCarriesOn) {
   auto bob = login("bob");
   p.send({"text", "bob", "still here"});
   EXPECT_TRUE(bob->wait_for({"msg", "mallory", "bob", "still here"}, 10s));
+}
+
+class ChatRelayIdle : public ChatRelay {
+ protected:
+  void SetUp() override {
+    server_flags_ = {"--idle-timeout", "1"};
+    ChatRelay::SetUp();
+  }
+};
+
+TEST_F(ChatRelayIdle, ASenderThatStopsMidFileLosesTheUploadAndNothingIsStored) {
+  raw_peer p(chat_endpoint_);
+  p.send({"login", "mallory"});
+  ASSERT_EQ(p.receive(), (fields{"ok", "login", "mallory"}));
+  p.send({"file_begin", "1", "mallory", "half.bin", "1000000", ""});
+  ASSERT_EQ(p.receive(), (fields{"credit", "1", "4"}));
+  p.send({"file_chunk", "1", std::string(1000, 'x')});
+  EXPECT_EQ(p.receive(), (fields{"credit", "1", "1"}));
+  // Nothing more comes: after the idle timeout (1 s, checked every second)
+  // the upload is given up (depot is told to drop it).
+  auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.receive(),
+            (fields{"error", "file", "1", "bad_request: aborted"}));
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s);
+  p.send({"file_chunk", "1", "late"});
+  EXPECT_EQ(p.receive(),
+            (fields{"error", "file_chunk", "1", "no such upload"}));
+  dc::options o;
+  o.endpoint = depot_->endpoint();
+  auto c = dc::connection::open(o);
+  ASSERT_TRUE(c.ok());
+  auto listed = c->list_page({}, 10);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->files.empty());
 }
 
 }  // namespace
