@@ -16,7 +16,8 @@
 //   login USER                          log in (replaces an earlier session
 //                                       of USER); waiting messages follow
 //   join ROOM                           become a member of ROOM (for good)
-//   text TARGET TEXT                    a text message
+//   text TARGET TEXT                    a text message (up to 64 KiB; to a
+//                                       room only as a member)
 //   file_begin XFER TARGET NAME SIZE MIME
 //                                       start sending a file (XFER: the
 //                                       client's number for the transfer;
@@ -25,18 +26,26 @@
 //                                       credit received, each <= max_chunk)
 //   file_end XFER                       no more pieces
 //   forward ID TARGET                   send a stored file on by its id
-//   fetch XFER ID CREDIT                stream file ID back; the server may
-//                                       send CREDIT data messages at once
+//                                       (one sent to or by USER)
+//   fetch XFER ID CREDIT                stream file ID (one sent to or by
+//                                       USER) back; the server may send
+//                                       CREDIT (1 to 64) data messages
 //   credit XFER N                       N more data messages for fetch XFER
+//                                       (ignored once it has ended)
 //   cancel XFER                         give transfer XFER up
 //   logout                              end the session (messages wait)
 //
 // Server -> client:
 //   ok VERB DETAIL                      login, join, text, forward, logout
-//   error VERB KEY MESSAGE              VERB failed (KEY: XFER, target or "")
+//   error VERB KEY MESSAGE              VERB failed (KEY: XFER, target, id
+//                                       or ""); VERB `file`: upload XFER
+//                                       failed after it began (MESSAGE is
+//                                       depot's error, or "aborted")
 //   credit XFER N                       N more file_chunk for upload XFER
 //   stored XFER ID SIZE DEDUP           upload XFER is in depot as ID;
 //                                       DEDUP "1" if it was there already
+//                                       (to the sender; the receivers get
+//                                       `file`)
 //   msg FROM TARGET TEXT                a text (TARGET: you, or #room)
 //   file FROM TARGET NAME SIZE MIME ID  a file offer (fetch it by ID)
 //   meta XFER NAME SIZE MIME SHA256     fetch XFER starts
@@ -49,7 +58,9 @@
 // stopped, without anything buffering, while depot's window is full. For a
 // fetch the receiver grants credit; the server sends only as many data
 // messages as it was granted, and pauses the depot download meanwhile. A
-// client that sends past its credit gets `error` and loses the transfer.
+// client that sends past its credit gets `error` and loses the transfer;
+// so does an upload whose sender owes pieces, or a fetch whose receiver
+// owes credit, for longer than the server's --idle-timeout.
 
 #include <zmq.hpp>
 
