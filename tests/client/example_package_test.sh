@@ -6,7 +6,8 @@
 # reachable through them; the library does not load CAF; depotConfig.cmake
 # looks for nothing else. Then it builds examples/ against the prefix as a
 # separate CMake project (find_package(depot), depot::client) and runs the
-# example and the installed CLI against a real depotd.
+# example and the installed CLI against a real depotd, and the chat relay
+# (examples/chat/) passes a file from one chat client to another.
 #   example_package_test.sh CMAKE BUILD_DIR EXAMPLES_DIR DEPOTD
 set -euo pipefail
 cmake=$1 build=$2 examples=$3 depotd=$4
@@ -16,7 +17,9 @@ if [[ ! -x $depotd ]]; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/depot-package-XXXXXX")
 pid=
+chat_pid=
 cleanup() {
+  if [[ -n $chat_pid ]]; then kill "$chat_pid" 2>/dev/null || true; wait "$chat_pid" 2>/dev/null || true; fi
   if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   chmod -R u+w "$tmp" 2>/dev/null || true
   rm -rf "$tmp"
@@ -119,4 +122,21 @@ for _ in $(seq 100); do
 done
 "$cli" --server "$endpoint" ping
 "$tmp/examples/chat_attachment" "$endpoint"
+
+echo "== the chat relay built against the package: a file from alice to bob"
+chat="ipc://$tmp/chat.sock"
+"$tmp/examples/chat_server" --listen "$chat" --depot "$endpoint" >"$tmp/chat_server.log" 2>&1 &
+chat_pid=$!
+head -c 3000000 /dev/urandom >"$tmp/file.bin"
+# Bob is offline when alice sends: the offer waits for his login.
+printf 'sendfile bob %s\nquit\n' "$tmp/file.bin" |
+  timeout 60 "$tmp/examples/chat_client" --server "$chat" --user alice >"$tmp/alice.out" ||
+  fail "chat_client alice: $(cat "$tmp/alice.out")"
+id=$(awk -F'\t' '$1 == "stored" { print $3 }' "$tmp/alice.out")
+[[ -n $id ]] || fail "alice's file was not stored: $(cat "$tmp/alice.out" "$tmp/chat_server.log")"
+printf 'fetch %s %s\nquit\n' "$id" "$tmp/copy.bin" |
+  timeout 60 "$tmp/examples/chat_client" --server "$chat" --user bob >"$tmp/bob.out" ||
+  fail "chat_client bob: $(cat "$tmp/bob.out")"
+grep -q "^fetched" "$tmp/bob.out" || fail "bob did not fetch it: $(cat "$tmp/bob.out" "$tmp/chat_server.log")"
+cmp "$tmp/file.bin" "$tmp/copy.bin" || fail "bob's copy differs from alice's file"
 echo "== ok"
