@@ -454,17 +454,8 @@ class download_impl final : public download_stream, public detail::transfer {
 
   void start() {
     if (auto ok = check_id(id_); !ok) return finish_with(std::move(ok).error());
-    std::weak_ptr<download_impl> weak = self();
-    eng_->call(schema::stat_request{id_}, {}, detail::retry::try_elsewhere,
-               [weak](result<schema::reply_body> r, size_t) {
-                 if (auto me = weak.lock()) me->on_stat(std::move(r));
-               });
-    if (eng_->chunk_max() == 0) {
-      eng_->call(schema::ping_request{}, {}, detail::retry::try_elsewhere,
-                 [weak](result<schema::reply_body> r, size_t) {
-                   if (auto me = weak.lock()) me->on_ping(std::move(r));
-                 });
-    }
+    ask_stat();
+    if (eng_->chunk_max() == 0) ask_ping();
   }
 
   void pause() override { paused_ = true; }
@@ -521,8 +512,35 @@ class download_impl final : public download_stream, public detail::transfer {
     return std::static_pointer_cast<download_impl>(shared_from_this());
   }
 
+  // The steps before the ranges are retried after a timeout like the
+  // ranges are (options::retries stalls in all), not only once per server.
+  void ask_stat() {
+    std::weak_ptr<download_impl> weak = self();
+    eng_->call(schema::stat_request{id_}, {}, detail::retry::try_elsewhere,
+               [weak](result<schema::reply_body> r, size_t) {
+                 if (auto me = weak.lock()) me->on_stat(std::move(r));
+               });
+  }
+
+  void ask_ping() {
+    std::weak_ptr<download_impl> weak = self();
+    eng_->call(schema::ping_request{}, {}, detail::retry::try_elsewhere,
+               [weak](result<schema::reply_body> r, size_t) {
+                 if (auto me = weak.lock()) me->on_ping(std::move(r));
+               });
+  }
+
+  // True if `r` is a timeout to ask again after (the stall counted).
+  bool again_after(const result<schema::reply_body>& r) {
+    if (r || (r.error().source != error_source::timeout &&
+              r.error().source != error_source::handshake))
+      return false;
+    return ++stalls_ <= eng_->opts().retries;
+  }
+
   void on_ping(result<schema::reply_body> r) {
     if (done_ || !eng_) return;
+    if (again_after(r)) return ask_ping();
     auto p = expect<schema::ping_reply>(std::move(r), "ping");
     if (!p) return finish_with(std::move(p).error());
     eng_->set_chunk_max(p->chunk_max);
@@ -531,6 +549,7 @@ class download_impl final : public download_stream, public detail::transfer {
 
   void on_stat(result<schema::reply_body> r) {
     if (done_ || !eng_) return;
+    if (again_after(r)) return ask_stat();
     auto s = expect<schema::stat_reply>(std::move(r), "stat");
     if (!s) return finish_with(std::move(s).error());
     meta_ = std::move(s->file);

@@ -935,6 +935,40 @@ TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
   EXPECT_TRUE(got == stored);
 }
 
+TEST_F(AsyncConnection, ADownloadWhoseStatReplyIsLostAsksAgain) {
+  start();
+  std::string stored = random_bytes(300000, 18);
+  std::string id;
+  {
+    auto plain = open_async(endpoint());
+    auto up = upload_all(*plain, "stored.bin", stored);
+    ASSERT_OK(up);
+    id = up->file.id;
+  }
+  dc::options o;
+  o.endpoint = endpoint();
+  o.timeout = 300ms;
+  auto inner = dc::detail::make_zmq_channel(o);
+  ASSERT_OK(inner);
+  auto opens = std::make_shared<int>(0);
+  std::vector<std::unique_ptr<channel>> chs;
+  // Nothing comes back until the socket is replaced: the stat (and ping)
+  // of the download time out first.
+  chs.push_back(std::make_unique<losing_channel>(std::move(*inner), 0, opens));
+  auto c = dc::async_connection::open(o, std::move(chs));
+  ASSERT_OK(c);
+  std::string got;
+  std::optional<dc::result<dc::file_meta>> fetched;
+  dc::download_handlers d;
+  d.on_data = [&](uint64_t, dc::shared_bytes b) { got.append(b.view()); };
+  d.on_done = [&](dc::result<dc::file_meta> r) { fetched.emplace(r); };
+  (void)(*c)->download(id, std::move(d));
+  ASSERT_TRUE(drive(**c, [&] { return fetched.has_value(); }));
+  EXPECT_EQ(*opens, 2);
+  ASSERT_OK(*fetched);
+  EXPECT_TRUE(got == stored);
+}
+
 TEST_F(AsyncConnection, ACallbacksExceptionLeavesProcessAndTheOthersGoOn) {
   start();
   std::string bytes = random_bytes(300000, 17);
