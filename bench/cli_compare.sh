@@ -3,7 +3,10 @@
 # several rounds, alternating which goes first, then medians and ratios.
 #
 #   bench/cli_compare.sh [--size-mib N] [--rounds R] [--dir DIR]
-#                        [--depot PATH] [--depotd PATH]
+#                        [--depot PATH] [--depotd PATH] [--baseline PATH]
+#
+# --baseline PATH: another `depot` build (an older commit, say) timed in the
+# same rounds as a third contender, against the same depotd.
 #
 # Each round times, for nginx and for depot (in turn, the first one swapping
 # every round):
@@ -29,8 +32,9 @@ rounds=5
 base_dir=${TMPDIR:-/tmp}
 depot=""
 depotd=""
+baseline=""
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -39,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --dir) base_dir=$2; shift ;;
     --depot) depot=$2; shift ;;
     --depotd) depotd=$2; shift ;;
+    --baseline) baseline=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -113,45 +118,54 @@ nginx_up() {
   curl -sS -f -o /dev/null -T "$work/up.bin" "$url/up.bin"
   sync "$work/data/up.bin" "$work/data"
 }
-depot_up() {
-  "$depot" --json upload "$work/up.bin" >"$work/up.json"
-}
 nginx_down() {
   curl -sS -f -o "$out/nginx.bin" "$url/down.bin"
   sync "$out/nginx.bin" "$out"
 }
-depot_down() { "$depot" download "$down_id" -o "$out/depot.bin" >/dev/null; }
 nginx_null() { curl -sS -f -o /dev/null "$url/down.bin"; }
-depot_null() { "$depot" download "$down_id" -o - >/dev/null; }
-
-# Not timed: what one round leaves behind.
 nginx_up_after() { rm -f "$work/data/up.bin"; }
-depot_up_after() {
+nginx_down_after() { rm -f "$out/nginx.bin"; }
+nginx_null_after() { :; }
+
+# depot and base: the same steps with the binary named by $1.
+cli_up() { "$1" --json upload "$work/up.bin" >"$work/up.json"; }
+cli_down() { "$1" download "$down_id" -o "$out/depot.bin" >/dev/null; }
+cli_null() { "$1" download "$down_id" -o - >/dev/null; }
+cli_up_after() {  # not timed: what one round leaves behind
   local id
   id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["file"]["id"])' "$work/up.json")
-  "$depot" rm "$id" >/dev/null
+  "$1" rm "$id" >/dev/null
 }
-nginx_down_after() { rm -f "$out/nginx.bin"; }
-depot_down_after() { rm -f "$out/depot.bin"; }
-nginx_null_after() { :; }
-depot_null_after() { :; }
+cli_down_after() { rm -f "$out/depot.bin"; }
+cli_null_after() { :; }
+for what in up down null; do
+  eval "depot_$what() { cli_$what \"\$depot\"; }"
+  eval "depot_${what}_after() { cli_${what}_after \"\$depot\"; }"
+  eval "base_$what() { cli_$what \"\$baseline\"; }"
+  eval "base_${what}_after() { cli_${what}_after \"\$baseline\"; }"
+done
 
+contenders=(nginx depot)
+[[ -n $baseline ]] && contenders+=(base)
 declare -A times
 for what in up down null; do
-  for who in nginx depot; do times[$who.$what]=""; done
+  for who in "${contenders[@]}"; do times[$who.$what]=""; done
 done
 
 log "load before: $(uptime | sed 's/.*load average/load average/')"
 for r in $(seq "$rounds"); do
-  if (( r % 2 )); then order="nginx depot"; else order="depot nginx"; fi
+  # Each round starts with the next contender: everyone goes first in turn.
+  n=${#contenders[@]}
+  order=()
+  for i in $(seq 0 $((n - 1))); do order+=("${contenders[$(((r - 1 + i) % n))]}"); done
   for what in up down null; do
-    for who in $order; do
+    for who in "${order[@]}"; do
       s=$(elapsed "${who}_$what")
       "${who}_${what}_after"
       times[$who.$what]+="$s "
     done
   done
-  log "round $r/$rounds done ($order first)"
+  log "round $r/$rounds done (${order[*]})"
 done
 log "load after: $(uptime | sed 's/.*load average/load average/')"
 
@@ -162,18 +176,26 @@ echo
 echo "depot CLI vs curl + nginx $($nginx_bin -v 2>&1 | sed 's/.*: //'), ${size_mib} MiB, $rounds rounds alternating; medians"
 printf "%-44s %-9s %-9s %-9s %s\n" "what" "nginx s" "depot s" "ratio" "depot GB/s"
 printf -- '-%.0s' $(seq 84); echo
-row() {  # label what
+row() {  # label what who
   local n d
   n=$(echo "${times[nginx.$2]}" | median)
-  d=$(echo "${times[depot.$2]}" | median)
+  d=$(echo "${times[$3.$2]}" | median)
   awk -v l="$1" -v n="$n" -v d="$d" -v b="$bytes" 'BEGIN {
     printf "%-44s %-9.3f %-9.3f %-9.2f %.2f\n", l, n, d, n / d, b / d / 1e9 }'
 }
-row "upload (curl -T + sync | depot upload)" up
-row "download to a file (curl -o + sync | -o F)" down
-row "download to /dev/null (curl | depot -o -)" null
+row "upload (curl -T + sync | depot upload)" up depot
+row "download to a file (curl -o + sync | -o F)" down depot
+row "download to /dev/null (curl | depot -o -)" null depot
+if [[ -n $baseline ]]; then
+  echo "baseline $baseline:"
+  row "upload" up base
+  row "download to a file" down base
+  row "download to /dev/null" null base
+fi
 echo
 for what in up down null; do
-  echo "$what: nginx ${times[nginx.$what]}| depot ${times[depot.$what]}"
+  line="$what:"
+  for who in "${contenders[@]}"; do line+=" $who ${times[$who.$what]}|"; done
+  echo "${line%|}"
 done
 echo "ratio = nginx time / depot time (>= 0.9: goal met); CPU: $(grep -o -m1 sha_ni /proc/cpuinfo || echo 'no sha_ni')"

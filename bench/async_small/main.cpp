@@ -275,6 +275,7 @@ int run(int argc, char** argv) {
   std::printf(
       "raw: bench's wire client (no verification); library: "
       "client/async.hpp, SHA-256 verified\n");
+  std::fflush(stdout);  // removing the store's files takes a while
   server.stop();
   return 0;
 }
