@@ -6,7 +6,9 @@
 #                        [--depot PATH] [--depotd PATH] [--baseline PATH]
 #
 # --baseline PATH: another `depot` build (an older commit, say) timed in the
-# same rounds as a third contender, against the same depotd.
+# same rounds as a third contender, against the same depotd. It must be the
+# binary in that build's own directory: depot loads libdepot_client.so
+# through its RPATH, so a copy of an old binary runs the current library.
 #
 # Each round times, for nginx and for depot (in turn, the first one swapping
 # every round):
