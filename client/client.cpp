@@ -250,11 +250,11 @@ struct connection::impl {
     return std::move(*done);
   }
 
-  // End-to-end check of a source read once (client/README.md, "Uploads are
-  // verified"): the digest the server computed must be the one of the bytes
-  // read and sent, and the file must not have changed meanwhile. If either
-  // fails, the reference this upload just created is taken away again (the
-  // stored content is not the file), and the error says whether that
+  // End-to-end check of a source read once (client/README.md, "Uploads
+  // read a regular file once"): the digest the server computed must be the one
+  // of the bytes read and sent, and the file must not have changed meanwhile.
+  // If either fails, the reference this upload just created is taken away again
+  // (the stored content is not the file), and the error says whether that
   // worked.
   result<void> verify(detail::source& src, const upload_result& r) {
     std::optional<error> bad;
