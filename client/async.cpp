@@ -446,15 +446,32 @@ class upload_impl final : public upload_stream, public detail::transfer {
 
 class download_impl final : public download_stream, public detail::transfer {
  public:
-  download_impl(engine* eng, std::string id, download_handlers h)
+  download_impl(engine* eng, std::string id, download_handlers h,
+                std::optional<file_meta> known)
       : transfer(eng),
         id_(std::move(id)),
         h_(std::move(h)),
-        depth_(std::clamp(eng->opts().download_depth, 1u, 64u)) {}
+        depth_(std::clamp(eng->opts().download_depth, 1u, 64u)),
+        meta_(std::move(known)),
+        meta_untold_(meta_.has_value()) {}
 
   void start() {
     if (auto ok = check_id(id_); !ok) return finish_with(std::move(ok).error());
-    ask_stat();
+    if (meta_) {
+      // Known metadata: no `stat`; on_meta runs from the next process(),
+      // as every callback does, and the ranges follow at once.
+      auto lower = schema::normalize_sha256_hex(meta_->sha256);
+      if (!lower)
+        return finish_with(local_error(
+            errc::bad_request, "bad sha256: not 64 hexadecimal digits"));
+      meta_->sha256 = std::move(*lower);
+      if (meta_->id != id_)
+        return finish_with(local_error(
+            errc::bad_request, "the metadata given is of file " + meta_->id));
+      eng_->mark_dirty(self());
+    } else {
+      ask_stat();
+    }
     if (eng_->chunk_max() == 0) ask_ping();
   }
 
@@ -478,6 +495,13 @@ class download_impl final : public download_stream, public detail::transfer {
   bool done() const override { return done_; }
 
   void pump() override {
+    if (eng_ && !done_ && meta_untold_) {
+      meta_untold_ = false;
+      if (h_.on_meta) h_.on_meta(*meta_);
+      if (done_ || !eng_) return;
+      ready_to_go();
+      return;
+    }
     if (!eng_ || done_ || !meta_ || range_ == 0) return;
     deliver();
     if (done_ || paused_ || held_back_) return;
@@ -559,7 +583,7 @@ class download_impl final : public download_stream, public detail::transfer {
   }
 
   void ready_to_go() {
-    if (!meta_ || eng_->chunk_max() == 0) return;
+    if (!meta_ || meta_untold_ || eng_->chunk_max() == 0) return;
     range_ = std::clamp<uint64_t>(eng_->chunk_max(), 1,
                                   eng_->opts().max_frame_bytes);
     if (meta_->size == 0) return verify();
@@ -699,6 +723,7 @@ class download_impl final : public download_stream, public detail::transfer {
   download_handlers h_;
   size_t depth_;
   std::optional<file_meta> meta_;
+  bool meta_untold_;  // given by the caller, on_meta not called yet
   uint64_t range_ = 0;
   storage::sha256 hash_;
   uint64_t delivered_ = 0;
@@ -832,7 +857,16 @@ std::shared_ptr<upload_stream> async_connection::begin_upload(
 std::shared_ptr<download_stream> async_connection::download(
     std::string_view id, download_handlers handlers) {
   auto d = std::make_shared<download_impl>(impl_.get(), std::string{id},
-                                           std::move(handlers));
+                                           std::move(handlers), std::nullopt);
+  impl_->adopt(d);
+  d->start();
+  return d;
+}
+
+std::shared_ptr<download_stream> async_connection::download(
+    const file_meta& known, download_handlers handlers) {
+  auto d = std::make_shared<download_impl>(impl_.get(), known.id,
+                                           std::move(handlers), known);
   impl_->adopt(d);
   d->start();
   return d;

@@ -121,14 +121,16 @@ struct connection::impl {
         if (!up.done()) up.abort();
       }
     } guard{*up};
-    std::optional<schema::buffer> ahead;
+    std::optional<shared_bytes> ahead;
     bool finished = false;
-    auto read_piece = [&](uint64_t n) -> result<schema::buffer> {
-      std::vector<std::byte> bytes(n);
-      auto got = src.read(bytes.data(), bytes.size());
+    // Not zero-filled: read() overwrites what it returns. With the CLI's
+    // mallopt settings the blocks come back from the heap, already faulted
+    // in.
+    auto read_piece = [&](uint64_t n) -> result<shared_bytes> {
+      std::shared_ptr<std::byte[]> bytes{new std::byte[n]};
+      auto got = src.read(bytes.get(), n);
       if (!got) return std::move(got).error();
-      bytes.resize(*got);
-      return schema::buffer::from_vector(std::move(bytes));
+      return shared_bytes{bytes, bytes.get(), *got};
     };
     while (!out) {
       // Reads one piece ahead, so that the last piece goes as the last
@@ -142,9 +144,7 @@ struct connection::impl {
         }
         auto following = read_piece(up->chunk_max());
         if (!following) return std::move(following).error();
-        const schema::buffer& b = *ahead;
-        (void)up->write(shared_bytes{std::make_shared<schema::buffer>(b),
-                                     b.data(), b.size()});
+        (void)up->write(std::move(*ahead));
         if (following->empty()) {
           up->finish();
           finished = true;
@@ -170,6 +170,8 @@ struct connection::impl {
       bool began = false;
       auto r = upload_once(src, opts, began);
       if (r) {
+        if (auto verified = verify(src, *r); !verified)
+          return std::move(verified).error();
         r->restarts = stats.restarts;
         r->resumes += stats.resumes;
         report(opts.on_progress, {r->file.size, r->file.size});
@@ -246,6 +248,33 @@ struct connection::impl {
       return std::move(committed).error();
     report(opts.on_progress, {size, size});
     return std::move(*done);
+  }
+
+  // End-to-end check of a source read once (client/README.md, "Uploads
+  // read a regular file once"): the digest the server computed must be the one
+  // of the bytes read and sent, and the file must not have changed meanwhile.
+  // If either fails, the reference this upload just created is taken away again
+  // (the stored content is not the file), and the error says whether that
+  // worked.
+  result<void> verify(detail::source& src, const upload_result& r) {
+    std::optional<error> bad;
+    if (auto sent = src.read_digest(); sent && *sent != r.file.sha256) {
+      bad = error{errc::checksum_mismatch,
+                  "the server stored SHA-256 " + r.file.sha256 +
+                      ", the bytes sent have " + *sent,
+                  error_source::local};
+    } else if (auto same = src.check_unchanged(); !same) {
+      bad = std::move(same).error();
+    }
+    if (!bad) return {};
+    auto removed =
+        await<uint64_t>(*ac, [&](auto done) { ac->remove(r.file.id, done); });
+    if (removed)
+      bad->message += "; the stored copy " + r.file.id + " was removed";
+    else
+      bad->message += "; the stored copy " + r.file.id +
+                      " could not be removed: " + to_string(removed.error());
+    return std::move(*bad);
   }
 
   // docs/protocol.md: a server restart loses uploads in progress. Starting

@@ -380,8 +380,13 @@ class connection {
   /// Every stored file, in pages of `page_size` (1 to 1000).
   listing list(uint64_t page_size = 100);
 
-  /// Uploads the file at `path`: its size and SHA-256 are computed first and
-  /// declared. Chunks are pipelined up to the server's window. After a
+  /// Uploads the file at `path`, reading it once: a regular file's size is
+  /// declared and its SHA-256 computed while it is sent, then compared with
+  /// the digest the server returns; if they differ (checksum_mismatch,
+  /// source local) or the file changed meanwhile (io_error "PATH changed
+  /// while it was uploaded": size, mtime or ctime moved), the reference the
+  /// upload created is removed again and the error says whether that
+  /// worked. Chunks are pipelined up to the server's window. After a
   /// timeout the socket is replaced and the upload resumes from
   /// upload_status's `next`; if the server lost the upload (a restart:
   /// unknown_upload) it starts over, at most twice. A `busy` server is asked
@@ -401,6 +406,10 @@ class connection {
   /// pipelined ranged reads written in order to a temp file beside `path`
   /// (`path.depot-tmp-XXXXXX`), verified, flushed to disk and renamed onto
   /// `path`. On any failure the temp file is removed and `path` untouched.
+  /// The temp file is written with O_DIRECT where the file system allows
+  /// (it does not stay in the page cache). An existing `path` that is not a
+  /// regular file or directory (/dev/null, a FIFO) is written into directly,
+  /// never replaced, even before the verification ends.
   /// Errors: not_found, checksum_mismatch (source local), io_error, timeout.
   result<file_meta> download_file(std::string_view id, const std::string& path,
                                   download_options opts = {});

@@ -30,15 +30,26 @@ class source {
   /// cannot be read again (a pipe).
   virtual bool rewind() = 0;
 
+  /// SHA-256 (64 lowercase hex digits) of the bytes read since the start or
+  /// the last rewind(), if this source hashes what it reads (a regular
+  /// file); nullopt otherwise. Call it once, after the last read.
+  virtual std::optional<std::string> read_digest() { return std::nullopt; }
+
+  /// Whether the input is still what was read: for a regular file, its
+  /// size and modification and change times are those seen when it was
+  /// opened. Errors: io_error "PATH changed while it was uploaded".
+  virtual result<void> check_unchanged() { return {}; }
+
   /// Total bytes, when known in advance (declared as `size`).
   std::optional<uint64_t> size;
   /// SHA-256 as 64 lowercase hex digits, when known (declared as `sha256`).
   std::optional<std::string> sha256;
 };
 
-/// The file at `path`. A regular file is hashed first (size and sha256 set,
-/// rewindable); anything else (a pipe, /dev/stdin on a terminal) is read
-/// once, as it comes. Errors: io_error.
+/// The file at `path`. A regular file declares its size (from fstat, no
+/// sha256), is hashed as it is read (read_digest) and can rewind; anything
+/// else (a pipe, /dev/stdin on a terminal) is read once, as it comes.
+/// Errors: io_error.
 result<std::unique_ptr<source>> open_file_source(const std::string& path);
 
 /// The rest of `in`. If `in` can seek, it is hashed first and can rewind.
@@ -57,10 +68,14 @@ class sink {
   virtual result<void> commit() = 0;
 };
 
-/// A temp file `path.depot-tmp-XXXXXX` beside `path`; commit() flushes it
-/// to disk and renames it onto `path` (with !overwrite: fails with io_error
-/// if `path` exists, atomically). Destroyed uncommitted, it removes the
-/// temp file. Errors: io_error (also if !overwrite and `path` exists now).
+/// A temp file `path.depot-tmp-XXXXXX` beside `path`, written with O_DIRECT
+/// where the file system allows it (no page cache: see local_io.cpp);
+/// commit() flushes it to disk and renames it onto `path` (with !overwrite:
+/// fails with io_error if `path` exists, atomically). Destroyed
+/// uncommitted, it removes the temp file. An existing `path` that is not a
+/// regular file or directory (/dev/null, a FIFO) is written into directly
+/// and never replaced. Errors: io_error (also if !overwrite and a regular
+/// `path` exists now).
 result<std::unique_ptr<sink>> open_file_sink(const std::string& path,
                                              bool overwrite);
 

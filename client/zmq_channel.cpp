@@ -171,6 +171,21 @@ class zmq_channel final : public channel {
   result<void> send(const frames& message,
                     clock::time_point deadline) override {
     if (!socket_) return error{errc::internal, "channel is not open"};
+    // Fast path: a connected socket takes the message at once. Polling
+    // first (the socket and its monitor) costs several system calls per
+    // message (ZMQ_EVENTS makes ZeroMQ poll its mailbox and call getpid):
+    // a fifth of the time of a 4 KiB download through the library.
+    if (!failure_ && !message.empty()) {
+      try {
+        zmq::message_t first = to_message(message[0]);
+        auto flags = message.size() > 1 ? zmq::send_flags::sndmore
+                                        : zmq::send_flags::none;
+        if (socket_->send(first, flags | zmq::send_flags::dontwait))
+          return send_rest(message);
+      } catch (const zmq::error_t& e) {
+        return zmq_failure("send to " + endpoint_ + " failed", e);
+      }
+    }
     // With ZMQ_IMMEDIATE the socket is writable only once connected, which
     // includes a completed handshake.
     switch (wait_for(ZMQ_POLLOUT, deadline)) {
@@ -204,29 +219,40 @@ class zmq_channel final : public channel {
 
   result<std::optional<frames>> receive(clock::time_point deadline) override {
     if (!socket_) return error{errc::internal, "channel is not open"};
-    switch (wait_for(ZMQ_POLLIN, deadline)) {
-      case waited::ready:
-        break;
-      case waited::refused:
-        return handshake_error();
-      case waited::deadline:
-        return std::optional<frames>{};
-    }
     frames out;
+    // Fast path, as in send(): a message already here is taken without
+    // polling; only when none is does the wait (and the monitor) come in.
+    auto msg = std::make_shared<zmq::message_t>();
+    try {
+      if (!socket_->recv(*msg, zmq::recv_flags::dontwait)) {
+        switch (wait_for(ZMQ_POLLIN, deadline)) {
+          case waited::ready:
+            break;
+          case waited::refused:
+            return handshake_error();
+          case waited::deadline:
+            return std::optional<frames>{};
+        }
+        if (!socket_->recv(*msg, zmq::recv_flags::dontwait))
+          return std::optional<frames>{};
+      }
+    } catch (const zmq::error_t& e) {
+      return zmq_failure("receive from " + endpoint_ + " failed", e);
+    }
     try {
       while (true) {
-        auto msg = std::make_shared<zmq::message_t>();
-        if (!socket_->recv(*msg, zmq::recv_flags::dontwait)) {
-          // Polled readable but nothing whole arrived: treat as no message.
-          if (out.empty()) return std::optional<frames>{};
-          return error{errc::io_error, "truncated multipart message",
-                       error_source::local};
+        if (!msg) {
+          msg = std::make_shared<zmq::message_t>();
+          if (!socket_->recv(*msg, zmq::recv_flags::dontwait))
+            return error{errc::io_error, "truncated multipart message",
+                         error_source::local};
         }
         bool more = msg->more();
         auto* data = static_cast<const std::byte*>(msg->data());
         size_t size = msg->size();
         out.emplace_back(std::shared_ptr<const void>{std::move(msg)}, data,
                          size);
+        msg.reset();
         if (!more) break;
       }
     } catch (const zmq::error_t& e) {
@@ -250,6 +276,25 @@ class zmq_channel final : public channel {
     monitor_.reset();
     failure_.reset();
     closed_in_handshake_ = 0;
+  }
+
+  // Sends frames 1.. of `message` after its first went (ZeroMQ takes the
+  // rest of a multipart message atomically once it took the first).
+  result<void> send_rest(const frames& message) {
+    try {
+      for (size_t i = 1; i < message.size(); ++i) {
+        auto flags = i + 1 < message.size() ? zmq::send_flags::sndmore
+                                            : zmq::send_flags::none;
+        zmq::message_t frame = to_message(message[i]);
+        if (!socket_->send(frame, flags | zmq::send_flags::dontwait))
+          return error{errc::io_error,
+                       "send to " + endpoint_ + " refused a frame",
+                       error_source::local};
+      }
+    } catch (const zmq::error_t& e) {
+      return zmq_failure("send to " + endpoint_ + " failed", e);
+    }
+    return {};
   }
 
   // Until `events` are ready on the socket (ready), the handshake has

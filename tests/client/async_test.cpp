@@ -766,6 +766,54 @@ TEST_F(AsyncConnection, AnAbortedUploadEndsAtOnceAndTheConnectionGoesOn) {
   EXPECT_EQ((*listed)->files[0].name, "kept.bin");
 }
 
+TEST_F(AsyncConnection, DownloadsFromKnownMetadataWithoutAStatAndVerifiesIt) {
+  start();
+  auto c = open_async(endpoint());
+  ASSERT_TRUE(c);
+  std::string bytes = random_bytes(300000, 21);  // several 64 KiB ranges
+  auto up = upload_all(*c, "known.bin", bytes);
+  ASSERT_OK(up);
+  auto fetch = [&](const dc::file_meta& known, std::string& got,
+                   std::optional<dc::file_meta>& told) {
+    std::optional<dc::result<dc::file_meta>> done;
+    dc::download_handlers h;
+    h.on_meta = [&](const dc::file_meta& m) { told = m; };
+    h.on_data = [&](uint64_t, dc::shared_bytes b) { got += b.view(); };
+    h.on_done = [&](dc::result<dc::file_meta> r) { done.emplace(r); };
+    auto d = c->download(known, std::move(h));
+    EXPECT_FALSE(told.has_value()) << "on_meta ran inside download()";
+    EXPECT_TRUE(drive(*c, [&] { return done.has_value(); }));
+    return done ? *done : dc::result<dc::file_meta>{dc::error{}};
+  };
+  std::string got;
+  std::optional<dc::file_meta> told;
+  auto r = fetch(up->file, got, told);
+  ASSERT_OK(r);
+  EXPECT_EQ(*r, up->file);
+  ASSERT_TRUE(told.has_value());
+  EXPECT_EQ(*told, up->file);
+  EXPECT_TRUE(got == bytes) << "downloaded bytes differ";
+
+  // Metadata that does not match the content fails the download.
+  dc::file_meta wrong = up->file;
+  wrong.sha256 = std::string(64, 'a');
+  got.clear();
+  told.reset();
+  r = fetch(wrong, got, told);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, dc::errc::checksum_mismatch);
+  EXPECT_EQ(r.error().source, dc::error_source::local);
+
+  // A size that is not the file's is caught at the first range.
+  wrong = up->file;
+  wrong.size += 1;
+  got.clear();
+  told.reset();
+  r = fetch(wrong, got, told);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().source, dc::error_source::local);
+}
+
 TEST_F(AsyncConnection, APausedDownloadHoldsAtMostItsDepthAndResumes) {
   start();
   std::string bytes = random_bytes(2 << 20, 4);

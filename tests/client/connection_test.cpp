@@ -5,10 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 namespace depot::test {
 namespace {
@@ -274,6 +278,86 @@ TEST_F(Connection, LetsAProgressCallbacksExceptionThrough) {
   EXPECT_THROW((void)conn_->upload_file(path, uo), std::runtime_error);
   // The connection is still usable afterwards.
   EXPECT_OK(conn_->ping());
+}
+
+TEST_F(Connection, RoundTripsAFileWithAnUnalignedTailPastTheWriteBuffer) {
+  // download_file() writes with O_DIRECT in 8 MiB steps; the last 4097
+  // bytes are neither a whole step nor a whole disk block.
+  round_trip(random_bytes((8 << 20) + 4097, 11), "unaligned.bin");
+}
+
+TEST_F(Connection, LeavesNoPartialFileWhenADownloadStopsMidway) {
+  auto up = put(random_bytes(3 << 20, 12), "midway.bin");
+  std::string out = dir_ / "midway.down";
+  client::download_options o;
+  o.on_progress = [](const client::progress& p) {
+    if (p.done > 0) throw std::runtime_error("stopped by the user");
+  };
+  EXPECT_THROW((void)conn_->download_file(up.file.id, out, o),
+               std::runtime_error);
+  EXPECT_FALSE(std::filesystem::exists(out));
+  for (auto& e : std::filesystem::directory_iterator(dir_.path()))
+    EXPECT_EQ(e.path().string().find(".depot-tmp-"), std::string::npos)
+        << e.path();
+}
+
+TEST_F(Connection, WritesIntoAFifoInsteadOfReplacingIt) {
+  std::string bytes = random_bytes((1 << 20) + 5, 13);
+  auto up = put(bytes, "to_fifo.bin");
+  std::string fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] { got = read_text(fifo); });
+  auto down = conn_->download_file(up.file.id, fifo);
+  if (!down.ok()) {  // the reader may still wait for a writer: release it
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  }
+  reader.join();
+  ASSERT_OK(down);
+  EXPECT_TRUE(got == bytes) << "the FIFO's reader got other bytes";
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+}
+
+TEST_F(Connection, DetectsAFileChangedWhileUploadedAndRemovesTheStoredCopy) {
+  std::string path = dir_ / "changing.bin";
+  write_bytes(path, random_bytes(1 << 20, 14));
+  // An old modification time, so that the change below shows even within
+  // one tick of the file system's clock.
+  std::filesystem::last_write_time(
+      path,
+      std::filesystem::file_time_type::clock::now() - std::chrono::hours(24));
+  bool changed = false;
+  client::upload_options uo;
+  uo.on_progress = [&](const client::progress& p) {
+    if (p.done == 0 || changed) return;
+    // Every byte was read already (the window holds the whole file): the
+    // server stores what was read, the file on disk is now something else.
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.write("changed", 7);
+    changed = true;
+  };
+  auto up = conn_->upload_file(path, uo);
+  ASSERT_TRUE(changed);
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.error().code, errc::io_error);
+  EXPECT_EQ(up.error().source, error_source::local);
+  EXPECT_NE(up.error().message.find("changed while it was uploaded"),
+            std::string::npos)
+      << up.error().message;
+  EXPECT_NE(up.error().message.find("was removed"), std::string::npos)
+      << up.error().message;
+  auto page = conn_->list_page(std::nullopt, 10);
+  ASSERT_OK(page);
+  EXPECT_TRUE(page->files.empty()) << "the stored copy is still listed";
+}
+
+TEST_F(Connection, UploadsAFileInOnePassWithItsDigestCheckedEndToEnd) {
+  std::string bytes = random_bytes((2 << 20) + 3, 15);
+  auto up = put(bytes, "once.bin");
+  EXPECT_EQ(up.file.sha256, sha256_hex(bytes));
+  EXPECT_EQ(up.file.size, bytes.size());
 }
 
 TEST(ConnectionWithoutServer, TimesOutWithATypedError) {

@@ -118,6 +118,69 @@ client::connection plain(const std::string& endpoint) {
   return std::move(*c);
 }
 
+// A ZeroMQ channel that flips one byte of the first chunk's payload on its
+// way to the server, as a fault between the client's reading and the
+// server's hashing would.
+class corrupting_channel final : public channel {
+ public:
+  explicit corrupting_channel(std::unique_ptr<channel> inner)
+      : inner_(std::move(inner)) {}
+  client::result<void> open() override { return inner_->open(); }
+  client::result<void> send(const frames& message,
+                            clock::time_point deadline) override {
+    auto decoded = schema::decode_request(message);
+    auto* r = std::get_if<schema::request>(&decoded);
+    if (done_ || !r ||
+        !std::holds_alternative<schema::chunk_request>(r->body) ||
+        message.size() < 2 || message[1].empty())
+      return inner_->send(message, deadline);
+    done_ = true;
+    std::vector<std::byte> bytes(message[1].data(),
+                                 message[1].data() + message[1].size());
+    bytes[bytes.size() / 2] ^= std::byte{0x5a};
+    frames changed = message;
+    changed[1] = schema::buffer::from_vector(std::move(bytes));
+    return inner_->send(changed, deadline);
+  }
+  void* zmq_socket() override { return inner_->zmq_socket(); }
+  void* monitor_socket() override { return inner_->monitor_socket(); }
+  std::optional<client::error> handshake_failure() override {
+    return inner_->handshake_failure();
+  }
+  client::result<std::optional<frames>> receive(
+      clock::time_point deadline) override {
+    return inner_->receive(deadline);
+  }
+
+ private:
+  std::unique_ptr<channel> inner_;
+  bool done_ = false;
+};
+
+TEST(UploadVerification, BytesChangedOnTheWayFailTheUploadAndItsCopyIsRemoved) {
+  depotd server{flags({"--chunk-max", "65536", "--window", "4"})};
+  ASSERT_TRUE(server.start());
+  temp_dir dir;
+  write_bytes(dir / "file", random_bytes(300000, 23));
+  client::options o;
+  o.endpoint = server.endpoint();
+  auto inner = client::detail::make_zmq_channel(o);
+  ASSERT_OK(inner);
+  auto conn = client::connection::open(
+      o, std::make_unique<corrupting_channel>(std::move(*inner)));
+  ASSERT_OK(conn);
+  auto up = conn->upload_file(dir / "file");
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.error().code, client::errc::checksum_mismatch);
+  EXPECT_EQ(up.error().source, client::error_source::local);
+  EXPECT_NE(up.error().message.find("was removed"), std::string::npos)
+      << up.error().message;
+  auto check = plain(server.endpoint());
+  auto page = check.list_page(std::nullopt, 10);
+  ASSERT_OK(page);
+  EXPECT_TRUE(page->files.empty()) << "the corrupted copy is still stored";
+}
+
 TEST(UploadResume, ContinuesFromNextAfterAReconnect) {
   depotd server{flags({"--chunk-max", "65536", "--window", "4"})};
   ASSERT_TRUE(server.start());
