@@ -343,19 +343,25 @@ std::optional<size_t> engine::choose(const request_state& r,
   const size_t n = servers_.size();
   if (n == 1) return ready(0) ? std::optional<size_t>{0} : std::nullopt;
   auto now = clock::now();
-  // The next live server in turn that is connected; after a quarter of the
-  // timeout, or when none is live, one in back-off too (nearest end first).
+  // The next live server in turn that is connected, one this request has
+  // not been sent to first (a retry goes elsewhere even when the server
+  // that let it time out was not silent enough to be put in back-off);
+  // after a quarter of the timeout, or when none is live, one in back-off
+  // too (nearest end first).
+  auto tried = [&](size_t s) { return s < r.tried.size() && r.tried[s]; };
   bool any_live = false;
-  for (size_t k = 0; k < n; ++k) {
-    size_t s = (next_server_ + k) % n;
-    if (servers_[s].dead_until > now) continue;
-    any_live = true;
-    if (ready(s)) {
-      next_server_ = (s + 1) % n;
-      return s;
+  for (bool retried_ones : {false, true}) {
+    for (size_t k = 0; k < n; ++k) {
+      size_t s = (next_server_ + k) % n;
+      if (servers_[s].dead_until > now || tried(s) != retried_ones) continue;
+      any_live = true;
+      if (ready(s)) {
+        next_server_ = (s + 1) % n;
+        return s;
+      }
     }
+    if (any_live && now - r.queued_at < opts_.timeout / 4) return std::nullopt;
   }
-  if (any_live && now - r.queued_at < opts_.timeout / 4) return std::nullopt;
   std::optional<size_t> best;
   for (size_t s = 0; s < n; ++s) {
     if (servers_[s].dead_until <= now || !ready(s)) continue;
@@ -400,6 +406,8 @@ bool engine::flush() {
     sent_any = true;
     r->rid = rid;
     r->server = *s;
+    if (r->tried.size() < servers_.size()) r->tried.resize(servers_.size());
+    r->tried[*s] = true;
     r->sent_at = clock::now();
     if (r->done)
       awaited_.emplace(rid, std::move(r));

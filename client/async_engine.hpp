@@ -123,6 +123,7 @@ class engine {
     clock::time_point sent_at;
     uint64_t rid = 0;  // 0 while queued
     size_t server = 0;
+    std::vector<bool> tried;  // servers it was sent to (try_elsewhere)
     bool finished = false;
     reply_fn done;  // empty: fire and forget
   };

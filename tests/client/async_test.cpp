@@ -1057,6 +1057,104 @@ TEST_F(AsyncConnection, ACallbacksExceptionLeavesProcessAndTheOthersGoOn) {
   }
 }
 
+// Loses the replies to `stat` requests (by rid, learnt as they are sent)
+// and passes every other reply: a server that answers pings but never a
+// stat, so it is never silent for a whole timeout.
+class stat_losing_channel final : public channel {
+ public:
+  explicit stat_losing_channel(std::unique_ptr<channel> inner)
+      : inner_(std::move(inner)) {}
+
+  dc::result<void> open() override { return inner_->open(); }
+  dc::result<void> send(const frames& message,
+                        clock::time_point deadline) override {
+    auto req = schema::decode_request(message);
+    if (auto* r = std::get_if<schema::request>(&req);
+        r && r->rid && std::holds_alternative<schema::stat_request>(r->body))
+      stat_rids_.insert(*r->rid);
+    return inner_->send(message, deadline);
+  }
+  dc::result<std::optional<frames>> receive(
+      clock::time_point deadline) override {
+    while (true) {
+      auto got = inner_->receive(deadline);
+      if (!got || !got->has_value()) return got;
+      auto rid = peek_rid(std::string_view{
+          reinterpret_cast<const char*>((**got)[0].data()), (**got)[0].size()});
+      if (!rid || !stat_rids_.count(*rid)) return got;
+      ++lost;
+    }
+  }
+  void* zmq_socket() override { return inner_->zmq_socket(); }
+  void* monitor_socket() override { return inner_->monitor_socket(); }
+  std::optional<dc::error> handshake_failure() override {
+    return inner_->handshake_failure();
+  }
+
+  int lost = 0;
+
+ private:
+  std::unique_ptr<channel> inner_;
+  std::set<uint64_t> stat_rids_;
+};
+
+TEST(AsyncSeveralServers, AStatRetriedAfterATimeoutGoesToAnotherServer) {
+  temp_dir root;
+  std::array<std::optional<test_depotd>, 2> servers;
+  dc::options o;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    depotd_options d;
+    d.root = root / "store";
+    d.log = root / ("depotd-" + std::to_string(i) + ".log");
+    servers[i].emplace(d);
+    o.endpoints.push_back(servers[i]->endpoint());
+  }
+  o.timeout = 400ms;
+  std::string id;
+  {
+    auto plain = dc::async_connection::open(o);
+    ASSERT_OK(plain);
+    auto up = upload_all(**plain, "stat-me.bin", random_bytes(5000, 19));
+    ASSERT_OK(up);
+    id = up->file.id;
+  }
+  auto chs = dc::detail::make_zmq_channels(o);
+  ASSERT_OK(chs);
+  auto lossy = std::make_unique<stat_losing_channel>(std::move((*chs)[0]));
+  auto* server0 = lossy.get();
+  (*chs)[0] = std::move(lossy);
+  auto opened = dc::async_connection::open(o, std::move(*chs));
+  ASSERT_OK(opened);
+  auto& c = **opened;
+  // Both connected and answering: two pings, one each, in turn.
+  std::set<std::string> answered;
+  for (int i = 0; i < 2; ++i)
+    c.ping([&](dc::result<dc::server_info> r) {
+      ASSERT_OK(r);
+      answered.insert(r->endpoint);
+    });
+  ASSERT_TRUE(drive(c, [&] { return c.pending() == 0; }));
+  ASSERT_EQ(answered.size(), 2u);
+  // In turn: the stat to server 0, pings to 1, 0 and 1; server 0 answers
+  // its ping, so it is not silent when the stat times out, and the next in
+  // turn is server 0 again. The retry must go to server 1 all the same.
+  std::optional<dc::result<dc::file_meta>> stat;
+  c.stat(id, [&](dc::result<dc::file_meta> r) { stat.emplace(std::move(r)); });
+  int pongs = 0;
+  for (int i = 0; i < 3; ++i)
+    c.ping([&](dc::result<dc::server_info> r) {
+      EXPECT_OK(r);
+      ++pongs;
+    });
+  ASSERT_TRUE(drive(
+      c, [&] { return c.pending() == 0; }, 10s));
+  EXPECT_EQ(pongs, 3);
+  ASSERT_TRUE(stat.has_value());
+  ASSERT_OK(*stat);
+  EXPECT_EQ((*stat)->id, id);
+  EXPECT_EQ(server0->lost, 1);
+}
+
 TEST(AsyncSeveralServers, KeepsServingWhenOneOfThemStopsAnswering) {
   temp_dir root;
   std::array<std::optional<test_depotd>, 2> servers;
