@@ -941,6 +941,22 @@ class losing_channel final : public channel {
   int received_ = 0;
 };
 
+// A connection to `endpoint` through a losing_channel that passes `keep`
+// replies, then none until its socket is replaced; `opens` counts sockets.
+dc::result<std::unique_ptr<dc::async_connection>> open_losing(
+    const std::string& endpoint, std::chrono::milliseconds timeout, int keep,
+    std::shared_ptr<int> opens) {
+  dc::options o;
+  o.endpoint = endpoint;
+  o.timeout = timeout;
+  auto inner = dc::detail::make_zmq_channel(o);
+  if (!inner) return std::move(inner).error();
+  std::vector<std::unique_ptr<channel>> chs;
+  chs.push_back(
+      std::make_unique<losing_channel>(std::move(*inner), keep, opens));
+  return dc::async_connection::open(o, std::move(chs));
+}
+
 TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
   start();
   std::string stored = random_bytes(1 << 20, 15);
@@ -951,15 +967,8 @@ TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
     ASSERT_OK(up);
     id = up->file.id;
   }
-  dc::options o;
-  o.endpoint = endpoint();
-  o.timeout = 400ms;
-  auto inner = dc::detail::make_zmq_channel(o);
-  ASSERT_OK(inner);
   auto opens = std::make_shared<int>(0);
-  std::vector<std::unique_ptr<channel>> chs;
-  chs.push_back(std::make_unique<losing_channel>(std::move(*inner), 12, opens));
-  auto c = dc::async_connection::open(o, std::move(chs));
+  auto c = open_losing(endpoint(), 400ms, 12, opens);
   ASSERT_OK(c);
   auto& conn = **c;
 
@@ -993,17 +1002,10 @@ TEST_F(AsyncConnection, ADownloadWhoseStatReplyIsLostAsksAgain) {
     ASSERT_OK(up);
     id = up->file.id;
   }
-  dc::options o;
-  o.endpoint = endpoint();
-  o.timeout = 300ms;
-  auto inner = dc::detail::make_zmq_channel(o);
-  ASSERT_OK(inner);
-  auto opens = std::make_shared<int>(0);
-  std::vector<std::unique_ptr<channel>> chs;
   // Nothing comes back until the socket is replaced: the stat (and ping)
   // of the download time out first.
-  chs.push_back(std::make_unique<losing_channel>(std::move(*inner), 0, opens));
-  auto c = dc::async_connection::open(o, std::move(chs));
+  auto opens = std::make_shared<int>(0);
+  auto c = open_losing(endpoint(), 300ms, 0, opens);
   ASSERT_OK(c);
   std::string got;
   std::optional<dc::result<dc::file_meta>> fetched;
