@@ -210,6 +210,11 @@ int main(int argc, char** argv) {
             e);
   if (o.store_kind == "rados")
     o.lim.store_staging_bytes = o.rados.staging_bytes();
+  // The POSIX store's direct I/O block stands in for bytes of an upload's
+  // RAM part already written (it appears only once staging_direct_from
+  // bytes are), so the reservation covers it if --ram-threshold holds one.
+  o.store.direct_io =
+      o.lim.ram_threshold >= depot::storage::staging_direct_block;
   const auto& lim = o.lim;
   uint64_t one_upload = depot::server::upload_reservation(lim, std::nullopt);
   if (one_upload > lim.memory_budget) {

@@ -35,7 +35,8 @@ struct limits {
   uint64_t max_finished = 300000;  ///< finished uploads answering retries
   /// Bytes the store itself holds in RAM for one upload streaming into it
   /// (the RADOS store: its stripe being filled and its writes in flight;
-  /// the POSIX store: none, the kernel's page cache holds them).
+  /// the POSIX store: none beyond the reservation's RAM part, which holds
+  /// its direct I/O block once the upload is past staging_direct_from).
   uint64_t store_staging_bytes = 0;
   std::string server_name =
       "depotd/" DEPOT_VERSION;  ///< told to clients in `ping`

@@ -18,6 +18,10 @@ class faulty_writable final : public writable_file {
   void start_writeback(uint64_t offset, uint64_t size) override {
     base_->start_writeback(offset, size);
   }
+  int set_direct(bool on) override {
+    if (int err = fs_->check(fs_op::direct, path_)) return err;
+    return base_->set_direct(on);
+  }
   int sync() override {
     if (int err = fs_->check(fs_op::sync, path_)) return err;
     return base_->sync();

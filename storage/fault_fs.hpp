@@ -14,6 +14,7 @@ namespace depot::storage {
 enum class fs_op {
   create,
   append,
+  direct,  ///< writable_file::set_direct
   sync,
   close,
   open_read,

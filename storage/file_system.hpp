@@ -14,6 +14,10 @@
 
 namespace depot::storage {
 
+/// What direct I/O needs aligned: buffer addresses, sizes and file offsets
+/// (the largest logical block size of the disks we meet).
+inline constexpr size_t direct_io_align = 4096;
+
 /// A file open for appending.
 class writable_file {
  public:
@@ -23,6 +27,11 @@ class writable_file {
   /// Asks the kernel to start writing back [offset, offset+size) now, so
   /// the final flush has less to do. Advisory: failures are ignored.
   virtual void start_writeback(uint64_t offset, uint64_t size) = 0;
+  /// Turns direct I/O (O_DIRECT: past the page cache) on or off. While it is
+  /// on, append() takes whole blocks only: `data` aligned to direct_io_align,
+  /// `size` and the file's size multiples of it. An errno (EINVAL) where the
+  /// file system has no direct I/O.
+  virtual int set_direct(bool on) = 0;
   /// Flushes data (and the size) to stable storage: fdatasync.
   virtual int sync() = 0;
   /// Closes the descriptor; further calls fail with EBADF.

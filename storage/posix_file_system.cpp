@@ -44,6 +44,13 @@ class posix_writable final : public writable_file {
                       SYNC_FILE_RANGE_WRITE);
   }
 
+  int set_direct(bool on) override {
+    int flags = ::fcntl(fd_, F_GETFL);
+    if (flags < 0) return errno;
+    flags = on ? flags | O_DIRECT : flags & ~O_DIRECT;
+    return errno_of(::fcntl(fd_, F_SETFL, flags));
+  }
+
   int sync() override { return errno_of(::fdatasync(fd_)); }
 
   int close() override {

@@ -120,8 +120,8 @@ expected<std::unique_ptr<staging_file>> posix_store::create_staging() {
   std::unique_ptr<writable_file> file;
   if (int err = fs_->create_exclusive(path, false, &file))
     return io_failure(err, "create", path);
-  return std::unique_ptr<staging_file>{
-      std::make_unique<posix_staging>(fs_, path, std::move(file))};
+  return std::unique_ptr<staging_file>{std::make_unique<posix_staging>(
+      fs_, path, std::move(file), opts_.direct_io)};
 }
 
 std::unique_ptr<staged_batch> posix_store::stage(

@@ -6,8 +6,10 @@
 
 #include "schema/error.hpp"
 #include "storage/file_system.hpp"
+#include "storage/posix_store.hpp"
 #include "storage/store.hpp"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -52,20 +54,22 @@ class temp_file {
 };
 
 /// The POSIX store's staging_file: a temp file appended to, with writeback
-/// started every few MiB so that the final flush has less to do.
+/// of the cached part started every few MiB so that the final flush has less
+/// to do, and direct I/O past staging_direct_from (posix_store.hpp).
 class posix_staging final : public staging_file {
  public:
   /// Takes over `file`, just created at `path`; `fs` must outlive this.
+  /// Without `direct_io`, every byte goes through the page cache.
   posix_staging(std::shared_ptr<file_system> fs, std::string path,
-                std::unique_ptr<writable_file> file);
+                std::unique_ptr<writable_file> file, bool direct_io);
   ~posix_staging() override;
 
   caf::error append(const std::byte* data, size_t size) override;
   uint64_t size() const override { return size_; }
 
-  /// Flushes (if `flush`) and closes. Errors are sticky like append's: a
-  /// failed flush is never retried, since the kernel may have dropped the
-  /// dirty pages.
+  /// Writes what is held, flushes (if `flush`) and closes. Errors are
+  /// sticky like append's: a failed flush is never retried, since the
+  /// kernel may have dropped the dirty pages.
   caf::error finish(bool flush);
 
   /// Where the bytes are (until moved).
@@ -78,11 +82,28 @@ class posix_staging final : public staging_file {
   int replace(const std::string& to) { return temp_.replace(to); }
 
  private:
+  struct free_block {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+
+  // Appends through the page cache.
+  caf::error write_cached(const std::byte* data, size_t size);
+  // Turns direct I/O on at an aligned size, if the file system allows it.
+  void start_direct();
+  // Writes the block's whole direct_io_align units past the page cache
+  // (through it, from now on, if the file system refuses), keeping the rest.
+  caf::error write_block();
+  caf::error fail(int err, const char* op);
+
   std::shared_ptr<file_system> fs_;
   temp_file temp_;
   std::unique_ptr<writable_file> file_;
-  uint64_t size_ = 0;
-  uint64_t written_back_ = 0;
+  uint64_t size_ = 0;  // bytes appended (the last of them maybe in block_)
+  uint64_t written_back_ = 0;  // writeback started up to here
+  bool direct_ = false;        // direct I/O on: bytes gather in block_
+  bool cached_only_ = false;   // direct I/O refused: the page cache for good
+  std::unique_ptr<std::byte, free_block> block_;
+  size_t block_used_ = 0;
   caf::error error_;
 };
 
