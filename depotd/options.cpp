@@ -67,7 +67,8 @@ void add_flags(CLI::App& app, options& o) {
                  "uploads get busy")
       ->capture_default_str();
   app.add_option("--ram-threshold", o.lim.ram_threshold,
-                 "bytes one upload holds in RAM before streaming to disk")
+                 "bytes one upload holds in RAM before streaming to disk "
+                 "(under 4 MiB: no direct I/O for staging files)")
       ->capture_default_str();
   app.add_option("--max-uploads", o.lim.max_uploads,
                  "uploads in progress at once; past it new uploads get busy")
