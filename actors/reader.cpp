@@ -81,6 +81,18 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
           count_storage_error(*ctx, metrics::storage_op::read, payload.error());
           return send_error(*ctx, to, payload.error());
         }
+        // Asked after the read, so that the metadata is at least as new as
+        // the bytes; a file deleted in between fails as `stat` would.
+        std::optional<schema::file_meta> meta;
+        if (r.meta) {
+          auto m = ctx->store->stat(r.file);
+          if (!m) {
+            log_refused("download refused", r.file, to, m.error());
+            count_storage_error(*ctx, metrics::storage_op::read, m.error());
+            return send_error(*ctx, to, m.error());
+          }
+          meta = std::move(*m);
+        }
         bool eof = r.offset + payload->size() >= size;
         log::debug("download", {{"id", r.file},
                                 {"offset", r.offset},
@@ -93,7 +105,8 @@ reader_actor::behavior_type reader(reader_actor::pointer self,
         // payload out (or dropped it).
         send_reply(*ctx, to,
                    schema::download_reply{r.file, r.offset, size, eof,
-                                          payload->keeping(std::move(charge))});
+                                          payload->keeping(std::move(charge)),
+                                          std::move(meta)});
       },
       [ctx](request_atom, const requester& to, const schema::stat_request& r) {
         auto meta = ctx->store->stat(r.file);

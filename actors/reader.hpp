@@ -20,7 +20,8 @@ inline constexpr size_t reader_mapped_from = 64 * 1024;
 /// gets `busy` instead. Blocks on disk I/O: runs detached.
 ///
 /// Each message gets no response to the sender; the requester gets the
-/// reply (download_reply, stat_reply, list_reply, or an error). Logged at
+/// reply (download_reply, with the file's metadata when the request asked
+/// for it; stat_reply, list_reply, or an error). Logged at
 /// debug: one line per download range ("download": id, offset, bytes,
 /// size, eof, peer), per stat and per list, and the error code of each
 /// refused one.

@@ -469,10 +469,10 @@ class download_impl final : public download_stream, public detail::transfer {
         return finish_with(local_error(
             errc::bad_request, "the metadata given is of file " + meta_->id));
       eng_->mark_dirty(self());
+      if (eng_->chunk_max() == 0) ask_ping();
     } else {
-      ask_stat();
+      ask_first();
     }
-    if (eng_->chunk_max() == 0) ask_ping();
   }
 
   void pause() override { paused_ = true; }
@@ -538,6 +538,22 @@ class download_impl final : public download_stream, public detail::transfer {
 
   // The steps before the ranges are retried after a timeout like the
   // ranges are (options::retries stalls in all), not only once per server.
+
+  // Metadata not known: the first range, asked with the metadata, so that
+  // no `stat` goes first (nor a `ping`: the server cuts a long range to its
+  // chunk_max).
+  void ask_first() {
+    uint64_t length = eng_->opts().max_frame_bytes;
+    if (eng_->chunk_max() != 0)
+      length = std::clamp<uint64_t>(eng_->chunk_max(), 1, length);
+    std::weak_ptr<download_impl> weak = self();
+    eng_->call(schema::download_request{id_, 0, length, true}, {},
+               detail::retry::try_elsewhere,
+               [weak, length](result<schema::reply_body> r, size_t) {
+                 if (auto me = weak.lock()) me->on_first(length, std::move(r));
+               });
+  }
+
   void ask_stat() {
     std::weak_ptr<download_impl> weak = self();
     eng_->call(schema::stat_request{id_}, {}, detail::retry::try_elsewhere,
@@ -571,21 +587,73 @@ class download_impl final : public download_stream, public detail::transfer {
     ready_to_go();
   }
 
+  void on_first(uint64_t asked, result<schema::reply_body> r) {
+    if (done_ || !eng_) return;
+    if (again_after(r)) return ask_first();
+    if (auto* e = r ? std::get_if<schema::error_reply>(&*r) : nullptr;
+        e && e->code == errc::busy) {
+      std::weak_ptr<download_impl> weak = self();
+      eng_->after(first_busy_delay, [weak] {
+        if (auto me = weak.lock(); me && !me->done_ && me->eng_)
+          me->ask_first();
+      });
+      return;
+    }
+    auto d = expect<schema::download_reply>(std::move(r), "download");
+    if (!d) return finish_with(std::move(d).error());
+    if (d->offset != 0 || d->data.size() > asked || d->data.size() > d->size ||
+        (d->data.empty() && d->size > 0))
+      return finish_with(local_error(
+          errc::internal, "the server answered a read of " +
+                              std::to_string(asked) + " bytes of file " + id_ +
+                              " with " + std::to_string(d->data.size()) +
+                              " bytes at offset " + std::to_string(d->offset) +
+                              " of size " + std::to_string(d->size)));
+    // A range cut short, not the last: that is the server's chunk_max.
+    range_ = d->eof ? asked : d->data.size();
+    if (range_ < asked) eng_->set_chunk_max(range_);
+    next_offset_ = d->data.size();
+    held_bytes_ += d->data.size();
+    ready_.emplace(0, std::move(d->data));
+    if (!d->meta) {
+      // A server that does not know `meta`: ask `stat` as before.
+      first_size_ = d->size;
+      return ask_stat();
+    }
+    take_meta(std::move(*d->meta), d->size);
+  }
+
   void on_stat(result<schema::reply_body> r) {
     if (done_ || !eng_) return;
     if (again_after(r)) return ask_stat();
     auto s = expect<schema::stat_reply>(std::move(r), "stat");
     if (!s) return finish_with(std::move(s).error());
-    meta_ = std::move(s->file);
+    take_meta(std::move(s->file), first_size_);
+  }
+
+  // Checks the metadata a server gave against the file's `size` from the
+  // first range (if known), then tells it and goes on with the ranges.
+  void take_meta(file_meta m, std::optional<uint64_t> size) {
+    auto lower = schema::normalize_sha256_hex(m.sha256);
+    if (m.id != id_ || !lower || (size && m.size != *size))
+      return finish_with(local_error(
+          errc::internal, "the server gave the metadata of file " + m.id +
+                              " (size " + std::to_string(m.size) +
+                              ", sha256 '" + m.sha256.substr(0, 64) +
+                              "') for file " + id_));
+    m.sha256 = std::move(*lower);
+    meta_ = std::move(m);
     if (h_.on_meta) h_.on_meta(*meta_);
-    if (done_ || !eng_) return;
-    ready_to_go();
+    if (!done_ && eng_) ready_to_go();
   }
 
   void ready_to_go() {
-    if (!meta_ || meta_untold_ || eng_->chunk_max() == 0) return;
-    range_ = std::clamp<uint64_t>(eng_->chunk_max(), 1,
-                                  eng_->opts().max_frame_bytes);
+    if (!meta_ || meta_untold_) return;
+    if (range_ == 0) {
+      if (eng_->chunk_max() == 0) return;  // the ping's reply will tell
+      range_ = std::clamp<uint64_t>(eng_->chunk_max(), 1,
+                                    eng_->opts().max_frame_bytes);
+    }
     if (meta_->size == 0) return verify();
     eng_->mark_dirty(self());
   }
@@ -725,6 +793,7 @@ class download_impl final : public download_stream, public detail::transfer {
   std::optional<file_meta> meta_;
   bool meta_untold_;  // given by the caller, on_meta not called yet
   uint64_t range_ = 0;
+  std::optional<uint64_t> first_size_;  // the size the first range told
   storage::sha256 hash_;
   uint64_t delivered_ = 0;
   uint64_t next_offset_ = 0;

@@ -190,7 +190,8 @@ class upload_stream {
 /// Callbacks of a streaming download; any may be empty. All run on the
 /// thread that calls process(), inside it.
 struct download_handlers {
-  /// Once, first: the file's metadata (from `stat`), before any data.
+  /// Once, first: the file's metadata (from the first range's reply, or from
+  /// `stat` with a server that does not give it there), before any data.
   std::function<void(const file_meta&)> on_meta;
   /// The file's bytes in order, range by range: `offset` is where `bytes`
   /// start in the file (the previous call's offset + size). The bytes may be
@@ -353,15 +354,20 @@ class async_connection {
   std::shared_ptr<upload_stream> begin_upload(upload_spec spec,
                                               upload_handlers handlers);
 
-  /// Downloads file `id`: `stat` first (on_meta), then ranges in order (see
-  /// download_stream), verified against the SHA-256 at the end. A malformed
-  /// id ends it with a local bad_request from within this call.
+  /// Downloads file `id`: the first range is asked with the file's metadata
+  /// (docs/protocol.md `download` key `meta`; no `stat` or `ping` first),
+  /// on_meta runs with it, then the other ranges follow in order (see
+  /// download_stream), verified against the SHA-256 at the end. A server
+  /// that does not give the metadata is asked `stat` (the first range is
+  /// kept). A reply whose metadata is not of this file, or whose size is
+  /// not the range's file size, fails it (internal, source local). A
+  /// malformed id ends it with a local bad_request from within this call.
   std::shared_ptr<download_stream> download(std::string_view id,
                                             download_handlers handlers);
 
   /// Downloads the file `known` describes (from upload_result::file, a
-  /// listing or an earlier stat) without asking `stat`: the ranges go out at
-  /// once, one round trip less, half the requests for a small file. on_meta
+  /// listing or an earlier stat): the ranges go out at once, without asking
+  /// for the metadata (a `ping` first if chunk_max is not known yet). on_meta
   /// runs with `known` from the next process(); the bytes are verified
   /// against known.sha256 and every range's file size against known.size
   /// (checksum_mismatch or internal, source local, if they differ). A

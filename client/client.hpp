@@ -402,7 +402,8 @@ class connection {
   /// it cannot start over after a server restart (unknown_upload then).
   result<upload_result> upload(std::istream& in, upload_options opts);
 
-  /// Downloads file `id` to `path`: `stat` for its size and SHA-256, then
+  /// Downloads file `id` to `path`: its size and SHA-256 from the first
+  /// range's reply (from `stat` if the server does not give them), then
   /// pipelined ranged reads written in order to a temp file beside `path`
   /// (`path.depot-tmp-XXXXXX`), verified, flushed to disk and renamed onto
   /// `path`. On any failure the temp file is removed and `path` untouched.

@@ -47,7 +47,8 @@ requests = {
     "chunk": [({"op": "chunk", "rid": 4, "upload": TOKEN, "seq": 0, "last": True}, b"hello depot\n")],
     "status": [{"op": "upload_status", "rid": 5, "upload": TOKEN}],
     "abort": [{"op": "abort", "rid": 6, "upload": TOKEN}],
-    "download": [{"op": "download", "rid": 7, "file": "rbWeBrTIp1Js", "offset": 0, "length": 65536}],
+    "download": [{"op": "download", "rid": 7, "file": "rbWeBrTIp1Js", "offset": 0, "length": 65536},
+                 {"op": "download", "rid": 12, "file": "rbWeBrTIp1Js", "length": 65536, "meta": True}],
     "stat": [{"op": "stat", "rid": 8, "file": "rbWeBrTIp1Js"}],
     "delete": [{"op": "delete", "rid": 9, "file": "rbWeBrTIp1Js"}],
     "list": [{"op": "list", "rid": 10, "after": "rbWeBrTIp1Js", "limit": 100}, {"op": "list"}],
@@ -67,6 +68,8 @@ replies = [
     ("delete", {"rid": 9, "ok": True, "refs": 0}),
     ("stat", {"rid": 8, "ok": False, "error": "not_found", "message": "no file rbWeBrTIp1Js"}),
     ("chunk", {"rid": 4, "ok": False, "error": "out_of_order", "message": "ahead", "next": 3}),
+    ("download", ({"rid": 12, "ok": True, "file": "rbWeBrTIp1Js", "offset": 0, "size": 12, "eof": True,
+                   "meta": FILE}, b"hello depot\n")),
 ]
 OPS = ["ping", "upload", "chunk", "upload_status", "abort", "stat", "download", "list", "delete", "no_such_op"]
 

@@ -48,11 +48,13 @@ struct abort_request {
   std::string upload;
 };
 
-/// `download`: read a range. An absent `length` means chunk_max.
+/// `download`: read a range. An absent `length` means chunk_max; `meta`
+/// asks for the file's metadata in the reply too.
 struct download_request {
   std::string file;
   uint64_t offset = 0;
   std::optional<uint64_t> length;
+  bool meta = false;
 };
 
 /// `stat`: one file's metadata.
@@ -125,13 +127,15 @@ struct upload_status_reply {
 /// Reply to `abort`: `{"ok": true}`.
 struct abort_reply {};
 
-/// Reply to `download`; `data` travels as frame 2.
+/// Reply to `download`; `data` travels as frame 2. `meta` when the request
+/// asked for it (and the server knows the key).
 struct download_reply {
   std::string file;
   uint64_t offset = 0;
   uint64_t size = 0;  ///< the whole file's size
   bool eof = false;
   buffer data;
+  std::optional<file_meta> meta = std::nullopt;
 };
 
 /// Reply to `stat`.

@@ -59,11 +59,15 @@ struct reply_encoder {
   }
   void operator()(const abort_reply&) { reply_head(w, rid, true, 0); }
   void operator()(const download_reply& r) {
-    reply_head(w, rid, true, 4);
+    reply_head(w, rid, true, r.meta ? 5 : 4);
     w.key_str("file", r.file);
     w.key_uint("offset", r.offset);
     w.key_uint("size", r.size);
     w.key_bool("eof", r.eof);
+    if (r.meta) {
+      w.str("meta");
+      w.meta(*r.meta);
+    }
     payload.push_back(r.data);
   }
   void operator()(const stat_reply& r) {
@@ -162,6 +166,8 @@ reply_body read_reply_body(op_kind kind, fields& f,
       r.offset = f.req_uint("offset");
       r.size = f.req_uint("size");
       r.eof = f.req_bool("eof");
+      if (const msgpack::object_map* m = f.opt_map("meta"))
+        r.meta = read_meta(f, m, "meta.");
       r.data = frames[1];
       return r;
     }

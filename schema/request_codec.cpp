@@ -67,6 +67,7 @@ download_request read_download(fields& f) {
   r.file = read_file_id(f);
   r.offset = f.opt_uint("offset").value_or(0);
   r.length = f.opt_uint("length");
+  r.meta = f.opt_bool("meta").value_or(false);
   return r;
 }
 
@@ -183,10 +184,13 @@ struct request_encoder {
     w.key_str("upload", r.upload);
   }
   void operator()(const download_request& r) {
-    request_head(w, req, r.length ? 3 : 2);
+    // `meta` only when asked: a request without it is byte for byte what
+    // servers that do not know the key were always sent.
+    request_head(w, req, 2 + (r.length ? 1 : 0) + (r.meta ? 1 : 0));
     w.key_str("file", r.file);
     w.key_uint("offset", r.offset);
     if (r.length) w.key_uint("length", *r.length);
+    if (r.meta) w.key_bool("meta", true);
   }
   void operator()(const stat_request& r) {
     request_head(w, req, 1);

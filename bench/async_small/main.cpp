@@ -98,8 +98,8 @@ library_uploads library_upload(
 }
 
 // `count` downloads of `files` in turn (whole files, verified by the
-// library), `in_flight` at a time: by id (`stat`, then the range) or, if
-// `known`, from the metadata (the range alone).
+// library), `in_flight` at a time: by id (the range asked with `meta`) or,
+// if `known`, from the metadata (the range alone).
 measure library_download(
     std::vector<std::unique_ptr<dc::async_connection>>& conns, int in_flight,
     const std::vector<dc::file_meta>& files, bool known, uint64_t count) {

@@ -74,5 +74,29 @@ TEST_F(Pipeline, ReadsStatsListsAndDeletes) {
   EXPECT_EQ(error_of(one(schema::stat_request{id})), errc::not_found);
 }
 
+TEST_F(Pipeline, ADownloadAskingForMetaGetsWhatStatGivesOrStatsError) {
+  start();
+  auto token = begin({"m.txt", {}, {}, std::string("text/plain")});
+  auto r = chunk(token, 0, true, "0123456789");
+  auto file = std::get<schema::chunk_done_reply>(r.body).file;
+  auto d = one(schema::download_request{file.id, 4, 3, true});
+  auto* dl = std::get_if<schema::download_reply>(&d.body);
+  ASSERT_NE(dl, nullptr);
+  EXPECT_EQ(dl->data.view(), "456");
+  ASSERT_TRUE(dl->meta.has_value());
+  EXPECT_EQ(*dl->meta, std::get<schema::stat_reply>(
+                           one(schema::stat_request{file.id}).body)
+                           .file);
+  EXPECT_EQ(*dl->meta, file);
+  d = one(schema::download_request{file.id, 4, 3});
+  EXPECT_EQ(std::get<schema::download_reply>(d.body).meta, std::nullopt);
+  // The bytes were read but the metadata could not be: the error, no bytes.
+  fsys->inject({storage::fs_op::list_dir, EIO, "", 0, 1});
+  EXPECT_EQ(error_of(one(schema::download_request{file.id, 0, {}, true})),
+            errc::io_error);
+  d = one(schema::download_request{file.id, 0, {}, true});
+  EXPECT_EQ(std::get<schema::download_reply>(d.body).meta, file);
+}
+
 }  // namespace
 }  // namespace depot::actors

@@ -829,17 +829,19 @@ TEST_F(AsyncConnection, APausedDownloadHoldsAtMostItsDepthAndResumes) {
   std::optional<dc::result<dc::file_meta>> done;
   std::shared_ptr<dc::download_stream> d;
   dc::download_handlers h;
+  // Paused at the second range: the first comes alone (with the metadata),
+  // the others are asked once it is delivered.
   h.on_data = [&](uint64_t, dc::shared_bytes b) {
     got.append(b.view());
-    if (got.size() == 65536) d->pause();
+    if (got.size() == 2 * 65536) d->pause();
   };
   h.on_done = [&](dc::result<dc::file_meta> r) { done.emplace(r); };
   d = c.download(up->file.id, std::move(h));
   ASSERT_TRUE(drive(c, [&] { return d->paused(); }));
   auto until = clock::now() + 300ms;
   while (clock::now() < until) c.run_once(50ms);
-  EXPECT_EQ(got.size(), 65536u);
-  EXPECT_EQ(d->delivered(), 65536u);
+  EXPECT_EQ(got.size(), 2 * 65536u);
+  EXPECT_EQ(d->delivered(), 2 * 65536u);
   EXPECT_GT(d->held_bytes(), 0u);
   EXPECT_LE(d->held_bytes(), 4u * 65536u);
   d->resume();
@@ -992,7 +994,7 @@ TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
   EXPECT_TRUE(got == stored);
 }
 
-TEST_F(AsyncConnection, ADownloadWhoseStatReplyIsLostAsksAgain) {
+TEST_F(AsyncConnection, ADownloadWhoseFirstReplyIsLostAsksAgain) {
   start();
   std::string stored = random_bytes(300000, 18);
   std::string id;
@@ -1002,8 +1004,8 @@ TEST_F(AsyncConnection, ADownloadWhoseStatReplyIsLostAsksAgain) {
     ASSERT_OK(up);
     id = up->file.id;
   }
-  // Nothing comes back until the socket is replaced: the stat (and ping)
-  // of the download time out first.
+  // Nothing comes back until the socket is replaced: the download's first
+  // range (the one asking for the metadata) times out first.
   auto opens = std::make_shared<int>(0);
   auto c = open_losing(endpoint(), 300ms, 0, opens);
   ASSERT_OK(c);
@@ -1017,6 +1019,203 @@ TEST_F(AsyncConnection, ADownloadWhoseStatReplyIsLostAsksAgain) {
   EXPECT_EQ(*opens, 2);
   ASSERT_OK(*fetched);
   EXPECT_TRUE(got == stored);
+}
+
+// Passes every message, noting each request's op in `ops` ("download+meta"
+// for a download asking for the metadata); with `strip_meta`, takes `meta`
+// out of download replies, as a server older than the key answers.
+class op_channel final : public channel {
+ public:
+  op_channel(std::unique_ptr<channel> inner, bool strip_meta,
+             std::shared_ptr<std::vector<std::string>> ops)
+      : inner_(std::move(inner)),
+        strip_meta_(strip_meta),
+        ops_(std::move(ops)) {}
+
+  dc::result<void> open() override { return inner_->open(); }
+  dc::result<void> send(const frames& message,
+                        clock::time_point deadline) override {
+    auto req = schema::decode_request(message);
+    if (auto* r = std::get_if<schema::request>(&req)) {
+      auto* d = std::get_if<schema::download_request>(&r->body);
+      ops_->push_back(std::string{schema::op_name(r->body)} +
+                      (d && d->meta ? "+meta" : ""));
+      if (d && r->rid) download_rids_.insert(*r->rid);
+    }
+    return inner_->send(message, deadline);
+  }
+  dc::result<std::optional<frames>> receive(
+      clock::time_point deadline) override {
+    auto got = inner_->receive(deadline);
+    if (!strip_meta_ || !got || !got->has_value()) return got;
+    auto rep = schema::decode_reply(**got, "download");
+    auto* r = std::get_if<schema::reply>(&rep);
+    if (!r || !r->rid || !download_rids_.count(*r->rid)) return got;
+    if (auto* d = std::get_if<schema::download_reply>(&r->body); d && d->meta) {
+      d->meta.reset();
+      **got = schema::encode_reply(*r);
+    }
+    return got;
+  }
+  void* zmq_socket() override { return inner_->zmq_socket(); }
+  void* monitor_socket() override { return inner_->monitor_socket(); }
+  std::optional<dc::error> handshake_failure() override {
+    return inner_->handshake_failure();
+  }
+
+ private:
+  std::unique_ptr<channel> inner_;
+  bool strip_meta_;
+  std::shared_ptr<std::vector<std::string>> ops_;
+  std::set<uint64_t> download_rids_;
+};
+
+// A connection to `endpoint` through an op_channel.
+std::unique_ptr<dc::async_connection> open_noting(
+    const std::string& endpoint, bool strip_meta,
+    std::shared_ptr<std::vector<std::string>> ops) {
+  dc::options o;
+  o.endpoint = endpoint;
+  o.timeout = 10s;
+  auto inner = dc::detail::make_zmq_channel(o);
+  EXPECT_TRUE(inner.ok());
+  if (!inner) return nullptr;
+  std::vector<std::unique_ptr<channel>> chs;
+  chs.push_back(std::make_unique<op_channel>(std::move(*inner), strip_meta,
+                                             std::move(ops)));
+  auto c = dc::async_connection::open(o, std::move(chs));
+  EXPECT_TRUE(c.ok()) << dc::to_string(c.error());
+  return c ? std::move(*c) : nullptr;
+}
+
+// What a download by id saw: the metadata told, the bytes, whether on_meta
+// came before every on_data, and the result.
+struct fetched_by_id {
+  std::optional<dc::file_meta> told;
+  int told_times = 0;
+  bool data_before_meta = false;
+  std::string bytes;
+  int data_calls = 0;
+  std::optional<dc::result<dc::file_meta>> done;
+};
+
+fetched_by_id fetch_by_id(dc::async_connection& c, const std::string& id) {
+  fetched_by_id out;
+  dc::download_handlers h;
+  h.on_meta = [&](const dc::file_meta& m) {
+    out.told = m;
+    ++out.told_times;
+  };
+  h.on_data = [&](uint64_t, dc::shared_bytes b) {
+    if (!out.told) out.data_before_meta = true;
+    out.bytes.append(b.view());
+    ++out.data_calls;
+  };
+  h.on_done = [&](dc::result<dc::file_meta> r) { out.done.emplace(r); };
+  (void)c.download(id, std::move(h));
+  EXPECT_TRUE(drive(c, [&] { return out.done.has_value(); }));
+  return out;
+}
+
+TEST_F(AsyncConnection, DownloadsByIdWithoutAStatOrAPingMetadataFirst) {
+  start();
+  std::string small = random_bytes(4096, 31);
+  std::string large = random_bytes(300000, 32);  // five 64 KiB ranges
+  std::optional<dc::upload_result> up_small, up_large;
+  {
+    auto plain = open_async(endpoint());
+    auto a = upload_all(*plain, "small.bin", small);
+    auto b = upload_all(*plain, "large.bin", large);
+    ASSERT_OK(a);
+    ASSERT_OK(b);
+    up_small = *a;
+    up_large = *b;
+  }
+  auto ops = std::make_shared<std::vector<std::string>>();
+  auto c = open_noting(endpoint(), false, ops);
+  ASSERT_TRUE(c);
+
+  // A small file: one request, nothing before it.
+  auto got = fetch_by_id(*c, up_small->file.id);
+  ASSERT_TRUE(got.done.has_value());
+  ASSERT_OK(*got.done);
+  EXPECT_EQ(**got.done, up_small->file);
+  EXPECT_EQ(got.told, up_small->file);
+  EXPECT_EQ(got.told_times, 1);
+  EXPECT_FALSE(got.data_before_meta);
+  EXPECT_TRUE(got.bytes == small);
+  EXPECT_EQ(*ops, std::vector<std::string>{"download+meta"});
+
+  // A file of several ranges: the first asks for the metadata, the others
+  // follow at the server's chunk_max.
+  ops->clear();
+  got = fetch_by_id(*c, up_large->file.id);
+  ASSERT_TRUE(got.done.has_value());
+  ASSERT_OK(*got.done);
+  EXPECT_EQ(got.told, up_large->file);
+  EXPECT_EQ(got.told_times, 1);
+  EXPECT_FALSE(got.data_before_meta);
+  EXPECT_TRUE(got.bytes == large);
+  EXPECT_EQ(got.data_calls, 5);
+  std::vector<std::string> want{"download+meta", "download", "download",
+                                "download", "download"};
+  EXPECT_EQ(*ops, want);
+}
+
+TEST_F(AsyncConnection, DownloadsAnEmptyFileByIdAndFailsAnUnknownOne) {
+  start();
+  auto ops = std::make_shared<std::vector<std::string>>();
+  auto c = open_noting(endpoint(), false, ops);
+  ASSERT_TRUE(c);
+  auto up = upload_all(*c, "empty.bin", "");
+  ASSERT_OK(up);
+  ops->clear();
+  auto got = fetch_by_id(*c, up->file.id);
+  ASSERT_TRUE(got.done.has_value());
+  ASSERT_OK(*got.done);
+  EXPECT_EQ((*got.done)->size, 0u);
+  EXPECT_EQ(got.told, up->file);
+  EXPECT_EQ(got.data_calls, 0);
+  EXPECT_EQ(*ops, std::vector<std::string>{"download+meta"});
+
+  ops->clear();
+  got = fetch_by_id(*c, "000000000000");
+  ASSERT_TRUE(got.done.has_value());
+  ASSERT_FALSE(*got.done);
+  EXPECT_EQ(got.done->error().code, dc::errc::not_found);
+  EXPECT_EQ(got.done->error().source, dc::error_source::server);
+  EXPECT_EQ(got.told_times, 0);
+  EXPECT_EQ(got.data_calls, 0);
+  EXPECT_EQ(*ops, std::vector<std::string>{"download+meta"});
+}
+
+TEST_F(AsyncConnection, ADownloadByIdAsksStatWhenTheServerGivesNoMeta) {
+  start();
+  std::string small = random_bytes(4096, 33);
+  std::string large = random_bytes(300000, 34);
+  std::string empty;
+  auto ops = std::make_shared<std::vector<std::string>>();
+  auto c = open_noting(endpoint(), true, ops);
+  ASSERT_TRUE(c);
+  for (const std::string* bytes : {&small, &large, &empty}) {
+    auto up = upload_all(*c, "old-server.bin", *bytes);
+    ASSERT_OK(up);
+    ops->clear();
+    auto got = fetch_by_id(*c, up->file.id);
+    ASSERT_TRUE(got.done.has_value());
+    ASSERT_OK(*got.done);
+    EXPECT_EQ(**got.done, up->file);
+    EXPECT_EQ(got.told, up->file);
+    EXPECT_EQ(got.told_times, 1);
+    EXPECT_FALSE(got.data_before_meta);
+    EXPECT_TRUE(got.bytes == *bytes);
+    // The first range is kept: stat, then only the ranges after it.
+    ASSERT_GE(ops->size(), 2u);
+    EXPECT_EQ((*ops)[0], "download+meta");
+    EXPECT_EQ((*ops)[1], "stat");
+    EXPECT_EQ(ops->size(),
+              2 + (bytes->size() > 65536 ? bytes->size() / 65536 : 0));
+  }
 }
 
 TEST_F(AsyncConnection, ACallbacksExceptionLeavesProcessAndTheOthersGoOn) {

@@ -144,6 +144,39 @@ TEST(Download, UnknownIdIsNotFoundAndMalformedIdsAreBadRequests) {
   }
 }
 
+TEST(Download, MetaTrueAddsWhatStatGivesAndWithoutItThereIsNone) {
+  test_depotd d({"--chunk-max", "65536"});
+  wire_client c(d.endpoint());
+  std::string content = random_bytes(300000, 22);
+  auto f = store_content(c, content);
+  auto with = schema::download_request{f.id, 0, std::nullopt, true};
+  auto r = as<schema::download_reply>(c.call(with));
+  ASSERT_TRUE(r.meta.has_value());
+  EXPECT_EQ(*r.meta, as<schema::stat_reply>(stat_of(c, f.id)).file);
+  EXPECT_EQ(*r.meta, f);
+  EXPECT_EQ(r.data.view(), content.substr(0, 65536));
+  EXPECT_FALSE(r.eof);
+  // At any offset, and with a length over chunk_max (cut as usual).
+  with.offset = 299000;
+  with.length = 1 << 20;
+  r = as<schema::download_reply>(c.call(with));
+  EXPECT_EQ(r.meta, f);
+  EXPECT_EQ(r.data.view(), content.substr(299000));
+  EXPECT_TRUE(r.eof);
+  r = as<schema::download_reply>(c.call(range(f.id, 0, 10)));
+  EXPECT_EQ(r.meta, std::nullopt);
+
+  // An empty file: no bytes, eof, and its metadata.
+  auto empty = store_content(c, "");
+  r = as<schema::download_reply>(
+      c.call(schema::download_request{empty.id, 0, 65536, true}));
+  EXPECT_TRUE(r.data.empty());
+  EXPECT_TRUE(r.eof);
+  EXPECT_EQ(r.meta, empty);
+  EXPECT_EQ(code(c.call(schema::download_request{"000000000000", 0, {}, true})),
+            "not_found");
+}
+
 TEST(Stat, ReturnsTheSameMetadataAsTheCompletion) {
   test_depotd d;
   wire_client c(d.endpoint());

@@ -64,6 +64,7 @@ TEST(RequestDecoder, RejectsEveryStrictPrefixOfEncodedRequests) {
       {1, upload_request{"x\xc3\xa9", 5, std::string(64, 'c'), "a/b"}},
       {UINT64_MAX, chunk_request{"tok", 1u << 30, true, {}}},
       {3, list_request{"zzzzzzzzzzzz", 1000}},
+      {4, download_request{"zzzzzzzzzzzz", 7, 65536, true}},
   };
   for (const request& r : requests) {
     std::vector<buffer> frames = encode_request(r);

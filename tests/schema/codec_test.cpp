@@ -124,6 +124,15 @@ TEST(RequestCodec, RoundTripsDownloadWithAndWithoutLength) {
       {4, download_request{file_id, 0, std::nullopt}});
   EXPECT_EQ(out.offset, 0u);
   EXPECT_EQ(out.length, std::nullopt);
+  EXPECT_FALSE(out.meta);
+}
+
+TEST(RequestCodec, RoundTripsDownloadAskingForMeta) {
+  auto out = request_round_trip<download_request>(
+      {4, download_request{file_id, 0, 65536, true}});
+  EXPECT_EQ(out.file, file_id);
+  EXPECT_EQ(out.length, 65536u);
+  EXPECT_TRUE(out.meta);
 }
 
 TEST(RequestCodec, RoundTripsStat) {
@@ -220,6 +229,17 @@ TEST(ReplyCodec, RoundTripsDownloadReplyWithItsPayloadUncopied) {
   EXPECT_TRUE(out.eof);
   EXPECT_EQ(out.data.data(), payload.data());
   EXPECT_EQ(out.data.view(), "file contents");
+  EXPECT_EQ(out.meta, std::nullopt);
+}
+
+TEST(ReplyCodec, RoundTripsDownloadReplyWithMeta) {
+  buffer payload = buffer::copy_of("file contents");
+  auto out = reply_round_trip<download_reply>(
+      {5, download_reply{file_id, 0, 13, true, payload, sample_meta()}},
+      "download", 2);
+  EXPECT_EQ(out.size, 13u);
+  EXPECT_EQ(out.data.view(), "file contents");
+  EXPECT_EQ(out.meta, sample_meta());
 }
 
 TEST(ReplyCodec, RoundTripsStatReply) {
@@ -321,6 +341,24 @@ TEST(RequestCodec, EncodesChunkAsGoldenBytes) {
                                    " a4 6c 61 73 74 c2")));
 }
 
+TEST(RequestCodec, EncodesDownloadWithMetaAsGoldenBytes) {
+  // {"op": "download", "rid": 7, "file": "000000000004", "offset": 0,
+  //  "length": 65536, "meta": true}
+  auto frames =
+      encode_request({7, download_request{"000000000004", 0, 65536, true}});
+  EXPECT_EQ(to_spaced_hex(header_bytes(frames)),
+            to_spaced_hex(from_hex(
+                "86 a2 6f 70 a8 64 6f 77 6e 6c 6f 61 64 a3 72 69 64 07"
+                " a4 66 69 6c 65 ac 30 30 30 30 30 30 30 30 30 30 30 34"
+                " a6 6f 66 66 73 65 74 00"
+                " a6 6c 65 6e 67 74 68 ce 00 01 00 00"
+                " a4 6d 65 74 61 c3")));
+  // Without `meta`, the key is not sent at all.
+  frames =
+      encode_request({7, download_request{"000000000004", 0, 65536, false}});
+  EXPECT_EQ(header_bytes(frames).find("\xa4meta"), std::string::npos);
+}
+
 TEST(ReplyCodec, EncodesPingReplyAsGoldenBytes) {
   // {"rid": 7, "ok": true, "version": 1, "server": "depot",
   //  "chunk_max": 1048576}
@@ -366,6 +404,33 @@ TEST(ReplyCodec, EncodesEmptyListReplyWithNilNextAsGoldenBytes) {
             to_spaced_hex(from_hex("84 a3 72 69 64 01 a2 6f 6b c3"
                                    " a5 66 69 6c 65 73 90"
                                    " a4 6e 65 78 74 c0")));
+}
+
+TEST(ReplyCodec, EncodesDownloadReplyWithMetaAsGoldenBytes) {
+  // {"rid": 7, "ok": true, "file": "000000000004", "offset": 0, "size": 1,
+  //  "eof": true, "meta": {"id", "name", "size", "sha256", "mime",
+  //  "created", "refs"}} and the payload frame
+  file_meta m{"000000000004", "n", 1, "ab", "m", 2, 3};
+  auto frames = encode_reply(
+      {7, download_reply{"000000000004", 0, 1, true, buffer::copy_of("x"), m}});
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(
+      to_spaced_hex(header_bytes(frames)),
+      to_spaced_hex(from_hex("87 a3 72 69 64 07 a2 6f 6b c3"
+                             " a4 66 69 6c 65 ac 30 30 30 30 30 30 30 30 30 30"
+                             " 30 34"
+                             " a6 6f 66 66 73 65 74 00"
+                             " a4 73 69 7a 65 01"
+                             " a3 65 6f 66 c3"
+                             " a4 6d 65 74 61 87"
+                             " a2 69 64 ac 30 30 30 30 30 30 30 30 30 30 30 34"
+                             " a4 6e 61 6d 65 a1 6e"
+                             " a4 73 69 7a 65 01"
+                             " a6 73 68 61 32 35 36 a2 61 62"
+                             " a4 6d 69 6d 65 a1 6d"
+                             " a7 63 72 65 61 74 65 64 02"
+                             " a4 72 65 66 73 03")));
+  EXPECT_EQ(frames[1].view(), "x");
 }
 
 TEST(ReplyCodec, EncodesMetadataKeysInProtocolOrder) {

@@ -100,6 +100,20 @@ TEST(ReplyDecoder, RejectsMistypedMetadataKeyNamingIt) {
   EXPECT_NE(f.message.find("'file.size'"), std::string::npos) << f.message;
 }
 
+TEST(ReplyDecoder, RejectsDownloadReplyWithMistypedMetaNamingIt) {
+  auto header = map_builder{}
+                    .boolean("ok", true)
+                    .str("file", file_id)
+                    .uint("offset", 0)
+                    .uint("size", 1)
+                    .boolean("eof", true)
+                    .boolean("meta", true);
+  auto f =
+      expect_reply_failure({header.frame(), buffer::copy_of("x")}, "download");
+  EXPECT_EQ(f.code, errc::bad_request);
+  EXPECT_NE(f.message.find("'meta'"), std::string::npos) << f.message;
+}
+
 TEST(ReplyDecoder, RejectsListEntryThatIsNotAMap) {
   auto header = map_builder{}
                     .boolean("ok", true)
@@ -149,6 +163,24 @@ TEST(ReplyDecoder, RejectsEveryTruncationOfAListReply) {
   for (size_t n = 0; n < bytes.size(); ++n) {
     auto f =
         expect_reply_failure({buffer::copy_of(bytes.substr(0, n))}, "list");
+    EXPECT_EQ(f.code, errc::bad_request) << n;
+  }
+}
+
+TEST(ReplyDecoder, RejectsEveryTruncationOfADownloadReplyWithMeta) {
+  file_meta m;
+  m.id = file_id;
+  m.name = "name";
+  m.size = 1;
+  m.sha256 = std::string(64, 'b');
+  std::string bytes{
+      encode_reply(
+          {77, download_reply{file_id, 0, 1, true, buffer::copy_of("x"), m}})[0]
+          .view()};
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto f = expect_reply_failure(
+        {buffer::copy_of(bytes.substr(0, n)), buffer::copy_of("x")},
+        "download");
     EXPECT_EQ(f.code, errc::bad_request) << n;
   }
 }

@@ -328,6 +328,7 @@ TEST(RequestDecoder, RejectsEveryKnownKeyWithTheWrongTypeNamingTheKey) {
       {"download", "file", kind::str},
       {"download", "offset", kind::uint},
       {"download", "length", kind::uint},
+      {"download", "meta", kind::boolean},
       {"stat", "file", kind::str},
       {"delete", "file", kind::str},
       {"list", "after", kind::str},
@@ -552,6 +553,18 @@ TEST(RequestDecoder, DefaultsDownloadOffsetToZeroAndLengthToAbsent) {
       {valid_header("download").erase("offset").erase("length").frame()});
   EXPECT_EQ(dl.offset, 0u);
   EXPECT_EQ(dl.length, std::nullopt);
+  EXPECT_FALSE(dl.meta);
+}
+
+TEST(RequestDecoder, TakesDownloadMetaTrueFalseAndNil) {
+  for (bool want : {false, true}) {
+    auto dl = expect_request<download_request>(
+        {valid_header("download").boolean("meta", want).frame()});
+    EXPECT_EQ(dl.meta, want);
+  }
+  auto dl = expect_request<download_request>(
+      {valid_header("download").nil("meta").frame()});
+  EXPECT_FALSE(dl.meta);
 }
 
 TEST(RequestDecoder, DefaultsListLimitTo100) {
