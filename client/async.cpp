@@ -536,8 +536,9 @@ class download_impl final : public download_stream, public detail::transfer {
     return std::static_pointer_cast<download_impl>(shared_from_this());
   }
 
-  // The steps before the ranges are retried after a timeout like the
-  // ranges are (options::retries stalls in all), not only once per server.
+  // The steps before the ranges (ask_first, ask_stat, ask_ping) are retried
+  // after a timeout like the ranges are (options::retries stalls in all),
+  // not only once per server.
 
   // Metadata not known: the first range, asked with the metadata, so that
   // no `stat` goes first (nor a `ping`: the server cuts a long range to its
