@@ -265,7 +265,7 @@ int run(int argc, char** argv) {
   std::printf("\n%-44s %-9s %-10s %s\n", "medians", "raw /s", "library /s",
               "library/raw");
   row("4 KiB uploads", raw_up, lib_up);
-  row("4 KiB downloads by id (library: stat+range)", raw_down, lib_down);
+  row("4 KiB downloads by id (range + meta)", raw_down, lib_down);
   row("4 KiB downloads, metadata known", raw_down, known_down);
   std::printf("rounds: uploads raw %s | library %s\n", rates(raw_up).c_str(),
               rates(lib_up).c_str());
