@@ -157,10 +157,10 @@ int fault_fs::sync_dir(const std::string& path) {
   return base_->sync_dir(path);
 }
 
-int fault_fs::list_dir(const std::string& path,
-                       std::vector<std::string>* names) {
+int fault_fs::list_dir(const std::string& path, std::vector<std::string>* names,
+                       std::vector<std::string>* symlinks) {
   if (int err = check(fs_op::list_dir, path)) return err;
-  return base_->list_dir(path, names);
+  return base_->list_dir(path, names, symlinks);
 }
 
 int fault_fs::stat(const std::string& path, file_status* out) {

@@ -89,8 +89,9 @@ class fault_fs final : public file_system {
   int rmdir(const std::string& path) override;
   int sync_fs(const std::string& path) override;
   int sync_dir(const std::string& path) override;
-  int list_dir(const std::string& path,
-               std::vector<std::string>* names) override;
+  using file_system::list_dir;
+  int list_dir(const std::string& path, std::vector<std::string>* names,
+               std::vector<std::string>* symlinks) override;
   int stat(const std::string& path, file_status* out) override;
   int rename(const std::string& from, const std::string& to) override;
   int rename_exclusive(const std::string& from, const std::string& to) override;

@@ -99,9 +99,15 @@ class file_system {
   virtual int sync_fs(const std::string& path) = 0;
   /// Flushes a directory's entries to stable storage.
   virtual int sync_dir(const std::string& path) = 0;
-  /// The names in a directory, without "." and "..", in no order.
-  virtual int list_dir(const std::string& path,
-                       std::vector<std::string>* names) = 0;
+  /// The names in a directory, without "." and "..", in no order; with
+  /// `symlinks`, those of them that are symbolic links too (from the
+  /// listing itself where the file system tells types, as ext4 and XFS do).
+  virtual int list_dir(const std::string& path, std::vector<std::string>* names,
+                       std::vector<std::string>* symlinks) = 0;
+  /// The names alone.
+  int list_dir(const std::string& path, std::vector<std::string>* names) {
+    return list_dir(path, names, nullptr);
+  }
   /// lstat(2).
   virtual int stat(const std::string& path, file_status* out) = 0;
   /// rename(2).

@@ -140,6 +140,15 @@ int open_beneath(int dir, const std::string& rel, uint64_t flags,
   }
 }
 
+// Whether the entry `e` of the directory open as `dir` is a symlink: its
+// type from the listing, or lstat where the file system gave none.
+bool is_symlink(int dir, const struct dirent& e) {
+  if (e.d_type != DT_UNKNOWN) return e.d_type == DT_LNK;
+  struct stat st {};
+  return ::fstatat(dir, e.d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISLNK(st.st_mode);
+}
+
 // A path as an *at call takes it: a directory descriptor (closed here if
 // ours) and a name in it.
 struct at_path {
@@ -160,6 +169,7 @@ struct at_path {
 // symlink: a planted link is ELOOP, a way out EXDEV (both logged).
 class posix_fs final : public file_system {
  public:
+  using file_system::list_dir;
   posix_fs() = default;
   explicit posix_fs(std::string root) : root_(std::move(root)) {
     while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
@@ -255,8 +265,8 @@ class posix_fs final : public file_system {
     return err;
   }
 
-  int list_dir(const std::string& path,
-               std::vector<std::string>* names) override {
+  int list_dir(const std::string& path, std::vector<std::string>* names,
+               std::vector<std::string>* symlinks) override {
     int fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0) return refused(errno, path);
     DIR* dir = ::fdopendir(fd);
@@ -266,10 +276,14 @@ class posix_fs final : public file_system {
       return err;
     }
     names->clear();
+    if (symlinks) symlinks->clear();
     errno = 0;
     while (struct dirent* e = ::readdir(dir)) {
-      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-        names->emplace_back(e->d_name);
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0)
+        continue;
+      names->emplace_back(e->d_name);
+      if (symlinks && is_symlink(fd, *e)) symlinks->emplace_back(e->d_name);
+      errno = 0;
     }
     int err = errno;
     ::closedir(dir);

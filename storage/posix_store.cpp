@@ -60,11 +60,15 @@ class posix_store final : public store {
 
  private:
   void retire();
-  // The names in `dir` (none if it does not exist).
-  caf::error list_names(const std::string& dir, std::vector<std::string>* out);
-  // io_error (logged) if the bytes of `id` are a symlink (planted: the
-  // store never makes one); reading them is refused anyway.
-  caf::error refuse_linked_bytes(const std::string& id);
+  // The names in `dir` (none if it does not exist), and with `symlinks` the
+  // symlinks among them.
+  caf::error list_names(const std::string& dir, std::vector<std::string>* out,
+                        std::vector<std::string>* symlinks = nullptr);
+  // io_error (logged) if the bytes of `id` are among `symlinks` (their
+  // directory's: planted, the store never makes one); reading them is
+  // refused anyway.
+  caf::error refuse_linked_bytes(const std::string& id,
+                                 const std::vector<std::string>& symlinks);
   // Whether a symlink planted at the metadata of `id` is why it failed.
   bool linked_meta(const std::string& id);
   // Collection of a deleted object that failed (a full disk, say): its
@@ -147,21 +151,24 @@ caf::error posix_store::barrier() {
 }
 
 caf::error posix_store::list_names(const std::string& dir,
-                                   std::vector<std::string>* out) {
-  int err = fs_->list_dir(dir, out);
+                                   std::vector<std::string>* out,
+                                   std::vector<std::string>* symlinks) {
+  int err = fs_->list_dir(dir, out, symlinks);
   if (err == ENOENT) {
     out->clear();
+    if (symlinks) symlinks->clear();
     return {};
   }
   if (err) return io_failure(err, "list", dir);
   return {};
 }
 
-caf::error posix_store::refuse_linked_bytes(const std::string& id) {
-  auto path = paths_of(root_, id).content();
-  file_status st;
-  if (int err = fs_->stat(path, &st)) return io_failure(err, "stat", path);
-  if (!st.is_symlink) return {};
+caf::error posix_store::refuse_linked_bytes(
+    const std::string& id, const std::vector<std::string>& symlinks) {
+  auto p = paths_of(root_, id);
+  if (std::find(symlinks.begin(), symlinks.end(), p.rest) == symlinks.end())
+    return {};
+  auto path = p.content();
   log::error("store: a file's bytes are a symlink; refused",
              {{"id", id}, {"path", path}});
   return make_error(errc::io_error, path + " is a symlink; refused");
@@ -175,11 +182,12 @@ bool posix_store::linked_meta(const std::string& id) {
 
 expected<file_meta> posix_store::stat(const std::string& id) {
   if (!schema::is_file_id(id)) return malformed_id();
-  std::vector<std::string> names;
-  if (auto err = list_names(paths_of(root_, id).dir, &names)) return err;
+  std::vector<std::string> names, symlinks;
+  if (auto err = list_names(paths_of(root_, id).dir, &names, &symlinks))
+    return err;
   auto live = instance_->objects().find_live(id, names);
   if (!live) return live.error();
-  if (auto err = refuse_linked_bytes(id)) return err;
+  if (auto err = refuse_linked_bytes(id, symlinks)) return err;
   return to_file_meta(id, live->meta, live->refs.size());
 }
 
@@ -294,11 +302,13 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
   std::string from = after ? *after : std::string{};
   // A planted symlink where a shard directory should be is skipped (the
   // file system logged it), not followed.
-  auto listing = [&](const std::string& path,
-                     std::vector<std::string>* out) -> caf::error {
-    int err = fs_->list_dir(path, out);
+  auto listing = [&](const std::string& path, std::vector<std::string>* out,
+                     std::vector<std::string>* symlinks =
+                         nullptr) -> caf::error {
+    int err = fs_->list_dir(path, out, symlinks);
     if (err == ENOENT || err == ELOOP || err == ENOTDIR) {
       out->clear();
+      if (symlinks) symlinks->clear();
       return {};
     }
     if (err) return io_failure(err, "list", path);
@@ -314,7 +324,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
     std::sort(out->begin(), out->end());
     return {};
   };
-  std::vector<std::string> l1s, l2s, names;
+  std::vector<std::string> l1s, l2s, names, symlinks;
   if (auto err = sorted_shards(root_, &l1s)) return err;
   for (auto& a : l1s) {
     if (!from.empty() && a < from.substr(0, 2)) continue;
@@ -322,7 +332,8 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
     for (auto& b : l2s) {
       std::string shard = a + b;
       if (!from.empty() && shard < from.substr(0, shard_digits)) continue;
-      if (auto err = listing(root_ + "/" + a + "/" + b, &names)) return err;
+      if (auto err = listing(root_ + "/" + a + "/" + b, &names, &symlinks))
+        return err;
       std::vector<std::string> ids;
       for (auto& n : names)
         if (is_id_part(n, schema::file_id_length - shard_digits) &&
@@ -336,7 +347,7 @@ expected<list_page> posix_store::list(const std::optional<std::string>& after,
           if (linked_meta(id)) continue;  // logged by the file system
           return live.error();
         }
-        if (refuse_linked_bytes(id)) continue;  // logged
+        if (refuse_linked_bytes(id, symlinks)) continue;  // logged
         if (page.files.size() == limit) {
           page.next = page.files.back().id;
           return page;

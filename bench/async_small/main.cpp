@@ -6,6 +6,7 @@
 // a test. See bench/README.md.
 
 #include "bench/depot_load.hpp"
+#include "bench/process_stats.hpp"
 #include "bench/wire.hpp"
 #include "client/async.hpp"
 #include "testkit/content.hpp"
@@ -22,6 +23,7 @@
 #include <signal.h>
 #include <stdexcept>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace depot::bench {
@@ -217,17 +219,35 @@ int run(int argc, char** argv) {
             << "; raw: " << clients << " DEALER sockets), " << rounds
             << " rounds, depotd pid " << server.pid() << "\n";
   std::vector<double> raw_up, lib_up, raw_down, lib_down, known_down;
+  // CPU microseconds per operation, of depotd and of this process (the
+  // clients): steadier than the rates on a shared machine.
+  struct cpu_costs {
+    std::vector<double> server, client;
+  };
+  cpu_costs c_raw_up, c_lib_up, c_raw_down, c_lib_down, c_known_down;
+  auto metered = [&](cpu_costs& into, auto&& work) {
+    cpu_meter srv(server.pid()), self(::getpid());
+    work();
+    into.server.push_back(srv.finish().process_seconds * 1e6 /
+                          static_cast<double>(count));
+    into.client.push_back(self.finish().process_seconds * 1e6 /
+                          static_cast<double>(count));
+  };
   for (int r = 1; r <= rounds; ++r) {
     const bool raw_first = r % 2 == 1;
     library_uploads lu;
     auto raw_upload = [&] {
-      raw_up.push_back(upload_small(endpoints, clients, count, 600,
-                                    "application/octet-stream")
-                           .time.rate());
+      metered(c_raw_up, [&] {
+        raw_up.push_back(upload_small(endpoints, clients, count, 600,
+                                      "application/octet-stream")
+                             .time.rate());
+      });
     };
     auto lib_upload = [&] {
-      lu = library_upload(conns, clients, count);
-      lib_up.push_back(lu.out.time.rate());
+      metered(c_lib_up, [&] {
+        lu = library_upload(conns, clients, count);
+        lib_up.push_back(lu.out.time.rate());
+      });
     };
     if (raw_first)
       raw_upload(), lib_upload();
@@ -236,14 +256,20 @@ int run(int argc, char** argv) {
     // All three download the files the library just stored (in the page
     // cache for each alike).
     auto raw_download = [&] {
-      raw_down.push_back(
-          download_small(endpoints, clients, lu.out.ids, count, 600).rate());
+      metered(c_raw_down, [&] {
+        raw_down.push_back(
+            download_small(endpoints, clients, lu.out.ids, count, 600).rate());
+      });
     };
     auto lib_download = [&] {
-      lib_down.push_back(
-          library_download(conns, clients, lu.files, false, count).rate());
-      known_down.push_back(
-          library_download(conns, clients, lu.files, true, count).rate());
+      metered(c_lib_down, [&] {
+        lib_down.push_back(
+            library_download(conns, clients, lu.files, false, count).rate());
+      });
+      metered(c_known_down, [&] {
+        known_down.push_back(
+            library_download(conns, clients, lu.files, true, count).rate());
+      });
     };
     if (raw_first)
       raw_download(), lib_download();
@@ -272,6 +298,18 @@ int run(int argc, char** argv) {
   std::printf("        downloads raw %s | by id %s | known %s\n",
               rates(raw_down).c_str(), rates(lib_down).c_str(),
               rates(known_down).c_str());
+  auto cpu_row = [](const char* what, const cpu_costs& raw,
+                    const cpu_costs& lib) {
+    std::printf("%-44s %-9.1f %-10.1f %-9.1f %.1f\n", what, median(raw.server),
+                median(lib.server), median(raw.client), median(lib.client));
+  };
+  std::printf("\n%-44s %-9s %-10s %-9s %s\n", "CPU us per operation, medians",
+              "depotd", "depotd", "client", "client");
+  std::printf("%-44s %-9s %-10s %-9s %s\n", "", "(raw)", "(library)", "(raw)",
+              "(library)");
+  cpu_row("4 KiB uploads", c_raw_up, c_lib_up);
+  cpu_row("4 KiB downloads by id (range + meta)", c_raw_down, c_lib_down);
+  cpu_row("4 KiB downloads, metadata known", c_raw_down, c_known_down);
   std::printf(
       "raw: bench's wire client (no verification); library: "
       "client/async.hpp, SHA-256 verified\n");

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 namespace depot::storage {
@@ -155,6 +156,27 @@ TEST(PosixStoreSymlinks, TheConfinedFileSystemRefusesLinksAndPathsOutside) {
   EXPECT_TRUE(fs::exists(p.outside / "f"));
   EXPECT_EQ(fsys->mkdir(p.root / "d/sub"), 0);
   EXPECT_EQ(fsys->read_small(p.root / "d/f", 100, &text), ENOENT);
+}
+
+TEST(PosixStoreSymlinks, AListingNamesTheSymlinksAmongItsEntries) {
+  planted p;
+  auto fsys = posix_file_system_beneath(p.root.path());
+  fs::create_directory(p.root / "d");
+  fs::create_directory(p.root / "d/sub");
+  write_file(p.root / "d/file", "x");
+  write_file(p.outside / "f", "x");
+  fs::create_symlink(p.outside / "f", p.root / "d/link");
+  fs::create_directory_symlink(p.outside.path(), p.root / "d/dirlink");
+  std::vector<std::string> names, links;
+  ASSERT_EQ(fsys->list_dir(p.root / "d", &names, &links), 0);
+  std::sort(names.begin(), names.end());
+  std::sort(links.begin(), links.end());
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"dirlink", "file", "link", "sub"}));
+  EXPECT_EQ(links, (std::vector<std::string>{"dirlink", "link"}));
+  ASSERT_EQ(fsys->list_dir(p.root / "d/sub", &names, &links), 0);
+  EXPECT_TRUE(names.empty());
+  EXPECT_TRUE(links.empty());
 }
 
 }  // namespace

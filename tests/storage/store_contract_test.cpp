@@ -346,17 +346,6 @@ TEST_P(StoreContract,
   EXPECT_TRUE(again->dedup);
 }
 
-// Content whose first candidate under `bits` is that of `other`.
-std::string colliding_with(const std::string& other, unsigned bits) {
-  auto target = candidate_id(sha256::of(other.data(), other.size()), 0, bits);
-  for (int i = 0;; ++i) {
-    std::string c = "collider " + std::to_string(i);
-    if (c != other &&
-        candidate_id(sha256::of(c.data(), c.size()), 0, bits) == target)
-      return c;
-  }
-}
-
 // A staging file no store made.
 class foreign_staging final : public staging_file {
  public:

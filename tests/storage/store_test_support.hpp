@@ -4,6 +4,7 @@
 // the fault-injecting file system), puts and gets, and what is on disk.
 
 #include "storage/fault_fs.hpp"
+#include "storage/naming.hpp"
 #include "storage/posix_store.hpp"
 #include "testkit/gtest_status.hpp"
 #include "testkit/temp_dir.hpp"
@@ -98,6 +99,17 @@ inline commit_request staged(store& s, const std::string& content,
                              content.size()));
   return {std::move(*st),
           {name, "text/plain", sha256::of(content.data(), content.size()), 1}};
+}
+
+// Content whose first candidate under `bits` is that of `other`.
+inline std::string colliding_with(const std::string& other, unsigned bits) {
+  auto target = candidate_id(sha256::of(other.data(), other.size()), 0, bits);
+  for (int i = 0;; ++i) {
+    std::string c = "collider " + std::to_string(i);
+    if (c != other &&
+        candidate_id(sha256::of(c.data(), c.size()), 0, bits) == target)
+      return c;
+  }
 }
 
 // Two batches sharing one barrier, as the namer pipelines them.
