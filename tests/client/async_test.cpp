@@ -9,6 +9,7 @@
 #include "schema/codec.hpp"
 #include "storage/sha256.hpp"
 #include "tests/client/support.hpp"
+#include "tests/client/wrapping_channel.hpp"
 
 #include <gtest/gtest.h>
 
@@ -471,11 +472,11 @@ TEST_F(AsyncConnection, OneTransfersFailureLeavesTheOthersAlone) {
 
 // A ZeroMQ channel that loses the reply to every `stat` of one id, as a
 // server stuck on that one request would, and counts its sockets.
-class swallowing_channel final : public channel {
+class swallowing_channel final : public wrapping_channel {
  public:
   swallowing_channel(std::unique_ptr<channel> inner, std::string id,
                      std::shared_ptr<int> opens)
-      : inner_(std::move(inner)),
+      : wrapping_channel(std::move(inner)),
         id_(std::move(id)),
         opens_(std::move(opens)) {}
 
@@ -505,14 +506,8 @@ class swallowing_channel final : public channel {
       if (!rid || !lost_.count(*rid)) return got;
     }
   }
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<dc::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
 
  private:
-  std::unique_ptr<channel> inner_;
   std::string id_;
   std::shared_ptr<int> opens_;
   std::set<uint64_t> lost_;
@@ -905,11 +900,13 @@ TEST_F(AsyncConnection, CancelFromOnDataAndClosingMidTransferCallNothingMore) {
 
 // A ZeroMQ channel that, after `keep` replies, loses every reply until its
 // socket is replaced: a connection that died silently.
-class losing_channel final : public channel {
+class losing_channel final : public wrapping_channel {
  public:
   losing_channel(std::unique_ptr<channel> inner, int keep,
                  std::shared_ptr<int> opens)
-      : inner_(std::move(inner)), keep_(keep), opens_(std::move(opens)) {}
+      : wrapping_channel(std::move(inner)),
+        keep_(keep),
+        opens_(std::move(opens)) {}
 
   dc::result<void> open() override {
     ++*opens_;
@@ -930,14 +927,8 @@ class losing_channel final : public channel {
       }
     }
   }
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<dc::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
 
  private:
-  std::unique_ptr<channel> inner_;
   int keep_;
   std::shared_ptr<int> opens_;
   int received_ = 0;
@@ -1024,15 +1015,14 @@ TEST_F(AsyncConnection, ADownloadWhoseFirstReplyIsLostAsksAgain) {
 // Passes every message, noting each request's op in `ops` ("download+meta"
 // for a download asking for the metadata); with `strip_meta`, takes `meta`
 // out of download replies, as a server older than the key answers.
-class op_channel final : public channel {
+class op_channel final : public wrapping_channel {
  public:
   op_channel(std::unique_ptr<channel> inner, bool strip_meta,
              std::shared_ptr<std::vector<std::string>> ops)
-      : inner_(std::move(inner)),
+      : wrapping_channel(std::move(inner)),
         strip_meta_(strip_meta),
         ops_(std::move(ops)) {}
 
-  dc::result<void> open() override { return inner_->open(); }
   dc::result<void> send(const frames& message,
                         clock::time_point deadline) override {
     auto req = schema::decode_request(message);
@@ -1057,14 +1047,8 @@ class op_channel final : public channel {
     }
     return got;
   }
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<dc::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
 
  private:
-  std::unique_ptr<channel> inner_;
   bool strip_meta_;
   std::shared_ptr<std::vector<std::string>> ops_;
   std::set<uint64_t> download_rids_;
@@ -1117,6 +1101,18 @@ fetched_by_id fetch_by_id(dc::async_connection& c, const std::string& id) {
   return out;
 }
 
+// `got` is `file` fetched whole: told once, before any byte, then `bytes`.
+void expect_fetched(const fetched_by_id& got, const dc::file_meta& file,
+                    const std::string& bytes) {
+  ASSERT_TRUE(got.done.has_value());
+  ASSERT_OK(*got.done);
+  EXPECT_EQ(**got.done, file);
+  EXPECT_EQ(got.told, file);
+  EXPECT_EQ(got.told_times, 1);
+  EXPECT_FALSE(got.data_before_meta);
+  EXPECT_TRUE(got.bytes == bytes);
+}
+
 TEST_F(AsyncConnection, DownloadsByIdWithoutAStatOrAPingMetadataFirst) {
   start();
   std::string small = random_bytes(4096, 31);
@@ -1137,25 +1133,14 @@ TEST_F(AsyncConnection, DownloadsByIdWithoutAStatOrAPingMetadataFirst) {
 
   // A small file: one request, nothing before it.
   auto got = fetch_by_id(*c, up_small->file.id);
-  ASSERT_TRUE(got.done.has_value());
-  ASSERT_OK(*got.done);
-  EXPECT_EQ(**got.done, up_small->file);
-  EXPECT_EQ(got.told, up_small->file);
-  EXPECT_EQ(got.told_times, 1);
-  EXPECT_FALSE(got.data_before_meta);
-  EXPECT_TRUE(got.bytes == small);
+  expect_fetched(got, up_small->file, small);
   EXPECT_EQ(*ops, std::vector<std::string>{"download+meta"});
 
   // A file of several ranges: the first asks for the metadata, the others
   // follow at the server's chunk_max.
   ops->clear();
   got = fetch_by_id(*c, up_large->file.id);
-  ASSERT_TRUE(got.done.has_value());
-  ASSERT_OK(*got.done);
-  EXPECT_EQ(got.told, up_large->file);
-  EXPECT_EQ(got.told_times, 1);
-  EXPECT_FALSE(got.data_before_meta);
-  EXPECT_TRUE(got.bytes == large);
+  expect_fetched(got, up_large->file, large);
   EXPECT_EQ(got.data_calls, 5);
   std::vector<std::string> want{"download+meta", "download", "download",
                                 "download", "download"};
@@ -1202,13 +1187,7 @@ TEST_F(AsyncConnection, ADownloadByIdAsksStatWhenTheServerGivesNoMeta) {
     ASSERT_OK(up);
     ops->clear();
     auto got = fetch_by_id(*c, up->file.id);
-    ASSERT_TRUE(got.done.has_value());
-    ASSERT_OK(*got.done);
-    EXPECT_EQ(**got.done, up->file);
-    EXPECT_EQ(got.told, up->file);
-    EXPECT_EQ(got.told_times, 1);
-    EXPECT_FALSE(got.data_before_meta);
-    EXPECT_TRUE(got.bytes == *bytes);
+    expect_fetched(got, up->file, *bytes);
     // The first range is kept: stat, then only the ranges after it.
     ASSERT_GE(ops->size(), 2u);
     EXPECT_EQ((*ops)[0], "download+meta");
@@ -1261,12 +1240,11 @@ TEST_F(AsyncConnection, ACallbacksExceptionLeavesProcessAndTheOthersGoOn) {
 // Loses the replies to `stat` requests (by rid, learnt as they are sent)
 // and passes every other reply: a server that answers pings but never a
 // stat, so it is never silent for a whole timeout.
-class stat_losing_channel final : public channel {
+class stat_losing_channel final : public wrapping_channel {
  public:
   explicit stat_losing_channel(std::unique_ptr<channel> inner)
-      : inner_(std::move(inner)) {}
+      : wrapping_channel(std::move(inner)) {}
 
-  dc::result<void> open() override { return inner_->open(); }
   dc::result<void> send(const frames& message,
                         clock::time_point deadline) override {
     auto req = schema::decode_request(message);
@@ -1286,16 +1264,10 @@ class stat_losing_channel final : public channel {
       ++lost;
     }
   }
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<dc::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
 
   int lost = 0;
 
  private:
-  std::unique_ptr<channel> inner_;
   std::set<uint64_t> stat_rids_;
 };
 

@@ -7,6 +7,7 @@
 #include "client/client.hpp"
 #include "schema/codec.hpp"
 #include "tests/client/support.hpp"
+#include "tests/client/wrapping_channel.hpp"
 
 #include <gtest/gtest.h>
 
@@ -43,13 +44,11 @@ struct traffic {
 };
 
 // A ZeroMQ channel that counts what goes through it.
-class counting_channel final : public channel {
+class counting_channel final : public wrapping_channel {
  public:
   counting_channel(std::unique_ptr<channel> inner,
                    std::shared_ptr<traffic> seen)
-      : inner_(std::move(inner)), seen_(std::move(seen)) {}
-
-  client::result<void> open() override { return inner_->open(); }
+      : wrapping_channel(std::move(inner)), seen_(std::move(seen)) {}
 
   client::result<void> send(const frames& message,
                             clock::time_point deadline) override {
@@ -68,14 +67,7 @@ class counting_channel final : public channel {
     return got;
   }
 
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<client::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
-
  private:
-  std::unique_ptr<channel> inner_;
   std::shared_ptr<traffic> seen_;
 };
 

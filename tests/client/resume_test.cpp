@@ -7,6 +7,7 @@
 #include "client/client.hpp"
 #include "schema/codec.hpp"
 #include "tests/client/support.hpp"
+#include "tests/client/wrapping_channel.hpp"
 
 #include <gtest/gtest.h>
 
@@ -46,10 +47,10 @@ struct tap_log {
 // A ZeroMQ channel that records requests and loses replies on cue: after
 // `drop_after` replies it drops every incoming message until the socket is
 // replaced, as a network that loses a connection would.
-class tapped_channel final : public channel {
+class tapped_channel final : public wrapping_channel {
  public:
   tapped_channel(std::unique_ptr<channel> inner, std::shared_ptr<tap_log> log)
-      : inner_(std::move(inner)), log_(std::move(log)) {}
+      : wrapping_channel(std::move(inner)), log_(std::move(log)) {}
 
   client::result<void> open() override {
     ++log_->opens;
@@ -69,12 +70,6 @@ class tapped_channel final : public channel {
     return inner_->send(message, deadline);
   }
 
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<client::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
-
   client::result<std::optional<frames>> receive(
       clock::time_point deadline) override {
     while (true) {
@@ -92,7 +87,6 @@ class tapped_channel final : public channel {
   }
 
  private:
-  std::unique_ptr<channel> inner_;
   std::shared_ptr<tap_log> log_;
 };
 
@@ -121,11 +115,10 @@ client::connection plain(const std::string& endpoint) {
 // A ZeroMQ channel that flips one byte of the first chunk's payload on its
 // way to the server, as a fault between the client's reading and the
 // server's hashing would.
-class corrupting_channel final : public channel {
+class corrupting_channel final : public wrapping_channel {
  public:
   explicit corrupting_channel(std::unique_ptr<channel> inner)
-      : inner_(std::move(inner)) {}
-  client::result<void> open() override { return inner_->open(); }
+      : wrapping_channel(std::move(inner)) {}
   client::result<void> send(const frames& message,
                             clock::time_point deadline) override {
     auto decoded = schema::decode_request(message);
@@ -142,18 +135,12 @@ class corrupting_channel final : public channel {
     changed[1] = schema::buffer::from_vector(std::move(bytes));
     return inner_->send(changed, deadline);
   }
-  void* zmq_socket() override { return inner_->zmq_socket(); }
-  void* monitor_socket() override { return inner_->monitor_socket(); }
-  std::optional<client::error> handshake_failure() override {
-    return inner_->handshake_failure();
-  }
   client::result<std::optional<frames>> receive(
       clock::time_point deadline) override {
     return inner_->receive(deadline);
   }
 
  private:
-  std::unique_ptr<channel> inner_;
   bool done_ = false;
 };
 

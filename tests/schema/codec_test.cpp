@@ -406,6 +406,17 @@ TEST(ReplyCodec, EncodesEmptyListReplyWithNilNextAsGoldenBytes) {
                                    " a4 6e 65 78 74 c0")));
 }
 
+// The metadata map of file_meta{"000000000004", "n", 1, "ab", "m", 2, 3}:
+// its seven keys in protocol order.
+const std::string golden_meta =
+    "87 a2 69 64 ac 30 30 30 30 30 30 30 30 30 30 30 34"
+    " a4 6e 61 6d 65 a1 6e"
+    " a4 73 69 7a 65 01"
+    " a6 73 68 61 32 35 36 a2 61 62"
+    " a4 6d 69 6d 65 a1 6d"
+    " a7 63 72 65 61 74 65 64 02"
+    " a4 72 65 66 73 03";
+
 TEST(ReplyCodec, EncodesDownloadReplyWithMetaAsGoldenBytes) {
   // {"rid": 7, "ok": true, "file": "000000000004", "offset": 0, "size": 1,
   //  "eof": true, "meta": {"id", "name", "size", "sha256", "mime",
@@ -422,14 +433,8 @@ TEST(ReplyCodec, EncodesDownloadReplyWithMetaAsGoldenBytes) {
                              " a6 6f 66 66 73 65 74 00"
                              " a4 73 69 7a 65 01"
                              " a3 65 6f 66 c3"
-                             " a4 6d 65 74 61 87"
-                             " a2 69 64 ac 30 30 30 30 30 30 30 30 30 30 30 34"
-                             " a4 6e 61 6d 65 a1 6e"
-                             " a4 73 69 7a 65 01"
-                             " a6 73 68 61 32 35 36 a2 61 62"
-                             " a4 6d 69 6d 65 a1 6d"
-                             " a7 63 72 65 61 74 65 64 02"
-                             " a4 72 65 66 73 03")));
+                             " a4 6d 65 74 61 " +
+                             golden_meta)));
   EXPECT_EQ(frames[1].view(), "x");
 }
 
@@ -440,14 +445,7 @@ TEST(ReplyCodec, EncodesMetadataKeysInProtocolOrder) {
   auto frames = encode_reply({std::nullopt, stat_reply{m}});
   EXPECT_EQ(
       to_spaced_hex(header_bytes(frames)),
-      to_spaced_hex(from_hex("82 a2 6f 6b c3 a4 66 69 6c 65 87"
-                             " a2 69 64 ac 30 30 30 30 30 30 30 30 30 30 30 34"
-                             " a4 6e 61 6d 65 a1 6e"
-                             " a4 73 69 7a 65 01"
-                             " a6 73 68 61 32 35 36 a2 61 62"
-                             " a4 6d 69 6d 65 a1 6d"
-                             " a7 63 72 65 61 74 65 64 02"
-                             " a4 72 65 66 73 03")));
+      to_spaced_hex(from_hex("82 a2 6f 6b c3 a4 66 69 6c 65 " + golden_meta)));
 }
 
 }  // namespace
