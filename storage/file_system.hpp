@@ -22,7 +22,8 @@ inline constexpr size_t direct_io_align = 4096;
 class writable_file {
  public:
   virtual ~writable_file() = default;
-  /// Appends all `size` bytes (short writes are retried inside).
+  /// Appends all `size` bytes (short writes are retried inside). EINVAL
+  /// (direct I/O refused) only when none of them were written.
   virtual int append(const void* data, size_t size) = 0;
   /// Asks the kernel to start writing back [offset, offset+size) now, so
   /// the final flush has less to do. Advisory: failures are ignored.

@@ -27,12 +27,15 @@ class posix_writable final : public writable_file {
 
   int append(const void* data, size_t size) override {
     auto p = static_cast<const char*>(data);
+    bool some_written = false;
     while (size > 0) {
       ssize_t n = ::write(fd_, p, size);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return errno;
+        // EINVAL says nothing was written (see writable_file::append).
+        return errno == EINVAL && some_written ? EIO : errno;
       }
+      some_written = true;
       p += n;
       size -= static_cast<size_t>(n);
     }

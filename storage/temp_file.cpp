@@ -128,8 +128,9 @@ caf::error posix_staging::write_block() {
   size_t whole = block_used_ - block_used_ % direct_io_align;
   int err = whole > 0 ? file_->append(block_.get(), whole) : 0;
   if (err == EINVAL) {
-    // Some file systems take the flag and refuse the writes: through the
-    // page cache, then, this block and the rest.
+    // Some file systems take the flag and refuse the writes (nothing of
+    // the block went out, writable_file::append says): through the page
+    // cache, then, this block and the rest.
     direct_ = false;
     cached_only_ = true;
     if ((err = file_->set_direct(false)) == 0)
