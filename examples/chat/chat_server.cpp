@@ -494,6 +494,7 @@ class chat_server {
               << " held, depot's window full " << up->window_full << " times"
               << std::endl;
     users_[up->user].known_ids.insert(f.id);
+    files_[f.id] = f;
     send_fields(up->identity, {"stored", key, f.id, std::to_string(f.size),
                                r->dedup ? "1" : "0"});
     deliver_to_target(up->user, up->target,
@@ -519,6 +520,7 @@ class chat_server {
             reply_error(identity, "forward", id, dc::to_string(r.error()));
             return;
           }
+          files_[r->id] = *r;
           deliver_to_target(user, target,
                             {"file", user, target, r->name,
                              std::to_string(r->size), r->mime, r->id});
@@ -590,7 +592,13 @@ class chat_server {
       drain(*f);
     };
     fetches_[{identity, *xfer}] = f;
-    f->stream = depot_->download(id, std::move(h));
+    // With the metadata kept from the upload (or a forward's stat), the
+    // ranges go out at once, checked against its SHA-256; by id, the first
+    // range asks for the metadata too.
+    auto known = files_.find(id);
+    f->stream = known != files_.end()
+                    ? depot_->download(known->second, std::move(h))
+                    : depot_->download(id, std::move(h));
   }
 
   // Sends what the receiver has credit for; `fetched` once all went out.
@@ -673,6 +681,8 @@ class chat_server {
   std::map<std::string, std::set<std::string>> rooms_;  // room -> members
   std::map<transfer_key, std::shared_ptr<upload>> uploads_;
   std::map<transfer_key, std::shared_ptr<fetch>> fetches_;
+  // Files this server stored or forwarded: what depot said of them.
+  std::map<std::string, dc::file_meta> files_;
 };
 
 int usage(const char* why) {
