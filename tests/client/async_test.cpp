@@ -149,6 +149,13 @@ class AsyncConnection : public ::testing::Test {
   }
   const std::string& endpoint() const { return server_->endpoint(); }
 
+  // Stores `bytes` over a connection of its own, as another client would.
+  dc::result<dc::upload_result> store(const std::string& name,
+                                      const std::string& bytes) {
+    auto plain = open_async(endpoint());
+    return upload_all(*plain, name, bytes);
+  }
+
   std::optional<test_depotd> server_;
 };
 
@@ -516,17 +523,12 @@ class swallowing_channel final : public wrapping_channel {
 TEST_F(AsyncConnection, ARequestThatStallsTimesOutAloneWhileOthersComplete) {
   start();
   std::string bytes = random_bytes(2 << 20, 5);
-  std::string id;        // downloaded again and again
-  std::string stuck_id;  // whose stat the server never answers
-  {
-    auto plain = open_async(endpoint());
-    auto up = upload_all(*plain, "big.bin", bytes);
-    ASSERT_OK(up);
-    id = up->file.id;
-    auto other = upload_all(*plain, "other.bin", "other");
-    ASSERT_OK(other);
-    stuck_id = other->file.id;
-  }
+  auto up = store("big.bin", bytes);
+  ASSERT_OK(up);
+  std::string id = up->file.id;  // downloaded again and again
+  auto other = store("other.bin", "other");
+  ASSERT_OK(other);
+  std::string stuck_id = other->file.id;  // whose stat is never answered
   dc::options o;
   o.endpoint = endpoint();
   o.timeout = 800ms;
@@ -953,13 +955,9 @@ dc::result<std::unique_ptr<dc::async_connection>> open_losing(
 TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
   start();
   std::string stored = random_bytes(1 << 20, 15);
-  std::string id;
-  {
-    auto plain = open_async(endpoint());
-    auto up = upload_all(*plain, "stored.bin", stored);
-    ASSERT_OK(up);
-    id = up->file.id;
-  }
+  auto kept = store("stored.bin", stored);
+  ASSERT_OK(kept);
+  std::string id = kept->file.id;
   auto opens = std::make_shared<int>(0);
   auto c = open_losing(endpoint(), 400ms, 12, opens);
   ASSERT_OK(c);
@@ -988,13 +986,9 @@ TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
 TEST_F(AsyncConnection, ADownloadWhoseFirstReplyIsLostAsksAgain) {
   start();
   std::string stored = random_bytes(300000, 18);
-  std::string id;
-  {
-    auto plain = open_async(endpoint());
-    auto up = upload_all(*plain, "stored.bin", stored);
-    ASSERT_OK(up);
-    id = up->file.id;
-  }
+  auto up = store("stored.bin", stored);
+  ASSERT_OK(up);
+  std::string id = up->file.id;
   // Nothing comes back until the socket is replaced: the download's first
   // range (the one asking for the metadata) times out first.
   auto opens = std::make_shared<int>(0);
@@ -1117,16 +1111,10 @@ TEST_F(AsyncConnection, DownloadsByIdWithoutAStatOrAPingMetadataFirst) {
   start();
   std::string small = random_bytes(4096, 31);
   std::string large = random_bytes(300000, 32);  // five 64 KiB ranges
-  std::optional<dc::upload_result> up_small, up_large;
-  {
-    auto plain = open_async(endpoint());
-    auto a = upload_all(*plain, "small.bin", small);
-    auto b = upload_all(*plain, "large.bin", large);
-    ASSERT_OK(a);
-    ASSERT_OK(b);
-    up_small = *a;
-    up_large = *b;
-  }
+  auto up_small = store("small.bin", small);
+  auto up_large = store("large.bin", large);
+  ASSERT_OK(up_small);
+  ASSERT_OK(up_large);
   auto ops = std::make_shared<std::vector<std::string>>();
   auto c = open_noting(endpoint(), false, ops);
   ASSERT_TRUE(c);
