@@ -952,6 +952,47 @@ dc::result<std::unique_ptr<dc::async_connection>> open_losing(
   return dc::async_connection::open(o, std::move(chs));
 }
 
+// What a download by id saw: the metadata told, the bytes, whether on_meta
+// came before every on_data, and the result.
+struct fetched_by_id {
+  std::optional<dc::file_meta> told;
+  int told_times = 0;
+  bool data_before_meta = false;
+  std::string bytes;
+  int data_calls = 0;
+  std::optional<dc::result<dc::file_meta>> done;
+};
+
+fetched_by_id fetch_by_id(dc::async_connection& c, const std::string& id) {
+  fetched_by_id out;
+  dc::download_handlers h;
+  h.on_meta = [&](const dc::file_meta& m) {
+    out.told = m;
+    ++out.told_times;
+  };
+  h.on_data = [&](uint64_t, dc::shared_bytes b) {
+    if (!out.told) out.data_before_meta = true;
+    out.bytes.append(b.view());
+    ++out.data_calls;
+  };
+  h.on_done = [&](dc::result<dc::file_meta> r) { out.done.emplace(r); };
+  (void)c.download(id, std::move(h));
+  EXPECT_TRUE(drive(c, [&] { return out.done.has_value(); }));
+  return out;
+}
+
+// `got` is `file` fetched whole: told once, before any byte, then `bytes`.
+void expect_fetched(const fetched_by_id& got, const dc::file_meta& file,
+                    const std::string& bytes) {
+  ASSERT_TRUE(got.done.has_value());
+  ASSERT_OK(*got.done);
+  EXPECT_EQ(**got.done, file);
+  EXPECT_EQ(got.told, file);
+  EXPECT_EQ(got.told_times, 1);
+  EXPECT_FALSE(got.data_before_meta);
+  EXPECT_TRUE(got.bytes == bytes);
+}
+
 TEST_F(AsyncConnection, TransfersResumeWhenTheirRepliesAreLost) {
   start();
   std::string stored = random_bytes(1 << 20, 15);
@@ -994,16 +1035,9 @@ TEST_F(AsyncConnection, ADownloadWhoseFirstReplyIsLostAsksAgain) {
   auto opens = std::make_shared<int>(0);
   auto c = open_losing(endpoint(), 300ms, 0, opens);
   ASSERT_OK(c);
-  std::string got;
-  std::optional<dc::result<dc::file_meta>> fetched;
-  dc::download_handlers d;
-  d.on_data = [&](uint64_t, dc::shared_bytes b) { got.append(b.view()); };
-  d.on_done = [&](dc::result<dc::file_meta> r) { fetched.emplace(r); };
-  (void)(*c)->download(id, std::move(d));
-  ASSERT_TRUE(drive(**c, [&] { return fetched.has_value(); }));
+  auto got = fetch_by_id(**c, id);
   EXPECT_EQ(*opens, 2);
-  ASSERT_OK(*fetched);
-  EXPECT_TRUE(got == stored);
+  expect_fetched(got, up->file, stored);
 }
 
 // Passes every message, noting each request's op in `ops` ("download+meta"
@@ -1064,47 +1098,6 @@ std::unique_ptr<dc::async_connection> open_noting(
   auto c = dc::async_connection::open(o, std::move(chs));
   EXPECT_TRUE(c.ok()) << dc::to_string(c.error());
   return c ? std::move(*c) : nullptr;
-}
-
-// What a download by id saw: the metadata told, the bytes, whether on_meta
-// came before every on_data, and the result.
-struct fetched_by_id {
-  std::optional<dc::file_meta> told;
-  int told_times = 0;
-  bool data_before_meta = false;
-  std::string bytes;
-  int data_calls = 0;
-  std::optional<dc::result<dc::file_meta>> done;
-};
-
-fetched_by_id fetch_by_id(dc::async_connection& c, const std::string& id) {
-  fetched_by_id out;
-  dc::download_handlers h;
-  h.on_meta = [&](const dc::file_meta& m) {
-    out.told = m;
-    ++out.told_times;
-  };
-  h.on_data = [&](uint64_t, dc::shared_bytes b) {
-    if (!out.told) out.data_before_meta = true;
-    out.bytes.append(b.view());
-    ++out.data_calls;
-  };
-  h.on_done = [&](dc::result<dc::file_meta> r) { out.done.emplace(r); };
-  (void)c.download(id, std::move(h));
-  EXPECT_TRUE(drive(c, [&] { return out.done.has_value(); }));
-  return out;
-}
-
-// `got` is `file` fetched whole: told once, before any byte, then `bytes`.
-void expect_fetched(const fetched_by_id& got, const dc::file_meta& file,
-                    const std::string& bytes) {
-  ASSERT_TRUE(got.done.has_value());
-  ASSERT_OK(*got.done);
-  EXPECT_EQ(**got.done, file);
-  EXPECT_EQ(got.told, file);
-  EXPECT_EQ(got.told_times, 1);
-  EXPECT_FALSE(got.data_before_meta);
-  EXPECT_TRUE(got.bytes == bytes);
 }
 
 TEST_F(AsyncConnection, DownloadsByIdWithoutAStatOrAPingMetadataFirst) {
