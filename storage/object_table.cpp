@@ -43,11 +43,7 @@ expected<placement> object_table::place_under(const std::string& id,
   for (int attempt = 0; attempt < max_place_attempts; ++attempt) {
     auto r = claim(id, data, meta_temp, m);
     if (!r) return r.error();
-    if (*r) {
-      // The first downloads of a file come right after its upload.
-      if ((*r)->how != placed::collision) remember_meta(id, (*r)->meta);
-      return std::move(**r);
-    }
+    if (*r) return std::move(**r);
   }
   return make_error(errc::busy, "id " + id + " keeps changing; retry");
 }
@@ -281,38 +277,15 @@ caf::error object_table::collect(const std::string& id,
 expected<live_object> object_table::find_live(
     const std::string& id, const std::vector<std::string>& names) {
   auto p = paths_of(root_, id);
-  bool bytes_listed =
-      std::find(names.begin(), names.end(), p.rest) != names.end();
   live_object live;
-  if (auto known = remembered_meta(id); known && bytes_listed) {
-    live.refs = with_prefix(names, p.ref_prefix(known->gen));
-    if (!live.refs.empty()) {
-      live.meta = std::move(*known);
-      return live;
-    }
-  }
   int err = read_meta(p, &live.meta);
   if (err == ENOENT) return make_error(errc::not_found, "no file " + id);
   if (err) return io_failure(err, "read", p.meta());
-  if (!bytes_listed) return make_error(errc::not_found, "no file " + id);
+  if (std::find(names.begin(), names.end(), p.rest) == names.end())
+    return make_error(errc::not_found, "no file " + id);
   live.refs = with_prefix(names, p.ref_prefix(live.meta.gen));
   if (live.refs.empty()) return make_error(errc::not_found, "no file " + id);
-  remember_meta(id, live.meta);
   return live;
-}
-
-std::optional<stored_meta> object_table::remembered_meta(
-    const std::string& id) {
-  std::lock_guard<std::mutex> guard{remembered_mutex_};
-  auto it = remembered_.find(id);
-  if (it == remembered_.end()) return std::nullopt;
-  return it->second;
-}
-
-void object_table::remember_meta(const std::string& id, const stored_meta& m) {
-  std::lock_guard<std::mutex> guard{remembered_mutex_};
-  if (remembered_.size() >= remembered_max) remembered_.clear();
-  remembered_.insert_or_assign(id, m);
 }
 
 expected<file_meta> object_table::describe(const std::string& id,

@@ -22,10 +22,8 @@
 #include "storage/temp_file.hpp"
 
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace depot::storage {
@@ -89,9 +87,6 @@ class object_table {
 
   /// The live incarnation of `id` among `names` (its directory's entries):
   /// not_found unless its bytes, metadata and a reference are all there.
-  /// The metadata is read from its file, or remembered from an earlier read
-  /// while `names` still hold references of its generation: a metadata
-  /// file never changes, and it goes only after its references.
   schema::expected<live_object> find_live(
       const std::string& id, const std::vector<std::string>& names);
 
@@ -117,8 +112,6 @@ class object_table {
   caf::error wait_while_dying(const std::string& id);
   bool lock_if_dead(const std::string& owner, std::unique_ptr<file_lock>* held);
   int read_meta(const object_paths& p, stored_meta* out);
-  std::optional<stored_meta> remembered_meta(const std::string& id);
-  void remember_meta(const std::string& id, const stored_meta& m);
   int settle_bytes(const object_paths& p, posix_staging& data,
                    const stored_meta& m);
 
@@ -128,11 +121,6 @@ class object_table {
   staging_area* staging_;
   shard_dirs* dirs_;
   std::function<void()> recover_dead_;
-  // find_live's metadata by id: a third of a `stat` otherwise (a path
-  // walk, four calls and a decode). Bounded: emptied when full.
-  static constexpr size_t remembered_max = 16384;
-  std::mutex remembered_mutex_;
-  std::unordered_map<std::string, stored_meta> remembered_;
 };
 
 }  // namespace depot::storage

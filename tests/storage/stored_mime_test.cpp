@@ -85,12 +85,8 @@ TEST(StoredMime, AMetadataFilePlantedWithABadMimeIsServedSanitised) {
   auto r = put(*s, "planted", "text/plain");
   ASSERT_OK(r);
   std::string path = test::meta_path(dir.path(), r->file.id);
-  // Metadata files never change while a store is open (it remembers what
-  // it read): each is planted as an older server left it, before a start.
   for (const std::string& mime : bad_mimes) {
-    s.reset();
     test::plant_mime(path, mime);
-    s = open_store(dir.path());
     auto st = s->stat(r->file.id);
     ASSERT_OK(st);
     EXPECT_EQ(st->mime, "application/octet-stream");
@@ -100,9 +96,7 @@ TEST(StoredMime, AMetadataFilePlantedWithABadMimeIsServedSanitised) {
     ASSERT_EQ(page->files.size(), 1u);
     EXPECT_EQ(page->files[0].mime, "application/octet-stream");
   }
-  s.reset();
   test::plant_mime(path, "text/csv; header=present");
-  s = open_store(dir.path());
   auto st = s->stat(r->file.id);
   ASSERT_OK(st);
   EXPECT_EQ(st->mime, "text/csv; header=present");
