@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fstream>
 #include <netinet/in.h>
@@ -171,6 +172,42 @@ std::optional<int> stop_child(pid_t pid, std::chrono::milliseconds grace,
   auto status = wait_for_exit(pid, grace);
   if (!status) kill_child(pid);
   return status;
+}
+
+namespace {
+
+// True if every thread of `pid` is stopped (or gone): the state letter
+// after the last ')' of /proc/PID/task/TID/stat (the name in parentheses
+// may hold any character) is 'T', 't' or 'Z'. False if none can be read.
+bool all_threads_stopped(pid_t pid) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(tasks.c_str());
+  if (!dir) return false;
+  bool any = false;
+  bool stopped = true;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string stat = read_file(tasks + "/" + e->d_name + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) continue;
+    any = true;
+    const char state = stat[close + 2];
+    if (state != 'T' && state != 't' && state != 'Z') stopped = false;
+  }
+  ::closedir(dir);
+  return any && stopped;
+}
+
+}  // namespace
+
+bool pause_process(pid_t pid, std::chrono::milliseconds limit) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!all_threads_stopped(pid)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 readiness wait_until_ready(pid_t pid, std::chrono::milliseconds limit,

@@ -58,6 +58,14 @@ void kill_child(pid_t pid);
 std::optional<int> stop_child(pid_t pid, std::chrono::milliseconds grace,
                               int signal = SIGTERM);
 
+/// SIGSTOP to `pid`, then waits up to `limit` until every thread of it has
+/// stopped. kill() returns before they have: the signal reaches one thread,
+/// which stops the others, and on a loaded machine another thread may run on
+/// for milliseconds, long enough to answer a request a test sends "to a
+/// stopped server". False if it sent no signal or they did not all stop.
+bool pause_process(pid_t pid, std::chrono::milliseconds limit =
+                                  std::chrono::milliseconds(5000));
+
 /// How a child ended, from a status as wait_for_exit() gives it: "exit 3",
 /// "signal 9", or "killed" for a negative one (depotd_process::stop()'s
 /// "had to be killed").

@@ -592,7 +592,7 @@ TEST_F(AsyncConnection, EveryRequestToAStoppedServerTimesOutThenItIsUsedAgain) {
   auto stored = upload_all(*c, "x.bin", bytes);
   ASSERT_OK(stored);
 
-  ASSERT_EQ(::kill(server_->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pause_process(server_->pid()));
   std::vector<dc::error> errors;
   auto note = [&](const auto& r) {
     EXPECT_FALSE(r);
@@ -1350,7 +1350,7 @@ TEST(AsyncSeveralServers, KeepsServingWhenOneOfThemStopsAnswering) {
 
   // One stops (its connections stay up; it just does not answer): stateless
   // requests and ranges go to the other, and so does a new upload.
-  ASSERT_EQ(::kill(servers[0]->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pause_process(servers[0]->pid()));
   int stats = 0;
   for (int i = 0; i < 6; ++i)
     c.stat(stored->file.id, [&](dc::result<dc::file_meta> r) {

@@ -235,7 +235,7 @@ TEST_F(Freelance, KeepsServingWhileOneServerIsStoppedThenKilledAndUsesItAgain) {
   // again once the back-off ends is what the restart below checks: how
   // many tries fit in this window depends on the machine's speed.)
   int tried_before = traffic_[1]->attempts;
-  ASSERT_EQ(::kill(servers_[1]->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pause_process(servers_[1]->pid()));
   auto until = clock::now() + std::chrono::milliseconds(4000);
   int rounds = 0;
   while (clock::now() < until || rounds < 3) {
@@ -317,7 +317,7 @@ TEST_F(Freelance, AnUploadWhoseServerIsKilledStartsOverOnAnotherServer) {
 
 TEST_F(Freelance, AnUploadWhoseServerStopsAnsweringStartsOverOnAnotherServer) {
   upload_survives(
-      [&](size_t s) { ASSERT_EQ(::kill(servers_[s]->pid(), SIGSTOP), 0); });
+      [&](size_t s) { ASSERT_TRUE(pause_process(servers_[s]->pid())); });
 }
 
 TEST_F(Freelance, AnUploadEndedByAThrowingCallbackLeavesLaterCallsSpread) {
@@ -351,8 +351,8 @@ TEST_F(Freelance, ADeleteThatTimedOutIsNotSentToAnotherServer) {
 
   // Every server stopped but one: a delete sent to a stopped one times
   // out and is not sent again, so at most one reference goes per call.
-  ASSERT_EQ(::kill(servers_[0]->pid(), SIGSTOP), 0);
-  ASSERT_EQ(::kill(servers_[1]->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pause_process(servers_[0]->pid()));
+  ASSERT_TRUE(pause_process(servers_[1]->pid()));
   int timeouts = 0;
   uint64_t refs = 2;
   for (int i = 0; i < 3 && refs > 0; ++i) {

@@ -158,7 +158,7 @@ TEST(Systemd, WatchdogPingsWhileAliveAndNoneWhileStopped) {
   EXPECT_GE(pings, 5);
   EXPECT_LE(pings, 12);
   // A stopped depotd sends nothing: systemd would restart it.
-  ASSERT_EQ(::kill(d.pid, SIGSTOP), 0);
+  ASSERT_TRUE(pause_process(d.pid));
   while (d.sd.next(100ms)) {
   }
   EXPECT_FALSE(d.sd.next(1s));

@@ -450,7 +450,7 @@ TEST_F(ChatRelay, BadInputGetsAnErrorAndTheServerCarriesOn) {
   // Pieces past the credit granted: the upload is dropped, not buffered.
   // depotd is stopped, so that it takes none of them and gives no credit
   // back.
-  ASSERT_EQ(::kill(depot_->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(pause_process(depot_->pid()));
   p.send({"file_begin", "1", "bob", "a.txt", "", ""});
   EXPECT_EQ(p.receive(), (fields{"credit", "1", "4"}));
   for (int i = 0; i < 5; ++i) p.send({"file_chunk", "1", std::string(10, 'x')});
