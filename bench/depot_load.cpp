@@ -273,7 +273,7 @@ small_outcome upload_small(const std::vector<std::string>& endpoints,
 
 measure download_small(const std::vector<std::string>& endpoints, int clients,
                        const std::vector<std::string>& ids, uint64_t count,
-                       double cap_s) {
+                       double cap_s, bool meta) {
   if (ids.empty())
     throw std::runtime_error("no stored 4 KiB files to download");
   zmq::context_t ctx(1);
@@ -286,7 +286,7 @@ measure download_small(const std::vector<std::string>& endpoints, int clients,
   auto start = [&](size_t i) {
     const std::string& id = ids[next % ids.size()];
     sockets[i].send(
-        test::header_frame({next, schema::download_request{id, 0, {}}}),
+        test::header_frame({next, schema::download_request{id, 0, {}, meta}}),
         zmq::send_flags::none);
     ++next;
   };
@@ -296,6 +296,8 @@ measure download_small(const std::vector<std::string>& endpoints, int clients,
     if (d.data.size() != small_size)
       throw std::runtime_error("download of a 4 KiB file gave " +
                                std::to_string(d.data.size()) + " bytes");
+    if (meta && !d.meta)
+      throw std::runtime_error("a download asking for meta got none");
     return step::done;
   };
   return drive_clients(sockets, count, cap_s, start, on_reply);

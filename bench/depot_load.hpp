@@ -74,9 +74,11 @@ small_outcome upload_small(const std::vector<std::string>& endpoints,
 
 /// `download`s of whole 4 KiB files from `ids` in turn, from `clients`
 /// DEALER sockets (connected to `endpoints` in turn) each with one request
-/// in flight; up to `count` downloads or `cap_s` seconds.
+/// in flight; up to `count` downloads or `cap_s` seconds. With `meta`, each
+/// asks for the file's metadata too (`meta: true`, as a client that knows
+/// only the id does) and a reply without it is an error.
 measure download_small(const std::vector<std::string>& endpoints, int clients,
                        const std::vector<std::string>& ids, uint64_t count,
-                       double cap_s);
+                       double cap_s, bool meta = false);
 
 }  // namespace depot::bench

@@ -145,7 +145,7 @@ int open_beneath(int dir, const std::string& rel, uint64_t flags,
 
 // Whether the entry `e` of the directory open as `dir` is a symlink: its
 // type from the listing, or lstat where the file system gave none.
-bool is_symlink(int dir, const struct dirent& e) {
+bool is_symlink(int dir, const struct dirent64& e) {
   if (e.d_type != DT_UNKNOWN) return e.d_type == DT_LNK;
   struct stat st {};
   return ::fstatat(dir, e.d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -272,24 +272,29 @@ class posix_fs final : public file_system {
                std::vector<std::string>* symlinks) override {
     int fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0) return refused(errno, path);
-    DIR* dir = ::fdopendir(fd);
-    if (dir == nullptr) {
-      int err = errno;
-      ::close(fd);
-      return err;
-    }
     names->clear();
     if (symlinks) symlinks->clear();
-    errno = 0;
-    while (struct dirent* e = ::readdir(dir)) {
-      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0)
-        continue;
-      names->emplace_back(e->d_name);
-      if (symlinks && is_symlink(fd, *e)) symlinks->emplace_back(e->d_name);
-      errno = 0;
+    // getdents64 into a buffer of our own: readdir() would cost fdopendir's
+    // fstat and fcntl too, two more system calls in a listing of four, and
+    // every `stat` (and download asking for `meta`) lists a directory.
+    alignas(struct dirent64) char buf[16384];
+    int err = 0;
+    for (;;) {
+      ssize_t n = ::getdents64(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) err = errno;
+      if (n <= 0) break;
+      for (ssize_t at = 0; at < n;) {
+        const auto* e = reinterpret_cast<const struct dirent64*>(buf + at);
+        at += e->d_reclen;
+        if (std::strcmp(e->d_name, ".") == 0 ||
+            std::strcmp(e->d_name, "..") == 0)
+          continue;
+        names->emplace_back(e->d_name);
+        if (symlinks && is_symlink(fd, *e)) symlinks->emplace_back(e->d_name);
+      }
     }
-    int err = errno;
-    ::closedir(dir);
+    ::close(fd);
     return err;
   }
 

@@ -179,5 +179,33 @@ TEST(PosixStoreSymlinks, AListingNamesTheSymlinksAmongItsEntries) {
   EXPECT_TRUE(links.empty());
 }
 
+// Far more entries than one read of the directory returns (the listing
+// reads 16 KiB of entries at a time): every one comes back, once.
+TEST(PosixStoreSymlinks, AListingLongerThanOneReadHasEveryEntryOnce) {
+  planted p;
+  auto fsys = posix_file_system_beneath(p.root.path());
+  fs::create_directory(p.root / "d");
+  write_file(p.outside / "f", "x");
+  std::vector<std::string> want, want_links;
+  for (int i = 0; i < 3000; ++i) {
+    std::string name = "entry-with-a-long-name-" + std::to_string(i);
+    if (i % 100 == 7) {
+      fs::create_symlink(p.outside / "f", p.root / ("d/" + name));
+      want_links.push_back(name);
+    } else {
+      write_file(p.root / ("d/" + name), "");
+    }
+    want.push_back(name);
+  }
+  std::vector<std::string> names, links;
+  ASSERT_EQ(fsys->list_dir(p.root / "d", &names, &links), 0);
+  std::sort(names.begin(), names.end());
+  std::sort(links.begin(), links.end());
+  std::sort(want.begin(), want.end());
+  std::sort(want_links.begin(), want_links.end());
+  EXPECT_EQ(names, want);
+  EXPECT_EQ(links, want_links);
+}
+
 }  // namespace
 }  // namespace depot::storage
