@@ -1,13 +1,17 @@
 // The test kit's own contracts: the depotd launcher reads back the port
 // depotd picked and keeps it across a restart, and says why a start failed;
-// the content oracle agrees with FIPS 180-4's examples.
+// pause_process() stops a server before it returns; the content oracle
+// agrees with FIPS 180-4's examples.
 
+#include "testkit/child_process.hpp"
 #include "testkit/content.hpp"
 #include "testkit/gtest_depotd.hpp"
 #include "testkit/wire_client.hpp"
 
 #include <gtest/gtest.h>
+#include <zmq.hpp>
 
+#include <signal.h>
 #include <stdexcept>
 #include <string>
 
@@ -58,6 +62,27 @@ TEST(DepotdProcess, AnInterruptAbandonsTheStart) {
   depotd_options options;
   options.interrupted = [] { return true; };
   EXPECT_THROW(depotd_process{std::move(options)}, std::runtime_error);
+}
+
+// Once pause_process() returns, no thread of depotd runs: a request sent
+// then is answered only after SIGCONT. And a process that is gone is
+// reported, not waited for.
+TEST(DepotdProcess, APausedServerAnswersNothingUntilItContinues) {
+  test_depotd d;
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(pause_process(d.pid()));
+    wire_client c(d.endpoint());
+    uint64_t rid = c.send(schema::ping_request{});
+    zmq::pollitem_t item{c.socket().handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(round ? 20 : 300)),
+              0)
+        << "a paused depotd answered (round " << round << ")";
+    ASSERT_EQ(::kill(d.pid(), SIGCONT), 0);
+    EXPECT_EQ(code(c.receive(rid)), "ok");
+  }
+  const pid_t gone = d.pid();
+  d.stop();
+  EXPECT_FALSE(pause_process(gone, std::chrono::milliseconds(100)));
 }
 
 TEST(Content, Sha256MatchesTheFipsExamples) {
